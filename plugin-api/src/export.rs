@@ -1,0 +1,248 @@
+//! What [`export_plugin!`](crate::export_plugin) expands to: the root module
+//! of a plugin library and the `extern "C"` wrappers around its
+//! [`Plugin`] methods.
+//!
+//! Every wrapper runs the plugin's code inside `catch_unwind`: abi_stable's
+//! `extern "C"` functions abort the process on a panic, and a misbehaving
+//! plugin must never take the host down. A caught panic becomes a
+//! [`HookErrorKind::Panic`] error.
+
+use std::any::Any;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RVec};
+use abi_stable::StableAbi;
+
+use crate::abi::{
+    EnvVar, HookEntry, HookError, HookErrorKind, HookReply, HookResult, HookSignature, InitArgs,
+    InstancePtr, PaneCloseHook, PaneCreateHook, PaneExit, PaneInfo, PluginInstance,
+    PluginMetadata, PluginModule, PluginModuleRef, PreSpawnHook, ServerStart, ServerStartHook,
+    ServerStop, ServerStopHook,
+};
+use crate::author::{parse_config, InitContext, Plugin, SpawnEnv};
+use crate::log_bridge;
+
+pub use abi_stable::library::{
+    CheckTypeLayout, IntoRootModuleResult, LibHeader, RootModuleResult,
+};
+
+/// The plugin crate's version, filled in by `export_plugin!` so authors do
+/// not have to.
+pub trait ExportedPlugin: Plugin {
+    const CRATE_VERSION: &'static str;
+}
+
+/// The value of `abi_stable::library::ROOT_MODULE_LOADER_NAME`, the symbol
+/// hosts look for. `export_plugin!` needs it as a literal; a test keeps the
+/// two equal.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __root_module_symbol {
+    () => {
+        "_1as_0lib_1header_0root_bmodule_bloader"
+    };
+}
+
+/// Exports a [`Plugin`](crate::Plugin) type as a ccmux plugin library.
+/// Use it once, in a crate built with `crate-type = ["cdylib"]`:
+///
+/// ```ignore
+/// ccmux_plugin_api::export_plugin!(MyPlugin);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        impl $crate::__private::ExportedPlugin for $plugin {
+            const CRATE_VERSION: &'static str = env!("CARGO_PKG_VERSION");
+        }
+
+        #[doc(hidden)]
+        #[unsafe(export_name = $crate::__root_module_symbol!())]
+        pub static CCMUX_PLUGIN_LIB_HEADER: $crate::__private::LibHeader = unsafe {
+            $crate::__private::LibHeader::from_constructor::<$crate::PluginModuleRef>(
+                $crate::__private::load_root_module::<$plugin>,
+                $crate::__private::CheckTypeLayout::Yes,
+            )
+        };
+    };
+}
+
+/// The constructor abi_stable calls once, when the host loads the library.
+pub extern "C" fn load_root_module<T: ExportedPlugin>() -> RootModuleResult {
+    abi_stable::library::__call_root_module_loader(root_module::<T>)
+}
+
+fn root_module<T: ExportedPlugin>() -> PluginModuleRef {
+    PluginModule {
+        metadata: metadata::<T>,
+        instantiate: instantiate::<T>,
+        hooks: hooks::<T>,
+    }
+    .leak_into_prefix()
+}
+
+extern "C" fn metadata<T: ExportedPlugin>() -> PluginMetadata {
+    PluginMetadata {
+        name: RStr::from_str(T::NAME),
+        version: RStr::from_str(T::CRATE_VERSION),
+        api_version: RStr::from_str(env!("CARGO_PKG_VERSION")),
+    }
+}
+
+/// A plugin and the name plugins.toml gave it.
+struct Instance<T> {
+    plugin: T,
+    name: String,
+}
+
+extern "C" fn instantiate<T: ExportedPlugin>(
+    args: &InitArgs,
+) -> RResult<PluginInstance, HookError> {
+    let name = args.plugin_name.as_str();
+    log_bridge::install(args.log, name);
+    guarded(name, || {
+        let config: T::Config = parse_config(name, &args.config_toml)?;
+        let ctx = InitContext {
+            plugin_name: name.to_string(),
+            config_dir: PathBuf::from(args.config_dir.as_str()),
+        };
+        let plugin = T::new(config, &ctx)?;
+        let instance = Box::new(Instance {
+            plugin,
+            name: name.to_string(),
+        });
+        Ok(PluginInstance {
+            state: InstancePtr(Box::into_raw(instance) as *const c_void),
+            drop: drop_instance::<T>,
+        })
+    })
+}
+
+extern "C" fn drop_instance<T: ExportedPlugin>(ptr: InstancePtr) {
+    // SAFETY: `ptr` came from `Box::into_raw` in `instantiate::<T>` and the
+    // host drops each instance exactly once.
+    let instance = unsafe { Box::from_raw(ptr.0 as *mut Instance<T>) };
+    let name = instance.name.clone();
+    let _ = guarded(&name, move || {
+        drop(instance);
+        Ok(())
+    });
+}
+
+/// Runs one hook body with panics caught and log events attributed to the
+/// instance that runs it.
+fn with_instance<T: ExportedPlugin>(
+    ptr: InstancePtr,
+    body: impl FnOnce(&T) -> Result<HookReply, HookError>,
+) -> HookResult {
+    // SAFETY: `ptr` came from `instantiate::<T>`; the host keeps the
+    // instance alive while any hook runs on it. `T: Sync`, so shared
+    // references from several threads are fine.
+    let instance = unsafe { &*(ptr.0 as *const Instance<T>) };
+    let _attribution = log_bridge::attribute_to(&instance.name);
+    guarded(&instance.name, || body(&instance.plugin))
+}
+
+fn guarded<R>(plugin: &str, body: impl FnOnce() -> Result<R, HookError>) -> RResult<R, HookError> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => ROk(value),
+        Ok(Err(err)) => RErr(err),
+        Err(payload) => RErr(HookError::new(
+            HookErrorKind::Panic,
+            format!("plugin `{plugin}` panicked: {}", panic_message(&*payload)),
+        )),
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "non-string panic payload"
+    }
+}
+
+fn no_reply(result: Result<(), HookError>) -> Result<HookReply, HookError> {
+    result.map(|()| HookReply::default())
+}
+
+extern "C" fn on_server_start<T: ExportedPlugin>(ptr: InstancePtr, ev: &ServerStart) -> HookResult {
+    with_instance::<T>(ptr, |p| no_reply(p.on_server_start(ev)))
+}
+
+extern "C" fn on_pane_create<T: ExportedPlugin>(ptr: InstancePtr, pane: &PaneInfo) -> HookResult {
+    with_instance::<T>(ptr, |p| no_reply(p.on_pane_create(pane)))
+}
+
+extern "C" fn on_pre_spawn<T: ExportedPlugin>(
+    ptr: InstancePtr,
+    pane: &PaneInfo,
+    env: RSlice<'_, EnvVar>,
+) -> HookResult {
+    with_instance::<T>(ptr, |p| {
+        let mut spawn_env = SpawnEnv::new(env.as_slice());
+        p.on_pre_spawn(pane, &mut spawn_env)?;
+        Ok(HookReply {
+            env_edits: RVec::from(spawn_env.into_edits()),
+        })
+    })
+}
+
+extern "C" fn on_pane_close<T: ExportedPlugin>(
+    ptr: InstancePtr,
+    pane: &PaneInfo,
+    exit: &PaneExit,
+) -> HookResult {
+    with_instance::<T>(ptr, |p| no_reply(p.on_pane_close(pane, exit)))
+}
+
+extern "C" fn on_server_stop<T: ExportedPlugin>(ptr: InstancePtr, ev: &ServerStop) -> HookResult {
+    with_instance::<T>(ptr, |p| no_reply(p.on_server_stop(ev)))
+}
+
+const fn entry<S: HookSignature>(signature: &'static S) -> HookEntry {
+    HookEntry {
+        hook: RStr::from_str(S::NAME),
+        signature: <S as StableAbi>::LAYOUT,
+        function: signature as *const S as *const c_void,
+    }
+}
+
+extern "C" fn hooks<T: ExportedPlugin>() -> RSlice<'static, HookEntry> {
+    let table: &'static [HookEntry] = const {
+        &[
+            entry(&ServerStartHook {
+                call: on_server_start::<T>,
+            }),
+            entry(&PaneCreateHook {
+                call: on_pane_create::<T>,
+            }),
+            entry(&PreSpawnHook {
+                call: on_pre_spawn::<T>,
+            }),
+            entry(&PaneCloseHook {
+                call: on_pane_close::<T>,
+            }),
+            entry(&ServerStopHook {
+                call: on_server_stop::<T>,
+            }),
+        ]
+    };
+    RSlice::from_slice(table)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_exported_symbol_is_the_one_abi_stable_looks_up() {
+        assert_eq!(
+            crate::__root_module_symbol!(),
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
+    }
+}

@@ -1,0 +1,292 @@
+//! plugins.toml: which plugin libraries to load, in which order, and each
+//! one's own config table.
+//!
+//! ```toml
+//! search_dirs = ["lib"]           # for `library = ...`; the host exe's dir is searched last
+//!
+//! [[plugins]]
+//! name = "isolation"              # unique; used in logs and errors
+//! library = "ccmux_isolation_plugin"   # or: path = "lib/libx.so" (relative to this file)
+//! enabled = true                  # default true; false never opens the library
+//! required = true                 # default false; true makes its failures fatal
+//! [plugins.config]                # handed to the plugin as-is
+//! grace_period_ms = 3000
+//! ```
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::host::ConfigError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginsFile {
+    #[serde(default)]
+    search_dirs: Vec<PathBuf>,
+    #[serde(default)]
+    plugins: Vec<PluginEntry>,
+}
+
+/// One `[[plugins]]` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    pub name: String,
+    /// A library file, relative to plugins.toml.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// A bare library name (`foo` for `libfoo.so`), looked up in the search dirs.
+    #[serde(default)]
+    pub library: Option<String>,
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+/// A parsed, validated plugins.toml.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginsConfig {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The directory relative paths resolve against.
+    pub dir: PathBuf,
+    pub search_dirs: Vec<PathBuf>,
+    pub plugins: Vec<PluginEntry>,
+}
+
+impl PluginsConfig {
+    /// Reads and validates `file`.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing {
+                    file: file.to_path_buf(),
+                })
+            }
+            Err(source) => {
+                return Err(ConfigError::Unreadable {
+                    file: file.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        Self::parse(&text, file)
+    }
+
+    /// Parses `text` as if read from `file`.
+    pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let deserializer = toml::Deserializer::parse(text).map_err(|err| syntax(&file, text, &err))?;
+        let parsed: PluginsFile = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let key = err.path().to_string();
+            let inner = err.into_inner();
+            let (line, column) = line_column(text, inner.span());
+            ConfigError::Invalid {
+                file: file.clone(),
+                line,
+                column,
+                key,
+                message: inner.message().to_string(),
+            }
+        })?;
+        let dir = file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut seen = HashSet::new();
+        for (index, entry) in parsed.plugins.iter().enumerate() {
+            let invalid = |message: String| ConfigError::Entry {
+                file: file.clone(),
+                index,
+                name: entry.name.clone(),
+                message,
+            };
+            if entry.name.trim().is_empty() {
+                return Err(invalid("`name` is empty; give every plugin a unique name".into()));
+            }
+            if !seen.insert(entry.name.as_str()) {
+                return Err(invalid(
+                    "another [[plugins]] entry has the same `name`; names must be unique".into(),
+                ));
+            }
+            match (&entry.path, &entry.library) {
+                (Some(_), None) | (None, Some(_)) => {}
+                (None, None) => {
+                    return Err(invalid(
+                        "neither `path` nor `library` is set; set one to say which file to load"
+                            .into(),
+                    ))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "both `path` and `library` are set; keep only one".into(),
+                    ))
+                }
+            }
+        }
+        Ok(PluginsConfig {
+            search_dirs: parsed
+                .search_dirs
+                .iter()
+                .map(|d| dir.join(d))
+                .collect(),
+            plugins: parsed.plugins,
+            file,
+            dir,
+        })
+    }
+
+    /// The file an entry names. For `library = NAME`, the first of
+    /// `search_dirs` and then the host executable's directory that holds
+    /// the platform's file name for NAME.
+    pub fn library_file(&self, entry: &PluginEntry) -> PathBuf {
+        if let Some(path) = &entry.path {
+            return self.dir.join(path);
+        }
+        let name = entry.library.as_deref().unwrap_or_default();
+        let file_name = format!(
+            "{}{name}{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
+        let candidates: Vec<PathBuf> = self
+            .search_dirs
+            .iter()
+            .cloned()
+            .chain(exe_dir())
+            .map(|dir| dir.join(&file_name))
+            .collect();
+        candidates
+            .iter()
+            .find(|c| c.is_file())
+            .or(candidates.first())
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(file_name))
+    }
+
+    /// Where `library = NAME` entries are looked up, in order.
+    pub fn library_search_path(&self) -> Vec<PathBuf> {
+        self.search_dirs.iter().cloned().chain(exe_dir()).collect()
+    }
+}
+
+fn exe_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+}
+
+fn syntax(file: &Path, text: &str, err: &toml::de::Error) -> ConfigError {
+    let (line, column) = line_column(text, err.span());
+    ConfigError::Syntax {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message: err.message().to_string(),
+    }
+}
+
+/// 1-based line and column of a byte span's start.
+fn line_column(text: &str, span: Option<std::ops::Range<usize>>) -> (usize, usize) {
+    let Some(span) = span else { return (0, 0) };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PluginsConfig, ConfigError> {
+        PluginsConfig::parse(text, Path::new("/etc/ccmux/plugins.toml"))
+    }
+
+    #[test]
+    fn entries_keep_order_defaults_and_config() {
+        let cfg = parse(
+            r#"
+            search_dirs = ["lib"]
+            [[plugins]]
+            name = "a"
+            path = "liba.so"
+            [plugins.config]
+            x = 1
+            [[plugins]]
+            name = "b"
+            library = "b"
+            enabled = false
+            required = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.plugins.len(), 2);
+        assert_eq!(cfg.plugins[0].name, "a");
+        assert!(cfg.plugins[0].enabled && !cfg.plugins[0].required);
+        assert_eq!(cfg.plugins[0].config["x"].as_integer(), Some(1));
+        assert!(!cfg.plugins[1].enabled && cfg.plugins[1].required);
+        assert_eq!(cfg.search_dirs, vec![PathBuf::from("/etc/ccmux/lib")]);
+        assert_eq!(
+            cfg.library_file(&cfg.plugins[0]),
+            PathBuf::from("/etc/ccmux/liba.so")
+        );
+        assert_eq!(
+            cfg.library_file(&cfg.plugins[1]),
+            PathBuf::from(format!(
+                "/etc/ccmux/lib/{}b{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            ))
+        );
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column() {
+        let err = parse("[[plugins]]\nname = \"a\"\npath = \n").unwrap_err();
+        match &err {
+            ConfigError::Syntax { line, column, .. } => assert_eq!((*line, *column), (3, 8)),
+            other => panic!("unexpected {other:?}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains("/etc/ccmux/plugins.toml:3:8"), "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_path() {
+        let err = parse("[[plugins]]\nname = \"a\"\npath = \"x\"\nenable = false\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("unknown field `enable`"), "{text}");
+        assert!(text.contains("plugins[0]"), "{text}");
+        assert!(text.contains(":4:1"), "{text}");
+    }
+
+    #[test]
+    fn entries_must_name_exactly_one_file_and_be_unique() {
+        let both = parse("[[plugins]]\nname = \"a\"\npath = \"x\"\nlibrary = \"y\"\n").unwrap_err();
+        assert!(both.to_string().contains("both `path` and `library`"), "{both}");
+        let none = parse("[[plugins]]\nname = \"a\"\n").unwrap_err();
+        assert!(none.to_string().contains("neither `path` nor `library`"), "{none}");
+        let dup =
+            parse("[[plugins]]\nname = \"a\"\npath = \"x\"\n[[plugins]]\nname = \"a\"\npath = \"y\"\n")
+                .unwrap_err();
+        assert!(dup.to_string().contains("same `name`"), "{dup}");
+    }
+
+    #[test]
+    fn a_missing_file_says_which() {
+        let err = PluginsConfig::load(Path::new("/nonexistent/plugins.toml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { .. }));
+        assert!(err.to_string().contains("/nonexistent/plugins.toml"));
+    }
+}

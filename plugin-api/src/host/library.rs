@@ -1,0 +1,134 @@
+//! Opening one plugin library and checking it against this host's contract.
+//!
+//! `RootModule::load_from_file` keeps one module per root-module type for
+//! the whole process, so a second plugin would silently get the first one.
+//! Each library is therefore opened with `lib_header_from_path` and
+//! initialised through its own header.
+
+use std::path::{Path, PathBuf};
+
+use abi_stable::abi_stability::abi_checking::check_layout_compatibility;
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::StableAbi;
+
+use crate::abi::{
+    HookSignature, PaneCloseHook, PaneCreateHook, PluginMetadata, PluginModuleRef, PreSpawnHook,
+    ServerStartHook, ServerStopHook,
+};
+use crate::host::LoadError;
+use crate::API_VERSION;
+
+/// A plugin library, opened and checked. Libraries are never unloaded.
+pub struct PluginLibrary {
+    pub path: PathBuf,
+    pub module: PluginModuleRef,
+    pub metadata: PluginMetadata,
+    pub hooks: HookTable,
+}
+
+/// The hooks a library implements; `None` is a no-op.
+#[derive(Default, Clone, Copy)]
+pub struct HookTable {
+    pub server_start: Option<&'static ServerStartHook>,
+    pub pane_create: Option<&'static PaneCreateHook>,
+    pub pre_spawn: Option<&'static PreSpawnHook>,
+    pub pane_close: Option<&'static PaneCloseHook>,
+    pub server_stop: Option<&'static ServerStopHook>,
+}
+
+impl PluginLibrary {
+    pub fn open(path: &Path) -> Result<Self, LoadError> {
+        if !path.is_file() {
+            return Err(LoadError::FileMissing);
+        }
+        let header = lib_header_from_path(path).map_err(classify)?;
+        let module = header
+            .init_root_module::<PluginModuleRef>()
+            .map_err(classify)?;
+        let metadata = (module.metadata())();
+        let hooks = HookTable::from_module(module)?;
+        Ok(PluginLibrary {
+            path: path.to_path_buf(),
+            module,
+            metadata,
+            hooks,
+        })
+    }
+}
+
+impl HookTable {
+    fn from_module(module: PluginModuleRef) -> Result<Self, LoadError> {
+        let mut table = HookTable::default();
+        for entry in (module.hooks())().iter() {
+            let name = entry.hook.as_str();
+            match name {
+                ServerStartHook::NAME => table.server_start = Some(checked(entry)?),
+                PaneCreateHook::NAME => table.pane_create = Some(checked(entry)?),
+                PreSpawnHook::NAME => table.pre_spawn = Some(checked(entry)?),
+                PaneCloseHook::NAME => table.pane_close = Some(checked(entry)?),
+                ServerStopHook::NAME => table.server_stop = Some(checked(entry)?),
+                // A hook from a newer plugin-api than this host knows.
+                _ => tracing::debug!(hook = name, "plugin offers a hook this host does not know"),
+            }
+        }
+        Ok(table)
+    }
+}
+
+/// Checks one hook entry's signature against this host's, then hands out
+/// the signature struct it points to.
+fn checked<S: HookSignature>(entry: &crate::abi::HookEntry) -> Result<&'static S, LoadError> {
+    check_layout_compatibility(<S as StableAbi>::LAYOUT, entry.signature).map_err(|err| {
+        LoadError::HookSignature {
+            hook: S::NAME,
+            detail: first_line(&err.to_string()),
+        }
+    })?;
+    // SAFETY: the layout check above proved that `function` points to a
+    // value laid out as `S`; it lives as long as the never-unloaded library.
+    Ok(unsafe { &*(entry.function as *const S) })
+}
+
+fn classify(err: LibraryError) -> LoadError {
+    match err {
+        LibraryError::OpenError { err, .. } => LoadError::NotALibrary {
+            detail: err.to_string(),
+        },
+        LibraryError::GetSymbolError { .. } => LoadError::NoRootModule,
+        LibraryError::IncompatibleVersionNumber { actual_version, .. } => {
+            LoadError::ApiVersion {
+                plugin: actual_version.to_string(),
+                host: API_VERSION,
+            }
+        }
+        LibraryError::AbiInstability(detail) => LoadError::Layout {
+            detail: summarize_layout_error(&detail.to_string()),
+        },
+        LibraryError::RootModule { err, .. } => LoadError::Other {
+            detail: format!("its root module failed to initialise: {err}"),
+        },
+        other => LoadError::Other {
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim().to_string()
+}
+
+/// abi_stable's report runs to hundreds of lines; keep the lines that say
+/// which type and what differs.
+fn summarize_layout_error(report: &str) -> String {
+    let lines: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Error:") || l.contains("expected:") || l.contains("found:"))
+        .take(6)
+        .collect();
+    if lines.is_empty() {
+        first_line(report)
+    } else {
+        lines.join(" | ")
+    }
+}

@@ -1,0 +1,121 @@
+//! The host runtime: reads plugins.toml, loads plugin libraries, and
+//! dispatches hooks. The ccmux server and host-shim embed it through
+//! [`PluginHost`].
+
+mod config;
+mod library;
+mod runtime;
+
+use std::path::PathBuf;
+
+pub use config::{PluginEntry, PluginsConfig};
+pub use library::{HookTable, PluginLibrary};
+pub use runtime::{current_env, PluginHost, PluginState, PluginStatus};
+
+use crate::abi::{HookError, HookErrorKind};
+
+/// plugins.toml could not be used. Nothing is loaded from a bad file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: no such file; create it (see plugins.toml at the repository root) or pass --config PATH", file = .file.display())]
+    Missing { file: PathBuf },
+    #[error("{file}: cannot read it: {source}", file = .file.display())]
+    Unreadable {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: invalid TOML: {message}", file = .file.display())]
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}:{line}:{column}: at `{key}`: {message}", file = .file.display())]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        key: String,
+        message: String,
+    },
+    #[error("{file}: [[plugins]] entry {index} (`{name}`): {message}", file = .file.display())]
+    Entry {
+        file: PathBuf,
+        index: usize,
+        name: String,
+        message: String,
+    },
+}
+
+/// Why a plugin library could not be used. Shown after the plugin's name
+/// and file, so each message says only what is wrong and what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error("the file does not exist; build the plugin (cargo build) or fix its `path`/`library` in plugins.toml")]
+    FileMissing,
+    #[error("not a loadable shared library ({detail}); point plugins.toml at the .so/.dylib/.dll the plugin crate builds")]
+    NotALibrary { detail: String },
+    #[error("a shared library, but not a ccmux plugin: it exports no plugin root module; a plugin crate must call ccmux_plugin_api::export_plugin!")]
+    NoRootModule,
+    #[error("built against plugin-api {plugin}, but this host uses plugin-api {host}; rebuild the plugin against plugin-api {host}")]
+    ApiVersion { plugin: String, host: &'static str },
+    #[error("its ABI does not match this host's plugin-api {host} ({detail}); rebuild the plugin against the plugin-api this host was built with", host = crate::API_VERSION)]
+    Layout { detail: String },
+    #[error("its `{hook}` hook has a different signature than this host's ({detail}); rebuild the plugin against plugin-api {host}", host = crate::API_VERSION)]
+    HookSignature { hook: &'static str, detail: String },
+    #[error("{detail}")]
+    Other { detail: String },
+}
+
+/// Something the host could not do because of a plugin.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HostError {
+    #[error("plugin `{plugin}` ({file}): {error}", file = .file.display())]
+    Load {
+        plugin: String,
+        file: PathBuf,
+        error: LoadError,
+    },
+    #[error("plugin `{plugin}` ({file}) failed to start: {error}", file = .file.display())]
+    Init {
+        plugin: String,
+        file: PathBuf,
+        error: HookError,
+    },
+    #[error("plugin `{plugin}` failed in {hook}: {error}")]
+    Hook {
+        plugin: String,
+        hook: &'static str,
+        error: HookError,
+    },
+}
+
+impl HostError {
+    /// The plugins.toml name of the plugin this error is about.
+    pub fn plugin(&self) -> &str {
+        match self {
+            HostError::Load { plugin, .. }
+            | HostError::Init { plugin, .. }
+            | HostError::Hook { plugin, .. } => plugin,
+        }
+    }
+
+    /// The kind of a hook or constructor error, if it was one.
+    pub fn hook_error_kind(&self) -> Option<HookErrorKind> {
+        match self {
+            HostError::Init { error, .. } | HostError::Hook { error, .. } => Some(error.kind),
+            HostError::Load { .. } => None,
+        }
+    }
+}
+
+/// Starting the host failed: a bad plugins.toml or a required plugin that
+/// could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("required {0}")]
+    Plugin(#[from] HostError),
+}

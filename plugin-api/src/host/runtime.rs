@@ -1,0 +1,395 @@
+//! [`PluginHost`]: the loaded plugins and the hook flow, top to bottom.
+//!
+//! Hooks run in plugins.toml order. Each dispatch takes a snapshot of the
+//! active plugins (an `Arc` clone under a briefly held lock), so hooks of
+//! different panes run concurrently and a reload never waits for them.
+//!
+//! A failing `required` plugin fails the operation; any other failure is
+//! logged with plugin and hook, and the rest goes on.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use abi_stable::std_types::{RErr, ROk, RSlice, RString};
+
+use crate::abi::{
+    EnvVar, HookResult, InitArgs, PaneExit, PaneInfo, PluginInstance, PluginMetadata, ServerStart,
+    ServerStop,
+};
+use crate::author::apply_env_edits;
+use crate::host::{
+    ConfigError, HostError, PluginEntry, PluginLibrary, PluginsConfig, StartError,
+};
+use crate::log_bridge::host_log_sink;
+
+/// The plugins of one server, loaded from one plugins.toml.
+pub struct PluginHost {
+    config_file: PathBuf,
+    /// Every library opened so far, by path: abi_stable never unloads one,
+    /// so a plugin enabled again reuses it.
+    libraries: Mutex<HashMap<PathBuf, Arc<PluginLibrary>>>,
+    state: RwLock<Arc<HostState>>,
+    /// What a plugin enabled by a reload is told in its `on_server_start`.
+    server: Mutex<Option<RunningServer>>,
+}
+
+struct HostState {
+    active: Vec<Arc<ActivePlugin>>,
+    statuses: Vec<PluginStatus>,
+}
+
+struct RunningServer {
+    start: ServerStart,
+    live_panes: BTreeSet<String>,
+}
+
+/// One constructed plugin instance.
+struct ActivePlugin {
+    entry: PluginEntry,
+    file: PathBuf,
+    library: Arc<PluginLibrary>,
+    instance: PluginInstance,
+}
+
+// SAFETY: `export_plugin!` only accepts `Send + Sync` plugin types, and the
+// instance pointer is only ever used through their `&self` hooks.
+unsafe impl Send for ActivePlugin {}
+unsafe impl Sync for ActivePlugin {}
+
+impl Drop for ActivePlugin {
+    fn drop(&mut self) {
+        (self.instance.drop)(self.instance.state);
+    }
+}
+
+/// What `host-shim plugins` shows for one plugins.toml entry.
+#[derive(Debug, Clone)]
+pub struct PluginStatus {
+    pub name: String,
+    pub file: PathBuf,
+    pub enabled: bool,
+    pub required: bool,
+    pub state: PluginState,
+}
+
+#[derive(Debug, Clone)]
+pub enum PluginState {
+    Disabled,
+    Active(PluginMetadata),
+    Failed(HostError),
+}
+
+impl PluginHost {
+    /// Reads `config_file` and loads its enabled plugins. Fails on a bad
+    /// file or on a required plugin that cannot be loaded; other plugins
+    /// that fail are logged and left out.
+    pub fn start(config_file: &Path) -> Result<Self, StartError> {
+        let host = Self::empty(config_file);
+        host.reload()?;
+        Ok(host)
+    }
+
+    /// Like [`start`](Self::start), but a plugin that fails to load never
+    /// fails the whole: see [`statuses`](Self::statuses) for what happened.
+    pub fn inspect(config_file: &Path) -> Result<Self, ConfigError> {
+        let host = Self::empty(config_file);
+        let config = PluginsConfig::load(&host.config_file)?;
+        let (state, _) = host.build_state(&config, &HostState::empty());
+        *host.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        Ok(host)
+    }
+
+    fn empty(config_file: &Path) -> Self {
+        PluginHost {
+            config_file: std::path::absolute(config_file)
+                .unwrap_or_else(|_| config_file.to_path_buf()),
+            libraries: Mutex::new(HashMap::new()),
+            state: RwLock::new(Arc::new(HostState::empty())),
+            server: Mutex::new(None),
+        }
+    }
+
+    /// Re-reads plugins.toml: plugins turned off get no more hooks, plugins
+    /// turned on are loaded (or their library reused) and, if the server is
+    /// running, get `on_server_start`. Plugins whose entry did not change
+    /// keep their instance. On error nothing changes.
+    pub fn reload(&self) -> Result<(), StartError> {
+        let config = PluginsConfig::load(&self.config_file)?;
+        let previous = self.snapshot();
+        let (state, newly_active) = self.build_state(&config, &previous);
+        let failed_required = state.statuses.iter().find_map(|s| match &s.state {
+            PluginState::Failed(err) if s.required => Some(err.clone()),
+            _ => None,
+        });
+        if let Some(err) = failed_required {
+            return Err(err.into());
+        }
+        if let Some(server) = lock(&self.server).as_ref() {
+            let start = ServerStart {
+                live_panes: server.live_panes.iter().map(|p| RString::from(p.as_str())).collect(),
+                ..server.start.clone()
+            };
+            run_hook("on_server_start", &newly_active, true, |p| {
+                p.library
+                    .hooks
+                    .server_start
+                    .map(|h| (h.call)(p.instance.state, &start))
+            })?;
+        }
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        Ok(())
+    }
+
+    /// One line of status per plugins.toml entry, in order.
+    pub fn statuses(&self) -> Vec<PluginStatus> {
+        self.snapshot().statuses.clone()
+    }
+
+    pub fn config_file(&self) -> &Path {
+        &self.config_file
+    }
+
+    pub fn server_start(&self, event: &ServerStart) -> Result<(), HostError> {
+        *lock(&self.server) = Some(RunningServer {
+            start: event.clone(),
+            live_panes: event.live_panes.iter().map(|p| p.to_string()).collect(),
+        });
+        self.dispatch("on_server_start", false, |p| {
+            p.library
+                .hooks
+                .server_start
+                .map(|h| (h.call)(p.instance.state, event))
+        })
+    }
+
+    pub fn pane_create(&self, pane: &PaneInfo) -> Result<(), HostError> {
+        self.dispatch("on_pane_create", false, |p| {
+            p.library
+                .hooks
+                .pane_create
+                .map(|h| (h.call)(p.instance.state, pane))
+        })?;
+        if let Some(server) = lock(&self.server).as_mut() {
+            server.live_panes.insert(pane.pane_id.to_string());
+        }
+        Ok(())
+    }
+
+    /// Lets each plugin edit `env`, in order: a plugin sees the edits of
+    /// the plugins before it. The caller spawns the process with the result.
+    pub fn pre_spawn(&self, pane: &PaneInfo, env: &mut Vec<EnvVar>) -> Result<(), HostError> {
+        self.dispatch("on_pre_spawn", false, |p| {
+            p.library.hooks.pre_spawn.map(|h| {
+                let result = (h.call)(p.instance.state, pane, RSlice::from_slice(env));
+                if let ROk(reply) = &result {
+                    apply_env_edits(env, &reply.env_edits);
+                }
+                result
+            })
+        })
+    }
+
+    /// Every plugin hears of the close, even after a required one failed.
+    pub fn pane_close(&self, pane: &PaneInfo, exit: &PaneExit) -> Result<(), HostError> {
+        if let Some(server) = lock(&self.server).as_mut() {
+            server.live_panes.remove(pane.pane_id.as_str());
+        }
+        self.dispatch("on_pane_close", true, |p| {
+            p.library
+                .hooks
+                .pane_close
+                .map(|h| (h.call)(p.instance.state, pane, exit))
+        })
+    }
+
+    /// Every plugin hears of the stop, even after a required one failed.
+    pub fn server_stop(&self, event: &ServerStop) -> Result<(), HostError> {
+        *lock(&self.server) = None;
+        self.dispatch("on_server_stop", true, |p| {
+            p.library
+                .hooks
+                .server_stop
+                .map(|h| (h.call)(p.instance.state, event))
+        })
+    }
+
+    fn dispatch(
+        &self,
+        hook: &'static str,
+        reach_all: bool,
+        call: impl FnMut(&ActivePlugin) -> Option<HookResult>,
+    ) -> Result<(), HostError> {
+        run_hook(hook, &self.snapshot().active, reach_all, call)
+    }
+
+    fn snapshot(&self) -> Arc<HostState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The state `config` asks for, reusing unchanged plugins of `previous`.
+    /// Also returns the plugins it constructed.
+    fn build_state(
+        &self,
+        config: &PluginsConfig,
+        previous: &HostState,
+    ) -> (HostState, Vec<Arc<ActivePlugin>>) {
+        let mut state = HostState::empty();
+        let mut constructed = Vec::new();
+        for entry in &config.plugins {
+            let file = config.library_file(entry);
+            let status = |state| PluginStatus {
+                name: entry.name.clone(),
+                file: file.clone(),
+                enabled: entry.enabled,
+                required: entry.required,
+                state,
+            };
+            if !entry.enabled {
+                state.statuses.push(status(PluginState::Disabled));
+                continue;
+            }
+            let unchanged = previous
+                .active
+                .iter()
+                .find(|p| p.entry == *entry && p.file == file);
+            let plugin = match unchanged {
+                Some(plugin) => Ok(plugin.clone()),
+                None => self.construct(config, entry, &file).map(|plugin| {
+                    constructed.push(plugin.clone());
+                    plugin
+                }),
+            };
+            match plugin {
+                Ok(plugin) => {
+                    state
+                        .statuses
+                        .push(status(PluginState::Active(plugin.library.metadata)));
+                    state.active.push(plugin);
+                }
+                Err(err) => {
+                    if !entry.required {
+                        tracing::warn!(plugin = %entry.name, "{err}; continuing without it");
+                    }
+                    state.statuses.push(status(PluginState::Failed(err)));
+                }
+            }
+        }
+        (state, constructed)
+    }
+
+    fn construct(
+        &self,
+        config: &PluginsConfig,
+        entry: &PluginEntry,
+        file: &Path,
+    ) -> Result<Arc<ActivePlugin>, HostError> {
+        let library = self.library(file).map_err(|error| HostError::Load {
+            plugin: entry.name.clone(),
+            file: file.to_path_buf(),
+            error,
+        })?;
+        let args = InitArgs {
+            plugin_name: RString::from(entry.name.as_str()),
+            config_toml: RString::from(entry.config.to_string()),
+            config_dir: RString::from(config.dir.to_string_lossy().as_ref()),
+            log: host_log_sink(),
+        };
+        match (library.module.instantiate())(&args) {
+            ROk(instance) => Ok(Arc::new(ActivePlugin {
+                entry: entry.clone(),
+                file: file.to_path_buf(),
+                library,
+                instance,
+            })),
+            RErr(error) => Err(HostError::Init {
+                plugin: entry.name.clone(),
+                file: file.to_path_buf(),
+                error,
+            }),
+        }
+    }
+
+    fn library(&self, file: &Path) -> Result<Arc<PluginLibrary>, crate::host::LoadError> {
+        let key = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        let mut libraries = lock(&self.libraries);
+        if let Some(library) = libraries.get(&key) {
+            return Ok(library.clone());
+        }
+        let library = Arc::new(PluginLibrary::open(file)?);
+        libraries.insert(key, library.clone());
+        Ok(library)
+    }
+}
+
+impl HostState {
+    fn empty() -> Self {
+        HostState {
+            active: Vec::new(),
+            statuses: Vec::new(),
+        }
+    }
+}
+
+/// Calls one hook on `plugins` in order. `reach_all` keeps calling the rest
+/// after a required plugin failed (for close and stop, which clean up).
+fn run_hook(
+    hook: &'static str,
+    plugins: &[Arc<ActivePlugin>],
+    reach_all: bool,
+    mut call: impl FnMut(&ActivePlugin) -> Option<HookResult>,
+) -> Result<(), HostError> {
+    let mut first_failure = None;
+    for plugin in plugins {
+        let Some(RErr(error)) = call(plugin) else {
+            continue;
+        };
+        let err = HostError::Hook {
+            plugin: plugin.entry.name.clone(),
+            hook,
+            error,
+        };
+        if !plugin.entry.required {
+            tracing::warn!(plugin = %plugin.entry.name, hook, "{err}; continuing");
+        } else if reach_all {
+            first_failure.get_or_insert(err);
+        } else {
+            return Err(err);
+        }
+    }
+    first_failure.map_or(Ok(()), Err)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PluginStatus {
+    /// `name version api=X path status`, as `host-shim check` prints it.
+    pub fn line(&self) -> String {
+        let (version, api, status) = match &self.state {
+            PluginState::Disabled => ("-".to_string(), "-".to_string(), "disabled".to_string()),
+            PluginState::Active(meta) => (
+                meta.version.to_string(),
+                meta.api_version.to_string(),
+                "ok".to_string(),
+            ),
+            PluginState::Failed(err) => ("-".to_string(), "-".to_string(), format!("error: {err}")),
+        };
+        format!(
+            "{name}\t{version}\tapi {api}\t{file}\t{status}",
+            name = self.name,
+            file = self.file.display()
+        )
+    }
+}
+
+/// The values a host hands to `on_pre_spawn` for its own environment.
+pub fn current_env() -> Vec<EnvVar> {
+    std::env::vars()
+        .map(|(key, value)| EnvVar {
+            key: key.into(),
+            value: value.into(),
+        })
+        .collect()
+}

@@ -1,0 +1,183 @@
+//! Carries a plugin's `tracing` events to the host's subscriber.
+//!
+//! A cdylib links its own copy of `tracing`, with its own global
+//! dispatcher, so events emitted inside a plugin would reach nothing. The
+//! plugin side installs a small subscriber in the plugin's copy that turns
+//! each event into text and hands it to the host's [`LogSink`]; the host side
+//! re-emits it under the target `ccmux::plugin` with the plugin's name as a
+//! field. Spans are not forwarded.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::sync::{Once, OnceLock, RwLock};
+
+use abi_stable::std_types::RStr;
+use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+use crate::abi::{level_to_u8, LogSink};
+
+static SINK: OnceLock<LogSink> = OnceLock::new();
+/// Events from threads that are not running a hook (a plugin's own worker
+/// threads) are attributed to the instance constructed last.
+static DEFAULT_NAME: RwLock<String> = RwLock::new(String::new());
+
+thread_local! {
+    /// The name of the instance whose hook this thread is running.
+    static CURRENT: Cell<Option<*const str>> = const { Cell::new(None) };
+}
+
+/// Plugin side: route this library's `tracing` events to the host.
+pub(crate) fn install(sink: LogSink, plugin_name: &str) {
+    let _ = SINK.set(sink);
+    if let Ok(mut name) = DEFAULT_NAME.write() {
+        *name = plugin_name.to_string();
+    }
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let _ = tracing::dispatcher::set_global_default(tracing::Dispatch::new(ForwardToHost));
+    });
+}
+
+/// Attributes this thread's events to `name` until the guard is dropped.
+pub(crate) fn attribute_to(name: &str) -> Attribution {
+    let previous = CURRENT.with(|c| c.replace(Some(name as *const str)));
+    Attribution { previous }
+}
+
+pub(crate) struct Attribution {
+    previous: Option<*const str>,
+}
+
+impl Drop for Attribution {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+struct ForwardToHost;
+
+impl ForwardToHost {
+    fn max_level() -> u8 {
+        SINK.get().map_or(0, |sink| sink.max_level)
+    }
+}
+
+impl Subscriber for ForwardToHost {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        level_to_u8(metadata.level()) <= Self::max_level()
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(match Self::max_level() {
+            0 => LevelFilter::OFF,
+            1 => LevelFilter::ERROR,
+            2 => LevelFilter::WARN,
+            3 => LevelFilter::INFO,
+            4 => LevelFilter::DEBUG,
+            _ => LevelFilter::TRACE,
+        })
+    }
+
+    fn new_span(&self, _span: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+    fn enter(&self, _span: &Id) {}
+    fn exit(&self, _span: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let Some(sink) = SINK.get() else { return };
+        let mut text = EventText::default();
+        event.record(&mut text);
+        let message = text.finish();
+        let metadata = event.metadata();
+        let level = level_to_u8(metadata.level());
+        let target = RStr::from_str(metadata.target());
+        match CURRENT.with(Cell::get) {
+            // SAFETY: the pointer is set by `attribute_to` from an instance
+            // name that outlives the hook call during which it is set.
+            Some(name) => (sink.emit)(
+                RStr::from_str(unsafe { &*name }),
+                level,
+                target,
+                RStr::from_str(&message),
+            ),
+            None => {
+                let name = DEFAULT_NAME
+                    .read()
+                    .map(|n| n.clone())
+                    .unwrap_or_default();
+                (sink.emit)(RStr::from_str(&name), level, target, RStr::from_str(&message))
+            }
+        }
+    }
+}
+
+/// The message first, then ` key=value` for every other field.
+#[derive(Default)]
+struct EventText {
+    message: String,
+    fields: String,
+}
+
+impl EventText {
+    fn finish(mut self) -> String {
+        self.message.push_str(&self.fields);
+        self.message
+    }
+}
+
+impl Visit for EventText {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={}", field.name(), value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={:?}", field.name(), value);
+        }
+    }
+}
+
+/// Host side: the sink handed to every plugin this host constructs.
+#[cfg(feature = "host")]
+pub fn host_log_sink() -> LogSink {
+    let max_level = match LevelFilter::current().into_level() {
+        None => 0,
+        Some(level) => level_to_u8(&level),
+    };
+    LogSink {
+        max_level,
+        emit: receive_plugin_event,
+    }
+}
+
+#[cfg(feature = "host")]
+extern "C" fn receive_plugin_event(
+    plugin: RStr<'_>,
+    level: u8,
+    target: RStr<'_>,
+    message: RStr<'_>,
+) {
+    // A panicking subscriber must not unwind into the plugin.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let (plugin, origin, message) = (plugin.as_str(), target.as_str(), message.as_str());
+        match level {
+            1 => tracing::error!(target: "ccmux::plugin", plugin, origin, "{message}"),
+            2 => tracing::warn!(target: "ccmux::plugin", plugin, origin, "{message}"),
+            3 => tracing::info!(target: "ccmux::plugin", plugin, origin, "{message}"),
+            4 => tracing::debug!(target: "ccmux::plugin", plugin, origin, "{message}"),
+            _ => tracing::trace!(target: "ccmux::plugin", plugin, origin, "{message}"),
+        }
+    }));
+}
