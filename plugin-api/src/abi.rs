@@ -89,8 +89,9 @@ pub struct InitArgs {
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct LogSink {
-    /// The most verbose level the host wants: 0 off, 1 error ... 5 trace.
-    pub max_level: u8,
+    /// Whether the host wants events of this level (1 error ... 5 trace).
+    /// Asked per event, so the host's filter may change at run time.
+    pub enabled: extern "C" fn(level: u8) -> bool,
     /// Receives one event: plugin name, level (1..=5), target, message.
     pub emit: extern "C" fn(plugin: RStr<'_>, level: u8, target: RStr<'_>, message: RStr<'_>),
 }

@@ -218,7 +218,11 @@ mod tests {
         );
 
         let err = parse_config::<Sample>("demo", "grace = 1").unwrap_err();
-        assert!(err.message.contains("unknown field `grace`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `grace`"),
+            "{}",
+            err.message
+        );
 
         let ok = parse_config::<Sample>("demo", "").unwrap();
         assert_eq!(ok.grace_ms, 0);

@@ -18,16 +18,14 @@ use abi_stable::StableAbi;
 
 use crate::abi::{
     EnvVar, HookEntry, HookError, HookErrorKind, HookReply, HookResult, HookSignature, InitArgs,
-    InstancePtr, PaneCloseHook, PaneCreateHook, PaneExit, PaneInfo, PluginInstance,
-    PluginMetadata, PluginModule, PluginModuleRef, PreSpawnHook, ServerStart, ServerStartHook,
-    ServerStop, ServerStopHook,
+    InstancePtr, PaneCloseHook, PaneCreateHook, PaneExit, PaneInfo, PluginInstance, PluginMetadata,
+    PluginModule, PluginModuleRef, PreSpawnHook, ServerStart, ServerStartHook, ServerStop,
+    ServerStopHook,
 };
 use crate::author::{parse_config, InitContext, Plugin, SpawnEnv};
 use crate::log_bridge;
 
-pub use abi_stable::library::{
-    CheckTypeLayout, IntoRootModuleResult, LibHeader, RootModuleResult,
-};
+pub use abi_stable::library::{CheckTypeLayout, IntoRootModuleResult, LibHeader, RootModuleResult};
 
 /// The plugin crate's version, filled in by `export_plugin!` so authors do
 /// not have to.

@@ -56,10 +56,10 @@ pub use abi::{
     EnvEdit, EnvVar, ExitKind, HookError, HookErrorKind, HookReply, PaneExit, PaneInfo,
     PluginMetadata, PluginModuleRef, ServerStart, ServerStop,
 };
-pub use pane_id::{check_pane_id, InvalidPaneId, MAX_PANE_ID_LEN};
-pub use author::{apply_env_edits, parse_config, InitContext, Plugin, SpawnEnv};
 /// abi_stable's FFI-safe std types, for reading hook arguments.
 pub use abi_stable::std_types::{RStr, RString, RVec};
+pub use author::{apply_env_edits, parse_config, InitContext, Plugin, SpawnEnv};
+pub use pane_id::{check_pane_id, InvalidPaneId, MAX_PANE_ID_LEN};
 
 /// The plugin-api version this crate is; plugins report the one they were
 /// built against.

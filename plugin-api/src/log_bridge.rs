@@ -13,8 +13,8 @@ use std::sync::{Once, OnceLock, RwLock};
 
 use abi_stable::std_types::RStr;
 use tracing::field::{Field, Visit};
-use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 
 use crate::abi::{level_to_u8, LogSink};
@@ -59,26 +59,15 @@ impl Drop for Attribution {
 
 struct ForwardToHost;
 
-impl ForwardToHost {
-    fn max_level() -> u8 {
-        SINK.get().map_or(0, |sink| sink.max_level)
-    }
-}
-
 impl Subscriber for ForwardToHost {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        level_to_u8(metadata.level()) <= Self::max_level()
+    // Interest is never cached: the host's filter decides per event.
+    fn register_callsite(&self, _metadata: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
     }
 
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(match Self::max_level() {
-            0 => LevelFilter::OFF,
-            1 => LevelFilter::ERROR,
-            2 => LevelFilter::WARN,
-            3 => LevelFilter::INFO,
-            4 => LevelFilter::DEBUG,
-            _ => LevelFilter::TRACE,
-        })
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        SINK.get()
+            .is_some_and(|sink| (sink.enabled)(level_to_u8(metadata.level())))
     }
 
     fn new_span(&self, _span: &Attributes<'_>) -> Id {
@@ -107,11 +96,13 @@ impl Subscriber for ForwardToHost {
                 RStr::from_str(&message),
             ),
             None => {
-                let name = DEFAULT_NAME
-                    .read()
-                    .map(|n| n.clone())
-                    .unwrap_or_default();
-                (sink.emit)(RStr::from_str(&name), level, target, RStr::from_str(&message))
+                let name = DEFAULT_NAME.read().map(|n| n.clone()).unwrap_or_default();
+                (sink.emit)(
+                    RStr::from_str(&name),
+                    level,
+                    target,
+                    RStr::from_str(&message),
+                )
             }
         }
     }
@@ -152,14 +143,22 @@ impl Visit for EventText {
 /// Host side: the sink handed to every plugin this host constructs.
 #[cfg(feature = "host")]
 pub fn host_log_sink() -> LogSink {
-    let max_level = match LevelFilter::current().into_level() {
-        None => 0,
-        Some(level) => level_to_u8(&level),
-    };
     LogSink {
-        max_level,
+        enabled: host_wants_level,
         emit: receive_plugin_event,
     }
+}
+
+#[cfg(feature = "host")]
+extern "C" fn host_wants_level(level: u8) -> bool {
+    std::panic::catch_unwind(|| match level {
+        1 => tracing::enabled!(target: "ccmux::plugin", tracing::Level::ERROR),
+        2 => tracing::enabled!(target: "ccmux::plugin", tracing::Level::WARN),
+        3 => tracing::enabled!(target: "ccmux::plugin", tracing::Level::INFO),
+        4 => tracing::enabled!(target: "ccmux::plugin", tracing::Level::DEBUG),
+        _ => tracing::enabled!(target: "ccmux::plugin", tracing::Level::TRACE),
+    })
+    .unwrap_or(false)
 }
 
 #[cfg(feature = "host")]

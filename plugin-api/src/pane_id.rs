@@ -63,7 +63,11 @@ mod tests {
 
     #[test]
     fn server_forms_are_accepted() {
-        for id in ["main_0_1", "a1b2c3d4_12_3", "0b4c1f9e-5c7d-4a8e-9f00-1234567890ab"] {
+        for id in [
+            "main_0_1",
+            "a1b2c3d4_12_3",
+            "0b4c1f9e-5c7d-4a8e-9f00-1234567890ab",
+        ] {
             assert_eq!(check_pane_id(id), Ok(()), "{id}");
         }
     }

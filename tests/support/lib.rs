@@ -1,1 +1,265 @@
+//! Shared set-up for the integration tests: building the real libraries and
+//! binaries they load, temp dirs with a fake HOME, and plugins.toml files.
+//!
+//! `cargo test` does not promise to put a cdylib at `target/<profile>/`, so
+//! every test binary builds what it loads itself, once, with the cargo that
+//! runs it.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the repository root")
+        .to_path_buf()
+}
+
+/// The cargo profile this test binary was built with.
+fn profile() -> &'static str {
+    let exe = std::env::current_exe().unwrap_or_default();
+    if exe.components().any(|c| c.as_os_str() == "release") {
+        "release"
+    } else {
+        "debug"
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+fn cargo_build(manifest: &Path, target_dir: &Path, packages: &[&str]) {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.arg("build")
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile() == "release" {
+        cmd.arg("--release");
+    }
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    let output = cmd.output().expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo build {packages:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The platform's file name for library `name`.
+pub fn lib_file_name(name: &str) -> String {
+    format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// The workspace's own built artifacts.
+pub struct Artifacts {
+    pub host_shim: PathBuf,
+    pub isolation_plugin: PathBuf,
+    pub probe_plugin: PathBuf,
+}
+
+/// Builds host-shim and the plugins once per test binary.
+pub fn artifacts() -> &'static Artifacts {
+    static BUILT: OnceLock<Artifacts> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let target = target_dir();
+        cargo_build(
+            &repo_root().join("Cargo.toml"),
+            &target,
+            &[
+                "ccmux-host-shim",
+                "ccmux-isolation-plugin",
+                "ccmux-probe-plugin",
+            ],
+        );
+        let dir = target.join(profile());
+        Artifacts {
+            host_shim: dir.join(format!("host-shim{}", std::env::consts::EXE_SUFFIX)),
+            isolation_plugin: dir.join(lib_file_name("ccmux_isolation_plugin")),
+            probe_plugin: dir.join(lib_file_name("ccmux_probe_plugin")),
+        }
+    })
+}
+
+/// A fixture plugin from tests/fixtures (built against another interface
+/// than the host's), built on first use. Each is built on its own so the
+/// features it selects on the frozen interface are not unified.
+pub fn fixture_plugin(package: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let target = target_dir().join("fixtures");
+    cargo_build(
+        &repo_root().join("tests/fixtures/Cargo.toml"),
+        &target,
+        &[package],
+    );
+    target
+        .join(profile())
+        .join(lib_file_name(&package.replace('-', "_")))
+}
+
+/// A temp dir with a fake `HOME` inside, so nothing a test runs can touch
+/// the real one.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ccmux-test-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("fake home");
+        Sandbox { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path().join("home")
+    }
+
+    /// Writes `text` to `name` in the sandbox and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("parent dir");
+        }
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).unwrap_or_default()
+    }
+
+    /// A command with a fake HOME and the sandbox as its temp and state
+    /// dirs, with no inherited Claude or ccmux variables.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(self.path())
+            .env("HOME", self.home())
+            .env("XDG_STATE_HOME", self.path().join("xdg-state"))
+            .env("XDG_DATA_HOME", self.path().join("xdg-data"))
+            .env("XDG_CONFIG_HOME", self.path().join("xdg-config"))
+            .env("XDG_CACHE_HOME", self.path().join("xdg-cache"))
+            .env("TMPDIR", self.path())
+            .env("CLAUDE_CODE_TMPDIR", self.path().join("claude-tmp"))
+            .env("DISABLE_AUTOUPDATER", "1")
+            .env_remove("CLAUDE_CONFIG_DIR")
+            .env_remove("CLAUDE_SECURESTORAGE_CONFIG_DIR")
+            .env_remove("CCMUX_PANE_ID")
+            .env_remove("CCMUX_CLAUDE_SESSION_ID")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    /// host-shim with this sandbox's environment.
+    pub fn host_shim(&self) -> Command {
+        self.command(&artifacts().host_shim)
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A plugins.toml `[[plugins]]` entry.
+pub fn plugin_entry(name: &str, path: &Path, required: bool, config: &str) -> String {
+    format!(
+        "[[plugins]]\nname = {name:?}\npath = {path:?}\nrequired = {required}\n[plugins.config]\n{config}\n\n",
+        path = path.display().to_string()
+    )
+}
+
+/// Output as text, for assertions and failure messages.
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cmd` to completion with no stdin.
+pub fn run(cmd: &mut Command) -> Run {
+    cmd.stdin(std::process::Stdio::null())
+        .output()
+        .expect("command starts")
+        .into()
+}
+
+/// Lines host-shim printed for `pane` (without the `[PANE] ` prefix).
+pub fn pane_lines<'a>(stdout: &'a str, pane: &str) -> Vec<&'a str> {
+    let prefix = format!("[{pane}] ");
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix(prefix.as_str()))
+        .collect()
+}
+
+/// The ids of the panes that printed anything, in first-seen order.
+pub fn pane_ids(stdout: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix('[') {
+            if let Some((id, _)) = rest.split_once("] ") {
+                if !ids.iter().any(|known| known == id) {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// The Claude Code CLI named by `CLAUDE_BIN`, or `None` after printing a
+/// visible skip line (`.ci/run` always sets it, so CI never skips).
+pub fn claude_bin(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("CLAUDE_BIN") {
+        Some(bin) if Path::new(&bin).is_file() => Some(PathBuf::from(bin)),
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: CLAUDE_BIN is not set to the Claude Code CLI (run .ci/install-claude)"
+            );
+            None
+        }
+    }
+}

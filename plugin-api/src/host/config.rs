@@ -86,19 +86,21 @@ impl PluginsConfig {
     /// Parses `text` as if read from `file`.
     pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
         let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-        let deserializer = toml::Deserializer::parse(text).map_err(|err| syntax(&file, text, &err))?;
-        let parsed: PluginsFile = serde_path_to_error::deserialize(deserializer).map_err(|err| {
-            let key = err.path().to_string();
-            let inner = err.into_inner();
-            let (line, column) = line_column(text, inner.span());
-            ConfigError::Invalid {
-                file: file.clone(),
-                line,
-                column,
-                key,
-                message: inner.message().to_string(),
-            }
-        })?;
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|err| syntax(&file, text, &err))?;
+        let parsed: PluginsFile =
+            serde_path_to_error::deserialize(deserializer).map_err(|err| {
+                let key = err.path().to_string();
+                let inner = err.into_inner();
+                let (line, column) = line_column(text, inner.span());
+                ConfigError::Invalid {
+                    file: file.clone(),
+                    line,
+                    column,
+                    key,
+                    message: inner.message().to_string(),
+                }
+            })?;
         let dir = file
             .parent()
             .map(Path::to_path_buf)
@@ -112,7 +114,9 @@ impl PluginsConfig {
                 message,
             };
             if entry.name.trim().is_empty() {
-                return Err(invalid("`name` is empty; give every plugin a unique name".into()));
+                return Err(invalid(
+                    "`name` is empty; give every plugin a unique name".into(),
+                ));
             }
             if !seen.insert(entry.name.as_str()) {
                 return Err(invalid(
@@ -135,11 +139,7 @@ impl PluginsConfig {
             }
         }
         Ok(PluginsConfig {
-            search_dirs: parsed
-                .search_dirs
-                .iter()
-                .map(|d| dir.join(d))
-                .collect(),
+            search_dirs: parsed.search_dirs.iter().map(|d| dir.join(d)).collect(),
             plugins: parsed.plugins,
             file,
             dir,
@@ -201,7 +201,10 @@ fn line_column(text: &str, span: Option<std::ops::Range<usize>>) -> (usize, usiz
     let Some(span) = span else { return (0, 0) };
     let before = &text[..span.start.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -274,12 +277,19 @@ mod tests {
     #[test]
     fn entries_must_name_exactly_one_file_and_be_unique() {
         let both = parse("[[plugins]]\nname = \"a\"\npath = \"x\"\nlibrary = \"y\"\n").unwrap_err();
-        assert!(both.to_string().contains("both `path` and `library`"), "{both}");
+        assert!(
+            both.to_string().contains("both `path` and `library`"),
+            "{both}"
+        );
         let none = parse("[[plugins]]\nname = \"a\"\n").unwrap_err();
-        assert!(none.to_string().contains("neither `path` nor `library`"), "{none}");
-        let dup =
-            parse("[[plugins]]\nname = \"a\"\npath = \"x\"\n[[plugins]]\nname = \"a\"\npath = \"y\"\n")
-                .unwrap_err();
+        assert!(
+            none.to_string().contains("neither `path` nor `library`"),
+            "{none}"
+        );
+        let dup = parse(
+            "[[plugins]]\nname = \"a\"\npath = \"x\"\n[[plugins]]\nname = \"a\"\npath = \"y\"\n",
+        )
+        .unwrap_err();
         assert!(dup.to_string().contains("same `name`"), "{dup}");
     }
 

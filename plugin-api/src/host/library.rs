@@ -81,7 +81,7 @@ fn checked<S: HookSignature>(entry: &crate::abi::HookEntry) -> Result<&'static S
     check_layout_compatibility(<S as StableAbi>::LAYOUT, entry.signature).map_err(|err| {
         LoadError::HookSignature {
             hook: S::NAME,
-            detail: first_line(&err.to_string()),
+            detail: summarize_layout_error(&err.to_string()),
         }
     })?;
     // SAFETY: the layout check above proved that `function` points to a
@@ -95,12 +95,10 @@ fn classify(err: LibraryError) -> LoadError {
             detail: err.to_string(),
         },
         LibraryError::GetSymbolError { .. } => LoadError::NoRootModule,
-        LibraryError::IncompatibleVersionNumber { actual_version, .. } => {
-            LoadError::ApiVersion {
-                plugin: actual_version.to_string(),
-                host: API_VERSION,
-            }
-        }
+        LibraryError::IncompatibleVersionNumber { actual_version, .. } => LoadError::ApiVersion {
+            plugin: actual_version.to_string(),
+            host: API_VERSION,
+        },
         LibraryError::AbiInstability(detail) => LoadError::Layout {
             detail: summarize_layout_error(&detail.to_string()),
         },
@@ -114,21 +112,60 @@ fn classify(err: LibraryError) -> LoadError {
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim().to_string()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+        .to_string()
 }
 
-/// abi_stable's report runs to hundreds of lines; keep the lines that say
-/// which type and what differs.
+/// abi_stable's report runs to hundreds of lines. Each error in it comes
+/// after the path of fields that leads to it (`field_name:` / `type:` pairs)
+/// and reads `Error:<what>`, `Expected:` <value>, `Found:` <value>. Keep one
+/// line per error: where, what, expected, found.
 fn summarize_layout_error(report: &str) -> String {
-    let lines: Vec<&str> = report
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("Error:") || l.contains("expected:") || l.contains("found:"))
-        .take(6)
-        .collect();
-    if lines.is_empty() {
-        first_line(report)
-    } else {
-        lines.join(" | ")
+    let mut path: Vec<(&str, &str)> = Vec::new();
+    let mut in_path = false;
+    let mut errors: Vec<String> = Vec::new();
+    let mut lines = report.lines().map(str::trim).peekable();
+    while let Some(line) = lines.next() {
+        if line.ends_with("error(s)inside:") {
+            path.clear();
+            in_path = true;
+        } else if line.starts_with("Layout of expected type:") {
+            in_path = false;
+        } else if let (true, Some(field)) = (in_path, line.strip_prefix("field_name:")) {
+            let ty = lines
+                .next_if(|l| l.starts_with("type:"))
+                .map_or("?", |l| l.trim_start_matches("type:").trim());
+            path.push((field.trim_end_matches(','), ty));
+        } else if let Some(what) = line.strip_prefix("Error:") {
+            let mut value_after = |label: &str| {
+                while let Some(l) = lines.next() {
+                    if l.starts_with(label) {
+                        return lines.next().unwrap_or("?").to_string();
+                    }
+                }
+                "?".to_string()
+            };
+            let expected = value_after("Expected:");
+            let found = value_after("Found:");
+            let place = match path.as_slice() {
+                [.., (_, container), (field, _)] if field.parse::<u32>().is_err() => {
+                    format!("{container}.{field}")
+                }
+                [.., (_, ty)] => format!("type {ty}"),
+                [] => "the root module".to_string(),
+            };
+            let error = format!("{place}: {what} (expected {expected}, found {found})");
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
     }
+    if errors.is_empty() {
+        return first_line(report);
+    }
+    errors.truncate(3);
+    errors.join("; ")
 }

@@ -101,6 +101,15 @@ impl HostError {
         }
     }
 
+    /// What went wrong, without the plugin's name and file.
+    pub fn cause(&self) -> String {
+        match self {
+            HostError::Load { error, .. } => error.to_string(),
+            HostError::Init { error, .. } => format!("failed to start: {error}"),
+            HostError::Hook { hook, error, .. } => format!("failed in {hook}: {error}"),
+        }
+    }
+
     /// The kind of a hook or constructor error, if it was one.
     pub fn hook_error_kind(&self) -> Option<HookErrorKind> {
         match self {

@@ -18,9 +18,7 @@ use crate::abi::{
     ServerStop,
 };
 use crate::author::apply_env_edits;
-use crate::host::{
-    ConfigError, HostError, PluginEntry, PluginLibrary, PluginsConfig, StartError,
-};
+use crate::host::{ConfigError, HostError, PluginEntry, PluginLibrary, PluginsConfig, StartError};
 use crate::log_bridge::host_log_sink;
 
 /// The plugins of one server, loaded from one plugins.toml.
@@ -127,7 +125,11 @@ impl PluginHost {
         }
         if let Some(server) = lock(&self.server).as_ref() {
             let start = ServerStart {
-                live_panes: server.live_panes.iter().map(|p| RString::from(p.as_str())).collect(),
+                live_panes: server
+                    .live_panes
+                    .iter()
+                    .map(|p| RString::from(p.as_str()))
+                    .collect(),
                 ..server.start.clone()
             };
             run_hook("on_server_start", &newly_active, true, |p| {
@@ -374,7 +376,11 @@ impl PluginStatus {
                 meta.api_version.to_string(),
                 "ok".to_string(),
             ),
-            PluginState::Failed(err) => ("-".to_string(), "-".to_string(), format!("error: {err}")),
+            PluginState::Failed(err) => (
+                "-".to_string(),
+                "-".to_string(),
+                format!("error: {}", err.cause()),
+            ),
         };
         format!(
             "{name}\t{version}\tapi {api}\t{file}\t{status}",

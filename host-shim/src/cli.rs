@@ -1,0 +1,116 @@
+//! The command line. Integration tests drive host-shim through it, so the
+//! subcommands, flags and exit codes are a contract: see the crate docs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "host-shim",
+    version,
+    about = "A stand-in for the ccmux server: runs commands in PTY panes and drives the plugin lifecycle around them",
+    long_about = None,
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load every enabled plugin and list them; exit 0 only if all loaded.
+    Check(ConfigArg),
+    /// List the plugins and their status; exit 0 even if some failed.
+    Plugins(ConfigArg),
+    /// Start a server, run CMD in each pane, close the panes, stop.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The plugins.toml to read.
+    #[arg(long, value_name = "PATH", default_value = "plugins.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// Where the server keeps its identity, its lock and its saved panes
+    /// [default: the user's state dir, joined with ccmux/host-shim].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// How many new panes to open, with generated ids [default: 1].
+    #[arg(long, value_name = "N", conflicts_with_all = ["pane_ids", "restore"])]
+    pub panes: Option<u32>,
+
+    /// Open panes with these ids instead of generated ones.
+    #[arg(
+        long = "pane-id",
+        value_name = "ID",
+        num_args = 1..,
+        action = clap::ArgAction::Append,
+        conflicts_with = "restore",
+    )]
+    pub pane_ids: Vec<String>,
+
+    /// Leave the panes open when their commands exit, as a server shutting
+    /// down gracefully does: they stay saved for --restore.
+    #[arg(long)]
+    pub keep_panes: bool,
+
+    /// Reopen the panes the last run saved (same ids), instead of new ones.
+    #[arg(long)]
+    pub restore: bool,
+
+    /// The command every pane runs, after `--`. With --restore it may be
+    /// left out: each pane then runs the command it ran before.
+    #[arg(
+        last = true,
+        value_name = "CMD",
+        required_unless_present = "restore",
+        num_args = 1..,
+    )]
+    pub command: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("host-shim").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_separator() {
+        let cli = parse(&["run", "--panes", "3", "--", "sh", "-c", "echo hi"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.panes, Some(3));
+        assert_eq!(run.command, ["sh", "-c", "echo hi"]);
+        assert_eq!(run.config.config, PathBuf::from("plugins.toml"));
+    }
+
+    #[test]
+    fn pane_ids_take_several_values_and_repeat() {
+        let cli = parse(&["run", "--pane-id", "a", "b", "--pane-id", "c", "--", "true"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.pane_ids, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn contradictory_pane_sources_and_a_missing_command_are_refused() {
+        assert!(parse(&["run", "--panes", "2", "--pane-id", "a", "--", "true"]).is_err());
+        assert!(parse(&["run", "--restore", "--panes", "2", "--", "true"]).is_err());
+        assert!(parse(&["run", "--panes", "2"]).is_err());
+        assert!(parse(&["run", "--restore"]).is_ok());
+    }
+}

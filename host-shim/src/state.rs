@@ -1,0 +1,401 @@
+//! The server's state directory: its lock, its identity and its saved panes.
+//!
+//! Every file here is replaced atomically (written to a temp file in the
+//! same directory, then renamed over), so a server killed at any moment,
+//! even by SIGKILL, leaves either the old or the new content, never half.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const LOCK_FILE: &str = "server.lock";
+const SERVER_ID_FILE: &str = "server-id";
+const PANES_FILE: &str = "panes.json";
+/// The layout of panes.json; bumped when it changes incompatibly.
+const PANES_FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot create the state dir {dir}: {source}; pass --state-dir DIR to use another", dir = .dir.display())]
+    CreateDir { dir: PathBuf, source: io::Error },
+    #[error("cannot lock {file}: {source}", file = .file.display())]
+    Lock { file: PathBuf, source: io::Error },
+    #[error("another host-shim is running with state dir {dir}{holder}; stop it or pass another --state-dir", dir = .dir.display(), holder = .holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default())]
+    Locked { dir: PathBuf, holder: Option<u32> },
+    #[error("cannot read {file}: {source}", file = .file.display())]
+    Read { file: PathBuf, source: io::Error },
+    #[error("cannot write {file}: {source}", file = .file.display())]
+    Write { file: PathBuf, source: io::Error },
+    #[error("{file} does not hold a server id (a UUID); delete it to give this state dir a new identity", file = .file.display())]
+    BadServerId { file: PathBuf },
+    #[error("{file} is not a valid panes file: {message}; delete it to start without saved panes", file = .file.display())]
+    BadPanes { file: PathBuf, message: String },
+}
+
+/// An open, exclusively locked state directory. The lock is held until
+/// this is dropped, so two servers never share one directory.
+#[derive(Debug)]
+pub struct StateDir {
+    dir: PathBuf,
+    /// Holds the advisory lock; closing the file releases it, also when
+    /// the process dies.
+    _lock: File,
+}
+
+impl StateDir {
+    /// Creates `dir` (0700: it holds the server's identity) if needed and
+    /// locks it. Fails with [`StateError::Locked`] if another process holds
+    /// the lock.
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        let dir = std::path::absolute(dir).map_err(|source| StateError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        create_private_dir(&dir).map_err(|source| StateError::CreateDir {
+            dir: dir.clone(),
+            source,
+        })?;
+        let file = dir.join(LOCK_FILE);
+        let lock_error = |source| StateError::Lock {
+            file: file.clone(),
+            source,
+        };
+        // Not truncated on open: the holder's pid in it is only replaced
+        // once the lock is ours.
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&file)
+            .map_err(lock_error)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&file)
+                    .ok()
+                    .and_then(|text| text.trim().parse().ok());
+                return Err(StateError::Locked { dir, holder });
+            }
+            Err(fs::TryLockError::Error(source)) => return Err(lock_error(source)),
+        }
+        // The pid is for the "already running" message only; the lock, not
+        // the file's content, is what keeps other servers out.
+        lock.set_len(0)
+            .and_then(|()| writeln!(lock, "{}", std::process::id()))
+            .map_err(lock_error)?;
+        Ok(StateDir { dir, _lock: lock })
+    }
+
+    /// The directory, absolute.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn panes_file(&self) -> PathBuf {
+        self.dir.join(PANES_FILE)
+    }
+
+    /// The server's identity: a UUID v4 created on first use and kept in
+    /// `server-id`, so it is the same after every restart.
+    pub fn server_id(&self) -> Result<Uuid, StateError> {
+        let file = self.dir.join(SERVER_ID_FILE);
+        match read_server_id(&file)? {
+            Some(id) => Ok(id),
+            None => {
+                let id = Uuid::new_v4();
+                let write_error = |source| StateError::Write {
+                    file: file.clone(),
+                    source,
+                };
+                let temp = write_temp(&self.dir, format!("{id}\n").as_bytes()).map_err(write_error)?;
+                // No-clobber: should the file have appeared meanwhile, its id
+                // wins, and every run keeps agreeing on one identity.
+                match temp.persist_noclobber(&file) {
+                    Ok(_) => Ok(id),
+                    Err(err) if err.error.kind() == io::ErrorKind::AlreadyExists => {
+                        read_server_id(&file)?.ok_or(StateError::BadServerId { file })
+                    }
+                    Err(err) => Err(write_error(err.error)),
+                }
+            }
+        }
+    }
+}
+
+fn read_server_id(file: &Path) -> Result<Option<Uuid>, StateError> {
+    match fs::read_to_string(file) {
+        Ok(text) => match Uuid::parse_str(text.trim()) {
+            Ok(id) => Ok(Some(id)),
+            Err(_) => Err(StateError::BadServerId {
+                file: file.to_path_buf(),
+            }),
+        },
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateError::Read {
+            file: file.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// A synced temp file in `dir` holding `contents`, ready to be renamed.
+fn write_temp(dir: &Path, contents: &[u8]) -> io::Result<tempfile::NamedTempFile> {
+    let mut temp = tempfile::Builder::new()
+        .prefix(".host-shim-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    temp.write_all(contents)?;
+    // Synced before the rename, so a crash of the machine cannot leave the
+    // new name pointing at unwritten data.
+    temp.as_file().sync_all()?;
+    Ok(temp)
+}
+
+/// One pane as panes.json saves it: enough to open it again with the same
+/// identity and command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPane {
+    pub pane_id: String,
+    pub session_id: String,
+    pub window_id: String,
+    pub pane_index: u32,
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PanesFile {
+    format: u32,
+    panes: Vec<SavedPane>,
+}
+
+/// Reads the panes saved in `file`; none if it does not exist.
+pub fn load_panes(file: &Path) -> Result<Vec<SavedPane>, StateError> {
+    let text = match fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(StateError::Read {
+                file: file.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let bad = |message: String| StateError::BadPanes {
+        file: file.to_path_buf(),
+        message,
+    };
+    let parsed: PanesFile = serde_json::from_str(&text).map_err(|err| bad(err.to_string()))?;
+    if parsed.format != PANES_FORMAT {
+        return Err(bad(format!(
+            "it has format {}, this host-shim reads format {PANES_FORMAT}",
+            parsed.format
+        )));
+    }
+    Ok(parsed.panes)
+}
+
+/// The open panes, kept in panes.json: every change is written through
+/// before the call returns, so the file always says which panes are open.
+#[derive(Debug)]
+pub struct PaneStore {
+    file: PathBuf,
+    /// Also serializes the writes, so the last change is the one on disk.
+    panes: Mutex<Vec<SavedPane>>,
+}
+
+impl PaneStore {
+    /// Replaces `file` with `panes`: whatever it held before is forgotten.
+    pub fn create(file: PathBuf, panes: Vec<SavedPane>) -> Result<Self, StateError> {
+        let store = PaneStore {
+            file,
+            panes: Mutex::new(panes),
+        };
+        store.save(&store.lock())?;
+        Ok(store)
+    }
+
+    /// Adds `pane`, or replaces the saved pane with the same id.
+    pub fn upsert(&self, pane: &SavedPane) -> Result<(), StateError> {
+        let mut panes = self.lock();
+        match panes.iter_mut().find(|p| p.pane_id == pane.pane_id) {
+            Some(saved) if saved == pane => return Ok(()),
+            Some(saved) => *saved = pane.clone(),
+            None => panes.push(pane.clone()),
+        }
+        self.save(&panes)
+    }
+
+    pub fn remove(&self, pane_id: &str) -> Result<(), StateError> {
+        let mut panes = self.lock();
+        let before = panes.len();
+        panes.retain(|p| p.pane_id != pane_id);
+        if panes.len() == before {
+            return Ok(());
+        }
+        self.save(&panes)
+    }
+
+    fn save(&self, panes: &[SavedPane]) -> Result<(), StateError> {
+        let write_error = |source| StateError::Write {
+            file: self.file.clone(),
+            source,
+        };
+        let mut json = serde_json::to_vec_pretty(&PanesFile {
+            format: PANES_FORMAT,
+            panes: panes.to_vec(),
+        })
+        .map_err(|err| write_error(err.into()))?;
+        json.push(b'\n');
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        let temp = write_temp(dir, &json).map_err(write_error)?;
+        temp.persist(&self.file)
+            .map_err(|err| write_error(err.error))?;
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<SavedPane>> {
+        // A thread that panicked mid-update left the list as it was before
+        // or after its change, both of which are consistent.
+        self.panes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pane(id: &str, index: u32) -> SavedPane {
+        SavedPane {
+            pane_id: id.to_string(),
+            session_id: "abcd1234".to_string(),
+            window_id: "0".to_string(),
+            pane_index: index,
+            command: "sh".to_string(),
+            args: vec!["-c".to_string(), "echo hi".to_string()],
+            cwd: PathBuf::from("/tmp"),
+        }
+    }
+
+    #[test]
+    fn the_state_dir_is_created_private() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("a/b/state");
+        let state = StateDir::open(&dir).unwrap();
+        assert_eq!(state.path(), dir);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+    }
+
+    #[test]
+    fn the_server_id_is_created_once_and_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        let first = StateDir::open(temp.path()).unwrap().server_id().unwrap();
+        let state = StateDir::open(temp.path()).unwrap();
+        assert_eq!(state.server_id().unwrap(), first);
+        assert_eq!(state.server_id().unwrap(), first);
+        assert_eq!(first.get_version_num(), 4);
+        let text = fs::read_to_string(temp.path().join(SERVER_ID_FILE)).unwrap();
+        assert_eq!(text, format!("{first}\n"));
+    }
+
+    #[test]
+    fn a_damaged_server_id_is_an_error_not_a_new_identity() {
+        let temp = tempfile::tempdir().unwrap();
+        fs::write(temp.path().join(SERVER_ID_FILE), "not a uuid").unwrap();
+        let err = StateDir::open(temp.path()).unwrap().server_id().unwrap_err();
+        assert!(matches!(err, StateError::BadServerId { .. }), "{err}");
+        assert!(err.to_string().contains("server-id"), "{err}");
+    }
+
+    #[test]
+    fn a_second_open_is_refused_while_the_first_holds_the_lock() {
+        let temp = tempfile::tempdir().unwrap();
+        let held = StateDir::open(temp.path()).unwrap();
+        let err = StateDir::open(temp.path()).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StateError::Locked { .. }), "{message}");
+        assert!(message.contains("another host-shim is running"), "{message}");
+        assert!(message.contains(&temp.path().display().to_string()), "{message}");
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
+        drop(held);
+        StateDir::open(temp.path()).expect("the lock is free once dropped");
+    }
+
+    #[test]
+    fn panes_round_trip_through_the_file() {
+        let temp = tempfile::tempdir().unwrap();
+        let file = temp.path().join(PANES_FILE);
+        assert_eq!(load_panes(&file).unwrap(), []);
+
+        let store = PaneStore::create(file.clone(), vec![pane("s_0_0", 0)]).unwrap();
+        assert_eq!(load_panes(&file).unwrap(), [pane("s_0_0", 0)]);
+        store.upsert(&pane("s_0_1", 1)).unwrap();
+        let mut changed = pane("s_0_0", 0);
+        changed.command = "bash".to_string();
+        store.upsert(&changed).unwrap();
+        assert_eq!(load_panes(&file).unwrap(), [changed.clone(), pane("s_0_1", 1)]);
+        store.remove("s_0_1").unwrap();
+        store.remove("unknown").unwrap();
+        assert_eq!(load_panes(&file).unwrap(), [changed]);
+
+        PaneStore::create(file.clone(), Vec::new()).unwrap();
+        assert_eq!(load_panes(&file).unwrap(), []);
+    }
+
+    #[test]
+    fn writes_replace_the_file_and_leave_no_temp_files() {
+        let temp = tempfile::tempdir().unwrap();
+        let file = temp.path().join(PANES_FILE);
+        let store = PaneStore::create(file.clone(), Vec::new()).unwrap();
+        let hold = File::open(&file).unwrap();
+        #[cfg(unix)]
+        let inode = |f: &File| std::os::unix::fs::MetadataExt::ino(&f.metadata().unwrap());
+        store.upsert(&pane("s_0_0", 0)).unwrap();
+        // Renamed over, not rewritten in place: a reader (or a crash) never
+        // sees a half-written file.
+        #[cfg(unix)]
+        assert_ne!(inode(&hold), inode(&File::open(&file).unwrap()));
+        let old = io::read_to_string(&hold).unwrap();
+        assert!(old.contains("\"panes\": []"), "{old}");
+        let names: Vec<String> = fs::read_dir(temp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [PANES_FILE]);
+    }
+
+    #[test]
+    fn a_damaged_or_newer_panes_file_is_refused_with_its_name() {
+        let temp = tempfile::tempdir().unwrap();
+        let file = temp.path().join(PANES_FILE);
+        fs::write(&file, "{\"format\": 1, \"panes\": [").unwrap();
+        let err = load_panes(&file).unwrap_err();
+        assert!(err.to_string().contains("panes.json"), "{err}");
+        fs::write(&file, "{\"format\": 2, \"panes\": []}").unwrap();
+        let err = load_panes(&file).unwrap_err();
+        assert!(err.to_string().contains("format 2"), "{err}");
+    }
+}

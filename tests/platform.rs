@@ -1,0 +1,598 @@
+//! The plugin platform through the real built libraries, in process: the
+//! host runtime (`PluginHost`) loading the probe plugin, the isolation
+//! plugin and the fixture plugins built against other interfaces.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ccmux_plugin_api::host::{HostError, PluginHost, PluginState, StartError};
+use ccmux_plugin_api::{EnvVar, HookErrorKind, PaneExit, PaneInfo, ServerStart, ServerStop};
+use ccmux_tests::{artifacts, fixture_plugin, plugin_entry, Sandbox};
+
+fn pane(id: &str) -> PaneInfo {
+    PaneInfo {
+        pane_id: id.into(),
+        session_id: "s".into(),
+        window_id: "0".into(),
+        pane_index: 0,
+        command: "true".into(),
+        args: Default::default(),
+        cwd: "/".into(),
+    }
+}
+
+fn server_start(live: &[&str]) -> ServerStart {
+    ServerStart {
+        server_id: "3f2b8c1e-0000-4000-8000-000000000001".into(),
+        instance_id: "instance".into(),
+        state_dir: "/nonexistent-state".into(),
+        live_panes: live.iter().map(|p| (*p).into()).collect(),
+    }
+}
+
+fn stop() -> ServerStop {
+    ServerStop {
+        instance_id: "instance".into(),
+    }
+}
+
+/// A copy of the probe library under another file name: a distinct library
+/// to the loader, as a second plugin would be.
+fn probe_copy(sandbox: &Sandbox, name: &str) -> PathBuf {
+    let copy = sandbox.path().join(ccmux_tests::lib_file_name(name));
+    std::fs::copy(&artifacts().probe_plugin, &copy).expect("copy probe library");
+    copy
+}
+
+fn start(sandbox: &Sandbox, toml: &str) -> Result<PluginHost, StartError> {
+    let file = sandbox.write("plugins.toml", toml);
+    PluginHost::start(&file)
+}
+
+fn env_value<'a>(env: &'a [EnvVar], key: &str) -> Option<&'a str> {
+    env.iter()
+        .find(|v| v.key.as_str() == key)
+        .map(|v| v.value.as_str())
+}
+
+fn record_lines(sandbox: &Sandbox) -> Vec<String> {
+    sandbox.read("record").lines().map(str::to_string).collect()
+}
+
+#[test]
+fn hooks_run_in_declaration_order_and_later_plugins_see_earlier_edits() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let config = format!(
+        "record = {:?}\nappend_name_to = [\"ORDER\"]\nset_env = {{ LAST = \"{{}}\" }}",
+        record.display().to_string()
+    );
+    let toml = [
+        plugin_entry(
+            "first",
+            &probe_copy(&sandbox, "probe_first"),
+            true,
+            &config.replace("{}", "first"),
+        ),
+        plugin_entry(
+            "second",
+            &probe_copy(&sandbox, "probe_second"),
+            true,
+            &config.replace("{}", "second"),
+        ),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    host.server_start(&server_start(&[])).unwrap();
+    let p = pane("s_0_0");
+    host.pane_create(&p).unwrap();
+    let mut env = vec![EnvVar {
+        key: "LAST".into(),
+        value: "host".into(),
+    }];
+    host.pre_spawn(&p, &mut env).unwrap();
+    host.pane_close(&p, &PaneExit::exited(0)).unwrap();
+    host.server_stop(&stop()).unwrap();
+
+    assert_eq!(env_value(&env, "ORDER"), Some("first,second"));
+    assert_eq!(env_value(&env, "LAST"), Some("second"));
+    let calls: Vec<String> = record_lines(&sandbox)
+        .iter()
+        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "first new",
+            "second new",
+            "first on_server_start",
+            "second on_server_start",
+            "first on_pane_create",
+            "second on_pane_create",
+            "first on_pre_spawn",
+            "second on_pre_spawn",
+            "first on_pane_close",
+            "second on_pane_close",
+            "first on_server_stop",
+            "second on_server_stop",
+        ]
+    );
+}
+
+#[test]
+fn distinct_libraries_load_side_by_side() {
+    let sandbox = Sandbox::new();
+    let toml = [
+        plugin_entry("probe", &artifacts().probe_plugin, true, ""),
+        plugin_entry("old", &fixture_plugin("old-plugin"), true, ""),
+        plugin_entry(
+            "isolation",
+            &artifacts().isolation_plugin,
+            true,
+            &format!(
+                "base_dir = {:?}",
+                sandbox.path().join("base").display().to_string()
+            ),
+        ),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    let names: Vec<String> = host
+        .statuses()
+        .iter()
+        .map(|s| match &s.state {
+            PluginState::Active(meta) => meta.name.to_string(),
+            other => panic!("{} not active: {other:?}", s.name),
+        })
+        .collect();
+    assert_eq!(names, ["probe", "old-plugin", "isolation"]);
+}
+
+#[test]
+fn a_disabled_plugin_is_never_opened() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let toml = format!(
+        "{}[[plugins]]\nname = \"ghost\"\npath = \"does-not-exist.so\"\nenabled = false\nrequired = true\n",
+        plugin_entry(
+            "probe",
+            &artifacts().probe_plugin,
+            true,
+            &format!("record = {:?}", record.display().to_string())
+        )
+    );
+    let host = start(&sandbox, &toml).expect("a disabled entry's missing file is not an error");
+    let statuses = host.statuses();
+    assert!(matches!(statuses[1].state, PluginState::Disabled));
+    host.pane_create(&pane("s_0_0")).unwrap();
+    assert_eq!(
+        record_lines(&sandbox).len(),
+        2,
+        "{:?}",
+        record_lines(&sandbox)
+    );
+}
+
+#[test]
+fn reload_turns_plugins_on_and_off_without_restarting() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let a = probe_copy(&sandbox, "probe_a");
+    let b = probe_copy(&sandbox, "probe_b");
+    let config = format!("record = {:?}", record.display().to_string());
+    // Each entry keeps its config table; enabled is set before it.
+    let write = |a_on: bool, b_on: bool| {
+        let text = format!(
+            "[[plugins]]\nname = \"a\"\npath = {a:?}\nenabled = {a_on}\n[plugins.config]\n{config}\n\n\
+             [[plugins]]\nname = \"b\"\npath = {b:?}\nenabled = {b_on}\n[plugins.config]\n{config}\n",
+            a = a.display().to_string(),
+            b = b.display().to_string(),
+        );
+        sandbox.write("plugins.toml", &text)
+    };
+    let file = write(true, false);
+    let host = PluginHost::start(&file).expect("host starts");
+    host.server_start(&server_start(&["s_0_9"])).unwrap();
+    host.pane_create(&pane("s_0_1")).unwrap();
+
+    write(false, true);
+    host.reload().expect("reload");
+    host.pane_create(&pane("s_0_2")).unwrap();
+
+    write(true, true);
+    host.reload().expect("reload");
+    host.pane_create(&pane("s_0_3")).unwrap();
+
+    assert_eq!(
+        record_lines(&sandbox),
+        [
+            "a new ",
+            "a on_server_start s_0_9",
+            "a on_pane_create s_0_1",
+            // b is enabled: constructed, and told the server is running
+            // with the panes live now.
+            "b new ",
+            "b on_server_start s_0_1,s_0_9",
+            "b on_pane_create s_0_2",
+            // a again, from the library already loaded; b unchanged keeps
+            // its instance.
+            "a new ",
+            "a on_server_start s_0_1,s_0_2,s_0_9",
+            "a on_pane_create s_0_3",
+            "b on_pane_create s_0_3",
+        ]
+    );
+}
+
+#[test]
+fn a_failed_reload_keeps_the_running_plugins() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let toml = plugin_entry(
+        "probe",
+        &artifacts().probe_plugin,
+        true,
+        &format!("record = {:?}", record.display().to_string()),
+    );
+    let host = start(&sandbox, &toml).expect("host starts");
+    sandbox.write("plugins.toml", "[[plugins]\nname = ");
+    let err = host.reload().expect_err("bad TOML");
+    assert!(err.to_string().contains("invalid TOML"), "{err}");
+    host.pane_create(&pane("s_0_0")).unwrap();
+    assert!(record_lines(&sandbox)
+        .iter()
+        .any(|l| l == "probe on_pane_create s_0_0"));
+}
+
+fn hook_error(result: Result<(), HostError>) -> HostError {
+    result.expect_err("the hook fails")
+}
+
+#[test]
+fn a_panic_in_a_hook_is_an_error_not_a_crash() {
+    let sandbox = Sandbox::new();
+    let toml = plugin_entry(
+        "panicky",
+        &artifacts().probe_plugin,
+        true,
+        "panic_in = [\"on_pane_create\", \"on_pane_close\"]",
+    );
+    let host = start(&sandbox, &toml).expect("host starts");
+    let err = hook_error(host.pane_create(&pane("s_0_0")));
+    assert_eq!(err.hook_error_kind(), Some(HookErrorKind::Panic));
+    let text = err.to_string();
+    assert!(text.contains("`panicky`"), "{text}");
+    assert!(text.contains("on_pane_create"), "{text}");
+    assert!(text.contains("probe told to panic"), "{text}");
+    // The host and the plugin go on working.
+    let err = hook_error(host.pane_close(&pane("s_0_0"), &PaneExit::exited(0)));
+    assert_eq!(err.hook_error_kind(), Some(HookErrorKind::Panic));
+    host.server_stop(&stop()).expect("other hooks still work");
+}
+
+#[test]
+fn errors_of_optional_plugins_are_logged_and_the_rest_goes_on() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let toml = [
+        plugin_entry(
+            "flaky",
+            &probe_copy(&sandbox, "probe_flaky"),
+            false,
+            "fail_in = [\"on_pane_create\"]\npanic_in = [\"on_pre_spawn\"]",
+        ),
+        plugin_entry(
+            "steady",
+            &artifacts().probe_plugin,
+            true,
+            &format!(
+                "record = {:?}\nset_env = {{ STEADY = \"1\" }}",
+                record.display().to_string()
+            ),
+        ),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    let p = pane("s_0_0");
+    host.pane_create(&p).expect("optional failure is not fatal");
+    let mut env = Vec::new();
+    host.pre_spawn(&p, &mut env)
+        .expect("optional panic is not fatal");
+    assert_eq!(env_value(&env, "STEADY"), Some("1"));
+    assert!(record_lines(&sandbox)
+        .iter()
+        .any(|l| l == "steady on_pane_create s_0_0"));
+}
+
+#[test]
+fn a_required_plugin_error_fails_the_operation_and_stops_later_plugins() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let toml = [
+        plugin_entry(
+            "gate",
+            &probe_copy(&sandbox, "probe_gate"),
+            true,
+            "fail_in = [\"on_pre_spawn\"]",
+        ),
+        plugin_entry(
+            "after",
+            &artifacts().probe_plugin,
+            true,
+            &format!("record = {:?}", record.display().to_string()),
+        ),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    let mut env = Vec::new();
+    let err = hook_error(host.pre_spawn(&pane("s_0_0"), &mut env));
+    assert_eq!(err.plugin(), "gate");
+    assert_eq!(err.hook_error_kind(), Some(HookErrorKind::Failed));
+    assert!(err.to_string().contains("on_pre_spawn"), "{err}");
+    assert!(!record_lines(&sandbox)
+        .iter()
+        .any(|l| l.contains("on_pre_spawn")));
+}
+
+#[test]
+fn hooks_run_concurrently_from_several_threads() {
+    let sandbox = Sandbox::new();
+    let toml = plugin_entry("probe", &artifacts().probe_plugin, true, "rendezvous = 4");
+    let host = Arc::new(start(&sandbox, &toml).expect("host starts"));
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let host = host.clone();
+            std::thread::spawn(move || host.pane_create(&pane(&format!("s_0_{i}"))))
+        })
+        .collect();
+    for thread in threads {
+        thread
+            .join()
+            .expect("thread")
+            .expect("all four calls were in the plugin at once");
+    }
+}
+
+/// Captures formatted events of the host's subscriber.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn plugin_tracing_events_reach_the_host_subscriber_with_the_plugin_name() {
+    let sandbox = Sandbox::new();
+    let toml = plugin_entry(
+        "chatty",
+        &artifacts().probe_plugin,
+        true,
+        "log_message = \"hello from inside the plugin\"",
+    );
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let host = start(&sandbox, &toml).expect("host starts");
+        host.pane_create(&pane("s_0_7")).unwrap();
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("hello from inside the plugin") && l.contains("s_0_7"))
+        .unwrap_or_else(|| panic!("no plugin event in:\n{text}"));
+    assert!(line.contains("ccmux::plugin"), "{line}");
+    assert!(line.contains("plugin=\"chatty\""), "{line}");
+    assert!(line.contains("hook=on_pane_create"), "{line}");
+}
+
+#[test]
+fn an_older_interface_plugin_loads_and_runs_in_this_host() {
+    let sandbox = Sandbox::new();
+    let toml = plugin_entry("old", &fixture_plugin("old-plugin"), true, "");
+    let host = start(&sandbox, &toml).expect("a plugin built against plugin-api 1.0 loads");
+    match &host.statuses()[0].state {
+        PluginState::Active(meta) => assert_eq!(meta.api_version.as_str(), "1.0.0"),
+        other => panic!("{other:?}"),
+    }
+    host.server_start(&server_start(&[])).unwrap();
+    let p = pane("s_0_0");
+    host.pane_create(&p).unwrap();
+    let mut env = Vec::new();
+    host.pre_spawn(&p, &mut env).unwrap();
+    assert_eq!(env_value(&env, "FIXTURE_PLUGIN"), Some("old-plugin"));
+    host.pane_close(&p, &PaneExit::exited(0)).unwrap();
+    // A hook added after 1.0: a no-op for this plugin.
+    host.server_stop(&stop())
+        .expect("on_server_stop is a no-op");
+}
+
+/// Starting with one required plugin at `path` fails; the message names the
+/// plugin and the file and contains each of `says`.
+fn assert_start_error(path: &Path, says: &[&str]) {
+    let sandbox = Sandbox::new();
+    let toml = plugin_entry("subject", path, true, "");
+    let err = match start(&sandbox, &toml) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(err) => err.to_string(),
+    };
+    assert!(err.contains("plugin `subject`"), "{err}");
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    for phrase in says {
+        assert!(err.contains(phrase), "missing {phrase:?} in: {err}");
+    }
+}
+
+#[test]
+fn error_plugin_file_missing() {
+    assert_start_error(
+        Path::new("/nonexistent/libmissing.so"),
+        &["does not exist", "build the plugin"],
+    );
+}
+
+#[test]
+fn error_not_a_shared_library() {
+    let sandbox = Sandbox::new();
+    let fake = sandbox.write("libfake.so", "this is text, not ELF");
+    assert_start_error(
+        &fake,
+        &["not a loadable shared library", "point plugins.toml"],
+    );
+}
+
+#[test]
+fn error_library_without_root_module() {
+    assert_start_error(
+        &fixture_plugin("not-a-plugin"),
+        &["not a ccmux plugin", "export_plugin!"],
+    );
+}
+
+#[test]
+fn error_abi_layout_mismatch() {
+    assert_start_error(
+        &fixture_plugin("skewed-plugin"),
+        &["ABI does not match", "InitArgs", "rebuild the plugin"],
+    );
+}
+
+#[test]
+fn error_hook_signature_mismatch() {
+    assert_start_error(
+        &fixture_plugin("skewed-hook-plugin"),
+        &["`on_pane_create` hook has a different signature", "rebuild"],
+    );
+}
+
+#[test]
+fn error_incompatible_api_version() {
+    assert_start_error(
+        &fixture_plugin("v2-plugin"),
+        &[
+            "built against plugin-api 2.0.0",
+            &format!(
+                "this host uses plugin-api {}",
+                ccmux_plugin_api::API_VERSION
+            ),
+            "rebuild",
+        ],
+    );
+}
+
+#[test]
+fn error_in_constructor() {
+    let sandbox = Sandbox::new();
+    let toml = plugin_entry(
+        "subject",
+        &artifacts().probe_plugin,
+        true,
+        "fail_constructor = true",
+    );
+    let err = start(&sandbox, &toml)
+        .err()
+        .expect("start fails")
+        .to_string();
+    assert!(err.contains("plugin `subject`"), "{err}");
+    assert!(err.contains("failed to start"), "{err}");
+    assert!(
+        err.contains("probe told to fail in its constructor"),
+        "{err}"
+    );
+}
+
+#[test]
+fn panic_in_constructor() {
+    let sandbox = Sandbox::new();
+    let toml = plugin_entry(
+        "subject",
+        &artifacts().probe_plugin,
+        true,
+        "panic_constructor = true",
+    );
+    let err = start(&sandbox, &toml).err().expect("start fails");
+    match &err {
+        StartError::Plugin(host_err) => {
+            assert_eq!(host_err.hook_error_kind(), Some(HookErrorKind::Panic))
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_plugin_config_names_the_plugin_and_key() {
+    let sandbox = Sandbox::new();
+    let toml = plugin_entry(
+        "subject",
+        &artifacts().probe_plugin,
+        true,
+        "rendezvous = \"many\"",
+    );
+    let err = start(&sandbox, &toml)
+        .err()
+        .expect("start fails")
+        .to_string();
+    assert!(err.contains("`subject`"), "{err}");
+    assert!(err.contains("plugins.config.rendezvous"), "{err}");
+}
+
+#[test]
+fn config_file_errors_name_the_file() {
+    let sandbox = Sandbox::new();
+    let missing = sandbox.path().join("nope.toml");
+    let err = PluginHost::start(&missing)
+        .err()
+        .expect("missing")
+        .to_string();
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(err.contains("no such file"), "{err}");
+
+    let err = start(
+        &sandbox,
+        "[[plugins]]\nname = \"x\"\npath = \"a\"\nrequierd = true\n",
+    )
+    .err()
+    .expect("unknown key")
+    .to_string();
+    assert!(err.contains("plugins.toml:4:1"), "{err}");
+    assert!(err.contains("unknown field `requierd`"), "{err}");
+
+    let err = start(&sandbox, "[[plugins]]\nname = \"x\npath = \"a\"\n")
+        .err()
+        .expect("bad toml")
+        .to_string();
+    assert!(err.contains("plugins.toml:2:"), "{err}");
+    assert!(err.contains("invalid TOML"), "{err}");
+}
+
+#[test]
+fn an_optional_plugin_that_fails_to_load_is_skipped() {
+    let sandbox = Sandbox::new();
+    let toml = [
+        plugin_entry("broken", Path::new("/nonexistent/libx.so"), false, ""),
+        plugin_entry(
+            "probe",
+            &artifacts().probe_plugin,
+            true,
+            "set_env = { OK = \"1\" }",
+        ),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("optional failure is not fatal");
+    assert!(matches!(host.statuses()[0].state, PluginState::Failed(_)));
+    let mut env = Vec::new();
+    host.pre_spawn(&pane("s_0_0"), &mut env).unwrap();
+    assert_eq!(env_value(&env, "OK"), Some("1"));
+}
