@@ -112,7 +112,8 @@ impl StateDir {
                     file: file.clone(),
                     source,
                 };
-                let temp = write_temp(&self.dir, format!("{id}\n").as_bytes()).map_err(write_error)?;
+                let temp =
+                    write_temp(&self.dir, format!("{id}\n").as_bytes()).map_err(write_error)?;
                 // No-clobber: should the file have appeared meanwhile, its id
                 // wins, and every run keeps agreeing on one identity.
                 match temp.persist_noclobber(&file) {
@@ -178,6 +179,24 @@ pub struct SavedPane {
     pub cwd: PathBuf,
 }
 
+impl SavedPane {
+    /// Session, window, then pane, as a server lists them; windows in
+    /// numeric order. The file's order is then the same whichever pane
+    /// thread got there first, and so is the restored panes' order.
+    fn layout_order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        let key = |p: &Self| {
+            (
+                p.session_id.clone(),
+                p.window_id.len(),
+                p.window_id.clone(),
+                p.pane_index,
+                p.pane_id.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct PanesFile {
     format: u32,
@@ -221,7 +240,8 @@ pub struct PaneStore {
 
 impl PaneStore {
     /// Replaces `file` with `panes`: whatever it held before is forgotten.
-    pub fn create(file: PathBuf, panes: Vec<SavedPane>) -> Result<Self, StateError> {
+    pub fn create(file: PathBuf, mut panes: Vec<SavedPane>) -> Result<Self, StateError> {
+        panes.sort_by(SavedPane::layout_order);
         let store = PaneStore {
             file,
             panes: Mutex::new(panes),
@@ -236,7 +256,10 @@ impl PaneStore {
         match panes.iter_mut().find(|p| p.pane_id == pane.pane_id) {
             Some(saved) if saved == pane => return Ok(()),
             Some(saved) => *saved = pane.clone(),
-            None => panes.push(pane.clone()),
+            None => {
+                panes.push(pane.clone());
+                panes.sort_by(SavedPane::layout_order);
+            }
         }
         self.save(&panes)
     }
@@ -322,7 +345,10 @@ mod tests {
     fn a_damaged_server_id_is_an_error_not_a_new_identity() {
         let temp = tempfile::tempdir().unwrap();
         fs::write(temp.path().join(SERVER_ID_FILE), "not a uuid").unwrap();
-        let err = StateDir::open(temp.path()).unwrap().server_id().unwrap_err();
+        let err = StateDir::open(temp.path())
+            .unwrap()
+            .server_id()
+            .unwrap_err();
         assert!(matches!(err, StateError::BadServerId { .. }), "{err}");
         assert!(err.to_string().contains("server-id"), "{err}");
     }
@@ -334,8 +360,14 @@ mod tests {
         let err = StateDir::open(temp.path()).unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, StateError::Locked { .. }), "{message}");
-        assert!(message.contains("another host-shim is running"), "{message}");
-        assert!(message.contains(&temp.path().display().to_string()), "{message}");
+        assert!(
+            message.contains("another host-shim is running"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&temp.path().display().to_string()),
+            "{message}"
+        );
         assert!(
             message.contains(&format!("pid {}", std::process::id())),
             "{message}"
@@ -356,13 +388,36 @@ mod tests {
         let mut changed = pane("s_0_0", 0);
         changed.command = "bash".to_string();
         store.upsert(&changed).unwrap();
-        assert_eq!(load_panes(&file).unwrap(), [changed.clone(), pane("s_0_1", 1)]);
+        assert_eq!(
+            load_panes(&file).unwrap(),
+            [changed.clone(), pane("s_0_1", 1)]
+        );
         store.remove("s_0_1").unwrap();
         store.remove("unknown").unwrap();
         assert_eq!(load_panes(&file).unwrap(), [changed]);
 
         PaneStore::create(file.clone(), Vec::new()).unwrap();
         assert_eq!(load_panes(&file).unwrap(), []);
+    }
+
+    #[test]
+    fn panes_are_saved_in_layout_order_whoever_came_first() {
+        let temp = tempfile::tempdir().unwrap();
+        let file = temp.path().join(PANES_FILE);
+        let store = PaneStore::create(file.clone(), vec![pane("s_0_10", 10)]).unwrap();
+        let mut other_window = pane("s_2_0", 0);
+        other_window.window_id = "2".to_string();
+        let mut later_window = pane("s_10_0", 0);
+        later_window.window_id = "10".to_string();
+        for pane in [&later_window, &pane("s_0_2", 2), &other_window] {
+            store.upsert(pane).unwrap();
+        }
+        let ids: Vec<String> = load_panes(&file)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.pane_id)
+            .collect();
+        assert_eq!(ids, ["s_0_2", "s_0_10", "s_2_0", "s_10_0"]);
     }
 
     #[test]

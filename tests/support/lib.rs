@@ -219,8 +219,9 @@ impl std::fmt::Display for Run {
 }
 
 /// Runs `cmd` to completion with no stdin.
-pub fn run(cmd: &mut Command) -> Run {
-    cmd.stdin(std::process::Stdio::null())
+pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Run {
+    cmd.borrow_mut()
+        .stdin(std::process::Stdio::null())
         .output()
         .expect("command starts")
         .into()
@@ -251,15 +252,92 @@ pub fn pane_ids(stdout: &str) -> Vec<String> {
 }
 
 /// The Claude Code CLI named by `CLAUDE_BIN`, or `None` after printing a
-/// visible skip line (`.ci/run` always sets it, so CI never skips).
+/// visible skip line. `.ci/run` sets `CCMUX_REQUIRE_CLAUDE`, which turns the
+/// skip into a failure.
 pub fn claude_bin(test: &str) -> Option<PathBuf> {
     match std::env::var_os("CLAUDE_BIN") {
         Some(bin) if Path::new(&bin).is_file() => Some(PathBuf::from(bin)),
+        _ if std::env::var_os("CCMUX_REQUIRE_CLAUDE").is_some() => {
+            panic!("{test}: CLAUDE_BIN must name the Claude Code CLI (CCMUX_REQUIRE_CLAUDE is set)")
+        }
         _ => {
             eprintln!(
                 "SKIPPED {test}: CLAUDE_BIN is not set to the Claude Code CLI (run .ci/install-claude)"
             );
             None
         }
+    }
+}
+
+/// Polls `done` every 50 ms for up to `secs` seconds; panics naming `what`
+/// if it never holds. For waiting on other processes, never for timing.
+pub fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A process started in the background with its output going to files in
+/// the sandbox; killed when dropped.
+pub struct Background {
+    pub child: std::process::Child,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Background {
+    pub fn start(mut cmd: Command, sandbox: &Sandbox, name: &str) -> Self {
+        let stdout = sandbox.path().join(format!("{name}.stdout"));
+        let stderr = sandbox.path().join(format!("{name}.stderr"));
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("background process starts");
+        Background {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Sends `signal` (a `kill -s` name such as TERM or KILL).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -s {signal} failed");
+    }
+
+    /// Waits for the process to exit (up to `secs`) and returns its status.
+    pub fn wait(&mut self, secs: u64) -> std::process::ExitStatus {
+        let mut status = None;
+        wait_for("the background process to exit", secs, || {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        status.expect("exited")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

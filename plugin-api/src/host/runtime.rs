@@ -123,6 +123,11 @@ impl PluginHost {
         if let Some(err) = failed_required {
             return Err(err.into());
         }
+        for status in &state.statuses {
+            if let PluginState::Failed(err) = &status.state {
+                tracing::warn!(plugin = %status.name, "{err}; continuing without it");
+            }
+        }
         if let Some(server) = lock(&self.server).as_ref() {
             let start = ServerStart {
                 live_panes: server
@@ -257,10 +262,9 @@ impl PluginHost {
                 .find(|p| p.entry == *entry && p.file == file);
             let plugin = match unchanged {
                 Some(plugin) => Ok(plugin.clone()),
-                None => self.construct(config, entry, &file).map(|plugin| {
-                    constructed.push(plugin.clone());
-                    plugin
-                }),
+                None => self
+                    .construct(config, entry, &file)
+                    .inspect(|plugin| constructed.push(plugin.clone())),
             };
             match plugin {
                 Ok(plugin) => {
@@ -269,12 +273,7 @@ impl PluginHost {
                         .push(status(PluginState::Active(plugin.library.metadata)));
                     state.active.push(plugin);
                 }
-                Err(err) => {
-                    if !entry.required {
-                        tracing::warn!(plugin = %entry.name, "{err}; continuing without it");
-                    }
-                    state.statuses.push(status(PluginState::Failed(err)));
-                }
+                Err(err) => state.statuses.push(status(PluginState::Failed(err))),
             }
         }
         (state, constructed)
