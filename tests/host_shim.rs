@@ -44,7 +44,10 @@ fn check_on_the_root_plugins_toml_succeeds() {
     let line = out.stdout.lines().next().unwrap_or_default();
     assert!(line.starts_with("isolation\t"), "{out}");
     assert!(line.contains("libccmux_isolation_plugin"), "{out}");
-    assert!(line.contains(&format!("api {}", ccmux_plugin_api::API_VERSION)), "{out}");
+    assert!(
+        line.contains(&format!("api {}", ccmux_plugin_api::API_VERSION)),
+        "{out}"
+    );
     assert!(line.ends_with("ok"), "{out}");
 }
 
@@ -53,14 +56,22 @@ fn check_names_a_missing_plugin_file_and_fails() {
     let sandbox = Sandbox::new();
     let missing = sandbox.path().join("libgone.so");
     let config = sandbox.write("plugins.toml", &plugin_entry("gone", &missing, false, ""));
-    let out = run(sandbox.host_shim().arg("check").arg("--config").arg(&config));
+    let out = run(sandbox
+        .host_shim()
+        .arg("check")
+        .arg("--config")
+        .arg(&config));
     assert!(!out.status.success(), "{out}");
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(all.contains(&missing.display().to_string()), "{out}");
     assert!(all.contains("does not exist"), "{out}");
 
     // `plugins` lists the same failure without failing.
-    let out = run(sandbox.host_shim().arg("plugins").arg("--config").arg(&config));
+    let out = run(sandbox
+        .host_shim()
+        .arg("plugins")
+        .arg("--config")
+        .arg(&config));
     assert!(out.status.success(), "{out}");
     assert!(out.stdout.contains("gone"), "{out}");
 }
@@ -68,7 +79,11 @@ fn check_names_a_missing_plugin_file_and_fails() {
 #[test]
 fn check_names_a_missing_config_file() {
     let sandbox = Sandbox::new();
-    let out = run(sandbox.host_shim().arg("check").arg("--config").arg("nowhere.toml"));
+    let out = run(sandbox
+        .host_shim()
+        .arg("check")
+        .arg("--config")
+        .arg("nowhere.toml"));
     assert!(!out.status.success(), "{out}");
     assert!(out.stderr.contains("nowhere.toml"), "{out}");
 }
@@ -88,7 +103,11 @@ fn panes_run_concurrently_in_ptys_with_the_env_the_plugins_made() {
     assert_eq!(ids.len(), 3, "{out}");
     for id in &ids {
         let parts: Vec<&str> = id.split('_').collect();
-        assert_eq!(parts.len(), 3, "pane id {id} is {{session}}_{{window}}_{{index}}");
+        assert_eq!(
+            parts.len(),
+            3,
+            "pane id {id} is {{session}}_{{window}}_{{index}}"
+        );
         assert_eq!(
             pane_lines(&out.stdout, id),
             ["probe=from-plugin unset=gone tty=yes"],
@@ -108,7 +127,11 @@ fn panes_run_concurrently_in_ptys_with_the_env_the_plugins_made() {
 fn a_failing_command_makes_the_exit_status_non_zero() {
     let sandbox = Sandbox::new();
     let config = probe_toml(&sandbox, "");
-    let out = run(shim_run(&sandbox, &config, &["--", "sh", "-c", "echo bye; exit 3"]));
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--", "sh", "-c", "echo bye; exit 3"],
+    ));
     assert_eq!(out.status.code(), Some(1), "{out}");
     let close = records(&sandbox)
         .into_iter()
@@ -124,9 +147,18 @@ fn a_required_plugin_failure_keeps_the_pane_from_starting() {
     let marker = sandbox.path().join("ran");
     let out = run(shim_run(&sandbox, &config, &["--pane-id", "p_0_0", "--", "touch"]).arg(&marker));
     assert_eq!(out.status.code(), Some(1), "{out}");
-    assert!(!marker.exists(), "the command ran although on_pre_spawn failed");
-    assert!(out.stdout.contains("probe told to fail in on_pre_spawn") || out.stderr.contains("probe told to fail in on_pre_spawn"), "{out}");
-    assert!(records(&sandbox).iter().any(|l| l.starts_with("probe on_pane_close p_0_0")));
+    assert!(
+        !marker.exists(),
+        "the command ran although on_pre_spawn failed"
+    );
+    assert!(
+        out.stdout.contains("probe told to fail in on_pre_spawn")
+            || out.stderr.contains("probe told to fail in on_pre_spawn"),
+        "{out}"
+    );
+    assert!(records(&sandbox)
+        .iter()
+        .any(|l| l.starts_with("probe on_pane_close p_0_0")));
 }
 
 #[test]
@@ -140,7 +172,18 @@ fn a_disabled_plugin_changes_nothing_without_recompiling() {
     )
     .replace("required = true", "required = true\nenabled = false");
     let config = sandbox.write("plugins.toml", &text);
-    let out = run(shim_run(&sandbox, &config, &["--pane-id", "p_0_0", "--", "sh", "-c", "echo \"probe=${PROBE-unset}\""]));
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &[
+            "--pane-id",
+            "p_0_0",
+            "--",
+            "sh",
+            "-c",
+            "echo \"probe=${PROBE-unset}\"",
+        ],
+    ));
     assert!(out.status.success(), "{out}");
     assert_eq!(pane_lines(&out.stdout, "p_0_0"), ["probe=unset"], "{out}");
 }
@@ -150,12 +193,18 @@ fn invalid_pane_ids_are_refused_before_any_hook() {
     let sandbox = Sandbox::new();
     let config = probe_toml(&sandbox, "");
     for bad in ["../escape", "a/b", "", ".hidden"] {
-        let out = run(shim_run(&sandbox, &config, &["--pane-id", bad, "--", "true"]));
+        let out = run(shim_run(
+            &sandbox,
+            &config,
+            &["--pane-id", bad, "--", "true"],
+        ));
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {out}");
         assert!(out.stderr.contains("invalid pane id"), "{bad:?}: {out}");
     }
     assert!(
-        !records(&sandbox).iter().any(|l| l.contains("on_pane_create")),
+        !records(&sandbox)
+            .iter()
+            .any(|l| l.contains("on_pane_create")),
         "{:?}",
         records(&sandbox)
     );
@@ -168,25 +217,48 @@ fn keep_panes_then_restore_runs_the_same_panes_again() {
     let out = run(shim_run(
         &sandbox,
         &config,
-        &["--pane-id", "keep_0_0", "--pane-id", "keep_0_1", "--keep-panes", "--", "true"],
+        &[
+            "--pane-id",
+            "keep_0_0",
+            "--pane-id",
+            "keep_0_1",
+            "--keep-panes",
+            "--",
+            "true",
+        ],
     ));
     assert!(out.status.success(), "{out}");
     let first = records(&sandbox);
-    assert!(!first.iter().any(|l| l.contains("on_pane_close")), "{first:?}");
-    assert_eq!(first.last().map(String::as_str), Some("probe on_server_stop "));
+    assert!(
+        !first.iter().any(|l| l.contains("on_pane_close")),
+        "{first:?}"
+    );
+    assert_eq!(
+        first.last().map(String::as_str),
+        Some("probe on_server_stop ")
+    );
 
-    let out = run(shim_run(&sandbox, &config, &["--restore", "--", "sh", "-c", "echo again"]));
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--restore", "--", "sh", "-c", "echo again"],
+    ));
     assert!(out.status.success(), "{out}");
     let mut ids = pane_ids(&out.stdout);
     ids.sort();
     assert_eq!(ids, ["keep_0_0", "keep_0_1"], "{out}");
     let second = &records(&sandbox)[first.len()..];
     assert!(
-        second.iter().any(|l| l == "probe on_server_start keep_0_0,keep_0_1"),
+        second
+            .iter()
+            .any(|l| l == "probe on_server_start keep_0_0,keep_0_1"),
         "restored panes are live in on_server_start: {second:?}"
     );
     assert_eq!(
-        second.iter().filter(|l| l.contains("on_pane_close")).count(),
+        second
+            .iter()
+            .filter(|l| l.contains("on_pane_close"))
+            .count(),
         2,
         "{second:?}"
     );
@@ -197,15 +269,32 @@ fn a_second_shim_on_the_same_state_dir_is_refused() {
     let sandbox = Sandbox::new();
     let config = probe_toml(&sandbox, "");
     let first = Background::start(
-        shim_run(&sandbox, &config, &["--pane-id", "busy_0_0", "--", "sh", "-c", "echo up; sleep 60"]),
+        shim_run(
+            &sandbox,
+            &config,
+            &[
+                "--pane-id",
+                "busy_0_0",
+                "--",
+                "sh",
+                "-c",
+                "echo up; sleep 60",
+            ],
+        ),
         &sandbox,
         "first",
     );
-    wait_for("the first shim's pane", 30, || first.stdout().contains("[busy_0_0] up"));
+    wait_for("the first shim's pane", 30, || {
+        first.stdout().contains("[busy_0_0] up")
+    });
     let out = run(shim_run(&sandbox, &config, &["--", "true"]));
     assert_eq!(out.status.code(), Some(2), "{out}");
     assert!(out.stderr.contains("another host-shim is running"), "{out}");
-    assert!(out.stderr.contains(&sandbox.path().join("state").display().to_string()), "{out}");
+    assert!(
+        out.stderr
+            .contains(&sandbox.path().join("state").display().to_string()),
+        "{out}"
+    );
 }
 
 #[test]
@@ -213,19 +302,43 @@ fn sigterm_ends_gracefully_and_keeps_the_panes_for_restore() {
     let sandbox = Sandbox::new();
     let config = probe_toml(&sandbox, "");
     let mut shim = Background::start(
-        shim_run(&sandbox, &config, &["--pane-id", "term_0_0", "--", "sh", "-c", "echo up; sleep 60"]),
+        shim_run(
+            &sandbox,
+            &config,
+            &[
+                "--pane-id",
+                "term_0_0",
+                "--",
+                "sh",
+                "-c",
+                "echo up; sleep 60",
+            ],
+        ),
         &sandbox,
         "shim",
     );
-    wait_for("the pane to start", 30, || shim.stdout().contains("[term_0_0] up"));
+    wait_for("the pane to start", 30, || {
+        shim.stdout().contains("[term_0_0] up")
+    });
     shim.signal("TERM");
     let status = shim.wait(30);
     assert_eq!(status.code(), Some(143), "stderr: {}", shim.stderr());
     let lines = records(&sandbox);
-    assert_eq!(lines.last().map(String::as_str), Some("probe on_server_stop "), "{lines:?}");
-    assert!(!lines.iter().any(|l| l.contains("on_pane_close")), "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("probe on_server_stop "),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("on_pane_close")),
+        "{lines:?}"
+    );
 
-    let out = run(shim_run(&sandbox, &config, &["--restore", "--", "sh", "-c", "echo back"]));
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--restore", "--", "sh", "-c", "echo back"],
+    ));
     assert!(out.status.success(), "{out}");
     assert_eq!(pane_lines(&out.stdout, "term_0_0"), ["back"], "{out}");
 }
@@ -238,8 +351,16 @@ fn sigkill_leaves_a_state_dir_the_next_restore_can_use() {
         shim_run(
             &sandbox,
             &config,
-            &["--pane-id", "kill_0_0", "--pane-id", "kill_0_1", "--", "sh", "-c",
-              "echo up; sleep 60"],
+            &[
+                "--pane-id",
+                "kill_0_0",
+                "--pane-id",
+                "kill_0_1",
+                "--",
+                "sh",
+                "-c",
+                "echo up; sleep 60",
+            ],
         ),
         &sandbox,
         "shim",
@@ -251,9 +372,78 @@ fn sigkill_leaves_a_state_dir_the_next_restore_can_use() {
     shim.signal("KILL");
     assert_eq!(shim.wait(30).signal(), Some(9));
 
-    let out = run(shim_run(&sandbox, &config, &["--restore", "--", "sh", "-c", "echo back"]));
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--restore", "--", "sh", "-c", "echo back"],
+    ));
     assert!(out.status.success(), "{out}");
     let mut ids = pane_ids(&out.stdout);
     ids.sort();
     assert_eq!(ids, ["kill_0_0", "kill_0_1"], "{out}");
+}
+
+#[test]
+fn sighup_reloads_plugins_toml_while_panes_run() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let write = |a_on: bool, b_on: bool| {
+        let config = format!("record = {:?}", record.display().to_string());
+        let a = plugin_entry("a", &artifacts().probe_plugin, false, &config).replace(
+            "required = false",
+            &format!("required = false\nenabled = {a_on}"),
+        );
+        let b = plugin_entry("b", &artifacts().probe_plugin, false, &config).replace(
+            "required = false",
+            &format!("required = false\nenabled = {b_on}"),
+        );
+        sandbox.write("plugins.toml", &(a + &b))
+    };
+    let config = write(true, false);
+    let go = sandbox.path().join("go");
+    let mut shim = Background::start(
+        {
+            let mut cmd = shim_run(
+                &sandbox,
+                &config,
+                &["--pane-id", "hup_0_0", "--", "sh", "-c"],
+            );
+            cmd.arg(format!(
+                "echo up; while [ ! -e {} ]; do sleep 0.05; done",
+                go.display()
+            ));
+            cmd
+        },
+        &sandbox,
+        "shim",
+    );
+    wait_for("the pane to start", 30, || {
+        shim.stdout().contains("[hup_0_0] up")
+    });
+    write(false, true);
+    shim.signal("HUP");
+    wait_for("the reload", 30, || shim.stderr().contains("reloaded"));
+    std::fs::write(&go, "").unwrap();
+    assert!(shim.wait(30).success(), "stderr: {}", shim.stderr());
+
+    let lines = records(&sandbox);
+    let calls: Vec<String> = lines
+        .iter()
+        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "a new",
+            "a on_server_start",
+            "a on_pane_create",
+            "a on_pre_spawn",
+            "b new",
+            "b on_server_start",
+            "b on_pane_close",
+            "b on_server_stop",
+        ],
+        "{lines:?}"
+    );
+    assert_eq!(lines[5], "b on_server_start hup_0_0", "{lines:?}");
 }

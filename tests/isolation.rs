@@ -13,7 +13,8 @@ use ccmux_tests::{
 /// The root plugins.toml, with `grace_period_ms` changed where a test needs
 /// a grace period it can act within.
 fn root_config(sandbox: &Sandbox, grace_ms: Option<u64>, enabled: bool) -> PathBuf {
-    let text = std::fs::read_to_string(repo_root().join("plugins.toml")).expect("root plugins.toml");
+    let text =
+        std::fs::read_to_string(repo_root().join("plugins.toml")).expect("root plugins.toml");
     assert!(text.contains("grace_period_ms = 3000") && text.contains("enabled = true"));
     let mut text = text;
     if let Some(ms) = grace_ms {
@@ -73,9 +74,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn assert_valid_json(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
 }
 
 #[test]
@@ -142,18 +143,33 @@ fn resume_works_in_the_same_pane_across_a_restart() {
     assert_eq!(session.len(), 36, "a UUID: {session}");
     let transcript = files_under(&base_dir(&sandbox).join("resume_0_0/config/projects"))
         .into_iter()
-        .find(|p| p.file_name().is_some_and(|n| n == format!("{session}.jsonl").as_str()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n == format!("{session}.jsonl").as_str())
+        })
         .expect("the transcript is named by the session id");
-    let before = std::fs::read_to_string(&transcript).unwrap().lines().count();
+    let before = std::fs::read_to_string(&transcript)
+        .unwrap()
+        .lines()
+        .count();
 
     let out = run(shim(&sandbox, &claude, &config, "state")
         .args(["--restore", "--keep-panes", "--", "sh", "-c"])
         .arg("\"$CLAUDE_BIN\" -p again --resume \"$CCMUX_CLAUDE_SESSION_ID\" 2>&1; echo \"session=$CCMUX_CLAUDE_SESSION_ID\""));
     let lines = pane_lines(&out.stdout, "resume_0_0");
-    assert!(lines.contains(&format!("session={session}").as_str()), "{out}");
+    assert!(
+        lines.contains(&format!("session={session}").as_str()),
+        "{out}"
+    );
     assert!(!out.stdout.contains("No conversation found"), "{out}");
-    let after = std::fs::read_to_string(&transcript).unwrap().lines().count();
-    assert!(after > before, "resume appended to the transcript ({before} -> {after})");
+    let after = std::fs::read_to_string(&transcript)
+        .unwrap()
+        .lines()
+        .count();
+    assert!(
+        after > before,
+        "resume appended to the transcript ({before} -> {after})"
+    );
 
     // The control: another pane has no such conversation.
     let out = run(shim(&sandbox, &claude, &config, "other-state")
@@ -164,7 +180,8 @@ fn resume_works_in_the_same_pane_across_a_restart() {
 
 #[test]
 fn every_pane_shares_the_users_login_settings_and_mcp_servers() {
-    let Some(claude) = claude_bin("every_pane_shares_the_users_login_settings_and_mcp_servers") else {
+    let Some(claude) = claude_bin("every_pane_shares_the_users_login_settings_and_mcp_servers")
+    else {
         return;
     };
     let sandbox = Sandbox::new();
@@ -206,9 +223,14 @@ fn every_pane_shares_the_users_login_settings_and_mcp_servers() {
         let text = pane_lines(&out.stdout, id).join("\n");
         assert!(text.contains("\"loggedIn\": true"), "{id}: {text}");
         assert!(text.contains("shared-demo"), "{id}: {text}");
-        assert!(markers.join(id).exists(), "{id}: the SessionStart hook did not run");
+        assert!(
+            markers.join(id).exists(),
+            "{id}: the SessionStart hook did not run"
+        );
         let seeded = assert_valid_json(&base_dir(&sandbox).join(id).join("config/.claude.json"));
-        assert!(seeded.get("projects").is_none_or(|p| !p.to_string().contains("secret-history")));
+        assert!(seeded
+            .get("projects")
+            .is_none_or(|p| !p.to_string().contains("secret-history")));
     }
     // Nothing of the panes' state went into the user's own dir.
     assert!(!user_dir.join("projects").exists());
@@ -226,7 +248,11 @@ fn disabled_in_plugins_toml_claude_uses_home_again() {
         .args(["--pane-id", "plain_0_0", "--", "sh", "-c"])
         .arg("\"$CLAUDE_BIN\" -p hi >/dev/null 2>&1; echo \"config=${CLAUDE_CONFIG_DIR-unset}\""));
     assert!(out.status.success(), "{out}");
-    assert_eq!(pane_lines(&out.stdout, "plain_0_0"), ["config=unset"], "{out}");
+    assert_eq!(
+        pane_lines(&out.stdout, "plain_0_0"),
+        ["config=unset"],
+        "{out}"
+    );
     assert_valid_json(&sandbox.home().join(".claude.json"));
     assert!(sandbox.home().join(".claude/projects").is_dir());
     assert!(!base_dir(&sandbox).exists());
@@ -271,10 +297,17 @@ fn orphans_are_cleaned_only_by_their_own_server() {
     assert!(base.join("run_0_0").is_dir() && base.join("done_0_1").is_dir());
 
     // Another server on the same base dir leaves the killed one's dirs.
-    let out = run(shim(&sandbox, &claude, &config, "state-b").args(["--pane-id", "b_0_0", "--", "true"]));
+    let out =
+        run(shim(&sandbox, &claude, &config, "state-b").args(["--pane-id", "b_0_0", "--", "true"]));
     assert!(out.status.success(), "{out}");
-    assert!(base.join("run_0_0").is_dir(), "another server removed a dir it does not own");
-    assert!(base.join("done_0_1").is_dir(), "another server removed a dir it does not own");
+    assert!(
+        base.join("run_0_0").is_dir(),
+        "another server removed a dir it does not own"
+    );
+    assert!(
+        base.join("done_0_1").is_dir(),
+        "another server removed a dir it does not own"
+    );
 
     // The killed server restored: it keeps its restored pane and removes
     // the one that had closed.
@@ -286,7 +319,11 @@ fn orphans_are_cleaned_only_by_their_own_server() {
         )));
     assert!(out.status.success(), "{out}");
     assert_eq!(pane_ids(&out.stdout), ["run_0_0"], "{out}");
-    assert_eq!(pane_lines(&out.stdout, "run_0_0"), ["kept", "orphan-gone"], "{out}");
+    assert_eq!(
+        pane_lines(&out.stdout, "run_0_0"),
+        ["kept", "orphan-gone"],
+        "{out}"
+    );
     assert!(base.join("run_0_0").is_dir());
     assert!(!base.join("done_0_1").exists());
 }

@@ -23,6 +23,7 @@ compile_error!("host-shim runs panes in Unix PTYs and supports Unix only");
 mod cli;
 mod pane;
 mod plugins;
+mod reload;
 mod run;
 mod shutdown;
 mod state;

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread;
 
 use ccmux_plugin_api::host::{current_env, PluginHost};
@@ -18,6 +19,7 @@ use uuid::Uuid;
 use crate::cli::RunArgs;
 use crate::exit;
 use crate::pane::{PaneCommand, PaneProcess};
+use crate::reload::ReloadOnHangup;
 use crate::shutdown::Shutdown;
 use crate::state::{load_panes, PaneStore, SavedPane, StateDir};
 
@@ -58,9 +60,16 @@ pub fn run(args: &RunArgs) -> u8 {
         }
     };
     let host = match PluginHost::start(&args.config.config) {
-        Ok(host) => host,
+        Ok(host) => Arc::new(host),
         Err(err) => {
             eprintln!("host-shim: {err}");
+            return exit::FAILURE;
+        }
+    };
+    let _reload = match ReloadOnHangup::install(host.clone()) {
+        Ok(reload) => reload,
+        Err(err) => {
+            eprintln!("host-shim: cannot catch SIGHUP: {err}");
             return exit::FAILURE;
         }
     };

@@ -1,0 +1,49 @@
+//! SIGHUP re-reads plugins.toml, as daemons conventionally do: plugins are
+//! turned on and off without restarting the server. A bad file changes
+//! nothing; the error is printed and the running plugins stay.
+
+use std::io;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use ccmux_plugin_api::host::PluginHost;
+use signal_hook::consts::SIGHUP;
+use signal_hook::iterator::{Handle, Signals};
+
+/// Reloads the plugins on SIGHUP for as long as it lives.
+pub struct ReloadOnHangup {
+    handle: Handle,
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl ReloadOnHangup {
+    pub fn install(host: Arc<PluginHost>) -> io::Result<Self> {
+        let mut signals = Signals::new([SIGHUP])?;
+        let handle = signals.handle();
+        let watcher = thread::Builder::new()
+            .name("reload".to_string())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    match host.reload() {
+                        Ok(()) => eprintln!("host-shim: reloaded {}", host.config_file().display()),
+                        Err(err) => eprintln!(
+                            "host-shim: reload failed, the plugins stay as they were: {err}"
+                        ),
+                    }
+                }
+            })?;
+        Ok(ReloadOnHangup {
+            handle,
+            watcher: Some(watcher),
+        })
+    }
+}
+
+impl Drop for ReloadOnHangup {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
+        }
+    }
+}
