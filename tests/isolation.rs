@@ -133,7 +133,7 @@ fn resume_works_in_the_same_pane_across_a_restart() {
     let config = root_config(&sandbox, None, true);
     let out = run(shim(&sandbox, &claude, &config, "state")
         .args(["--pane-id", "resume_0_0", "--keep-panes", "--", "sh", "-c"])
-        .arg("\"$CLAUDE_BIN\" -p first --session-id \"$CCMUX_CLAUDE_SESSION_ID\"; echo \"session=$CCMUX_CLAUDE_SESSION_ID\""));
+        .arg("\"$CLAUDE_BIN\" -p first --session-id \"$CCMUX_CLAUDE_SESSION_ID\" >/dev/null 2>&1; echo \"session=$CCMUX_CLAUDE_SESSION_ID\""));
     assert!(out.status.success(), "{out}");
     let session = pane_lines(&out.stdout, "resume_0_0")
         .iter()
@@ -155,7 +155,7 @@ fn resume_works_in_the_same_pane_across_a_restart() {
 
     let out = run(shim(&sandbox, &claude, &config, "state")
         .args(["--restore", "--keep-panes", "--", "sh", "-c"])
-        .arg("\"$CLAUDE_BIN\" -p again --resume \"$CCMUX_CLAUDE_SESSION_ID\" 2>&1; echo \"session=$CCMUX_CLAUDE_SESSION_ID\""));
+        .arg("\"$CLAUDE_BIN\" -p again --resume \"$CCMUX_CLAUDE_SESSION_ID\" 2>&1 | cat; echo \"session=$CCMUX_CLAUDE_SESSION_ID\""));
     let lines = pane_lines(&out.stdout, "resume_0_0");
     assert!(
         lines.contains(&format!("session={session}").as_str()),
@@ -174,7 +174,7 @@ fn resume_works_in_the_same_pane_across_a_restart() {
     // The control: another pane has no such conversation.
     let out = run(shim(&sandbox, &claude, &config, "other-state")
         .args(["--pane-id", "elsewhere_0_0", "--", "sh", "-c"])
-        .arg(format!("\"$CLAUDE_BIN\" -p again --resume {session} 2>&1")));
+        .arg(format!("\"$CLAUDE_BIN\" -p again --resume {session} 2>&1 | cat")));
     assert!(out.stdout.contains("No conversation found"), "{out}");
 }
 
@@ -213,7 +213,7 @@ fn every_pane_shares_the_users_login_settings_and_mcp_servers() {
     let out = run(shim(&sandbox, &claude, &config, "state")
         .args(["--panes", "2", "--keep-panes", "--", "sh", "-c"])
         .arg(
-            "\"$CLAUDE_BIN\" auth status; \"$CLAUDE_BIN\" mcp list; \
+            "\"$CLAUDE_BIN\" auth status | cat; \"$CLAUDE_BIN\" mcp list | cat; \
              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 CLAUDE_CODE_MAX_RETRIES=0 \"$CLAUDE_BIN\" -p hi >/dev/null 2>&1; true",
         ));
     assert!(out.status.success(), "{out}");

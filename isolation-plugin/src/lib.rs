@@ -1,1 +1,412 @@
-//! placeholder
+//! Per-pane Claude Code isolation for ccmux: one `CLAUDE_CONFIG_DIR` per
+//! pane, while every pane keeps the user's login, settings and identity.
+//!
+//! # Why
+//!
+//! Claude Code keeps its state in `~/.claude.json` and `~/.claude/`, and
+//! rewrites `.claude.json` about 1.5 times a second without locking. Two
+//! instances side by side (two panes) corrupt it. This plugin gives each
+//! pane its own directory:
+//!
+//! ```text
+//! {base}/{pane-id}/.pane-metadata   owner and Claude session id of the pane
+//! {base}/{pane-id}/config/          the pane's CLAUDE_CONFIG_DIR
+//! {base}/{pane-id}/sessions/        reserved for ccmux's per-pane records
+//! {base}/.owners/{server_id}.lock   held by the running server
+//! ```
+//!
+//! and keeps the user's identity: the user's configuration is symlinked in,
+//! the user-level keys of their `.claude.json` are seeded, and
+//! `CLAUDE_SECURESTORAGE_CONFIG_DIR` points at the user's own Claude dir so
+//! every pane shares one login.
+//!
+//! # What it is not
+//!
+//! Not a sandbox: it separates Claude's *state*, not its privileges; Claude
+//! in a pane can still read and write everything the user can. It does not
+//! merge pane state back into the user's `.claude.json`, and it does not
+//! move existing history into panes.
+//!
+//! # Reading this crate
+//!
+//! This file is the hook flow, top to bottom. Each module does one thing:
+//!
+//! * [`config`]: the `[plugins.config]` table and its defaults.
+//! * `layout`, `pane_dir`, `metadata`: where things live, one pane's dir,
+//!   and the `.pane-metadata` file that says whose it is.
+//! * `owner_lock`: one running server per identity; is another one alive?
+//! * `orphans`: the cleanup scan at server start.
+//! * `removal`: the grace-period removal of closed panes' dirs.
+//! * `user_claude_dir`, `share`, `seed`: keeping the user's identity.
+//! * `private_fs`, `errors`, `process`, `open_panes`: the plumbing.
+//!
+//! Unix only: it relies on symlinks, file modes and `O_NOFOLLOW`.
+
+pub mod config;
+mod errors;
+mod layout;
+mod metadata;
+mod open_panes;
+mod orphans;
+mod owner_lock;
+mod pane_dir;
+mod private_fs;
+mod process;
+mod removal;
+mod seed;
+mod share;
+mod user_claude_dir;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use ccmux_plugin_api::{
+    HookError, HookErrorKind, InitContext, PaneExit, PaneInfo, Plugin, ServerStart, ServerStop,
+    SpawnEnv,
+};
+
+pub use config::IsolationConfig;
+use config::{
+    Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CLAUDE_CONFIG_DIR,
+    CLAUDE_SECURESTORAGE_CONFIG_DIR,
+};
+use layout::Layout;
+pub use metadata::PaneMetadata;
+use open_panes::OpenPanes;
+use orphans::{remove_orphans, ScanPolicy};
+use owner_lock::OwnerLock;
+use pane_dir::{MetadataState, PaneDir};
+use removal::{Removal, RemovalQueue};
+use seed::ClaudeJsonSeed;
+pub use user_claude_dir::{HostEnvironment, UserClaudeDir};
+
+/// The plugin. One instance per plugins.toml entry; hooks may run on
+/// several threads at once.
+pub struct IsolationPlugin {
+    settings: Settings,
+    layout: Layout,
+    /// Where the user's own Claude state is; `None` if it cannot be found
+    /// (no home dir), in which case panes are isolated but not seeded.
+    user: Option<UserClaudeDir>,
+    seed: Option<ClaudeJsonSeed>,
+    /// Set between `on_server_start` and `on_server_stop`.
+    server: Mutex<Option<RunningServer>>,
+    panes: OpenPanes,
+    removals: RemovalQueue,
+}
+
+struct RunningServer {
+    lock: OwnerLock,
+    instance_id: String,
+}
+
+/// Who owns the panes created now: the running server.
+struct Owner {
+    server_id: String,
+    instance_id: String,
+}
+
+impl Plugin for IsolationPlugin {
+    const NAME: &'static str = "isolation";
+    type Config = IsolationConfig;
+
+    fn new(config: IsolationConfig, ctx: &InitContext) -> Result<Self, HookError> {
+        Self::with_environment(config, ctx, &HostEnvironment::inherited())
+    }
+
+    /// Takes this identity's lock, then removes the dirs of this server's
+    /// panes that were not restored.
+    fn on_server_start(&self, event: &ServerStart) -> Result<(), HookError> {
+        let server_id = event.server_id.as_str();
+        {
+            let mut server = self.server();
+            match server.as_mut() {
+                Some(running) if running.lock.server_id() != server_id => {
+                    return Err(HookError::new(
+                        HookErrorKind::InvalidInput,
+                        format!(
+                            "on_server_start for identity {server_id}, but this plugin instance is \
+                             running as {}; stop the server first",
+                            running.lock.server_id()
+                        ),
+                    ));
+                }
+                Some(running) => running.instance_id = event.instance_id.to_string(),
+                None => {
+                    *server = Some(RunningServer {
+                        lock: OwnerLock::acquire(&self.layout, server_id)?,
+                        instance_id: event.instance_id.to_string(),
+                    })
+                }
+            }
+        }
+
+        let open = self.panes.ids();
+        let keep: HashSet<&str> = event
+            .live_panes
+            .iter()
+            .map(ccmux_plugin_api::RString::as_str)
+            .chain(open.iter().map(String::as_str))
+            .collect();
+        let removed = remove_orphans(
+            &self.layout,
+            &ScanPolicy {
+                server_id,
+                keep,
+                max_age: self.settings.max_age,
+                now: SystemTime::now(),
+            },
+        );
+        tracing::info!(
+            server_id,
+            base = %self.layout.base().display(),
+            orphans_removed = removed.len(),
+            "per-pane Claude isolation started"
+        );
+        Ok(())
+    }
+
+    /// Creates (or takes back) the pane's dir, then fills its Claude dir
+    /// with the user's identity.
+    fn on_pane_create(&self, pane: &PaneInfo) -> Result<(), HookError> {
+        // The id is checked before any path is built from it.
+        let dir = self.layout.pane(pane.pane_id.as_str())?;
+        let owner = self.owner()?;
+        if self.removals.cancel(dir.id()) {
+            tracing::info!(pane = %dir.id(), "pane re-created within its grace period: keeping its dir");
+        }
+        self.layout.ensure_base()?;
+        let metadata = dir.claim(&owner.server_id, &owner.instance_id)?;
+        self.keep_user_identity(&dir)?;
+        tracing::debug!(
+            pane = %dir.id(),
+            claude_session_id = %metadata.claude_session_id,
+            path = %dir.root().display(),
+            "pane isolated"
+        );
+        self.panes.insert(dir.id(), metadata.claude_session_id);
+        Ok(())
+    }
+
+    /// Points the pane's Claude at its own dir. Fails rather than let a
+    /// pane start without isolation.
+    fn on_pre_spawn(&self, pane: &PaneInfo, env: &mut SpawnEnv<'_>) -> Result<(), HookError> {
+        let dir = self.layout.pane(pane.pane_id.as_str())?;
+        let owner = self.owner()?;
+        let not_isolated = |why: &str| {
+            HookError::new(
+                HookErrorKind::Failed,
+                format!(
+                    "pane {} {why}; refusing to start it without isolation (was on_pane_create refused?)",
+                    dir.id()
+                ),
+            )
+        };
+        let Some(config_dir) = dir.existing_config_dir()? else {
+            return Err(not_isolated(&format!(
+                "has no isolation dir at {}",
+                dir.config_dir().display()
+            )));
+        };
+        let Some(config_dir) = config_dir.to_str().map(str::to_owned) else {
+            return Err(not_isolated("has a config dir path that is not UTF-8"));
+        };
+        let session_id = match self.panes.session_id(dir.id()) {
+            Some(session_id) => session_id,
+            None => self
+                .session_id_on_disk(&dir, &owner)
+                .map_err(|why| not_isolated(&why))?,
+        };
+
+        env.set(CLAUDE_CONFIG_DIR, config_dir);
+        env.set(CCMUX_PANE_ID, dir.id());
+        env.set(CCMUX_CLAUDE_SESSION_ID, session_id);
+        self.share_credentials(env);
+        for (key, value) in &self.settings.extra_env {
+            env.set(key, value);
+        }
+        Ok(())
+    }
+
+    /// Schedules the removal of the pane's dir once its process has gone.
+    fn on_pane_close(&self, pane: &PaneInfo, exit: &PaneExit) -> Result<(), HookError> {
+        let dir = self.layout.pane(pane.pane_id.as_str())?;
+        self.panes.remove(dir.id());
+        let Ok(owner) = self.owner() else {
+            tracing::warn!(pane = %dir.id(), "pane closed while the server is not started: keeping its dir");
+            return Ok(());
+        };
+        let wait_for = match (exit.process_gone, exit.pid) {
+            (true, _) => None,
+            (false, 0) => {
+                tracing::warn!(
+                    pane = %dir.id(),
+                    path = %dir.root().display(),
+                    "keeping the dir of a closed pane: its process may still run and its pid is unknown; the next server start removes it"
+                );
+                return Ok(());
+            }
+            (false, pid) => Some(pid),
+        };
+        let removal = Removal {
+            pane: dir,
+            owner: owner.server_id,
+            wait_for,
+        };
+        if self.settings.grace_period.is_zero() {
+            removal.try_run()?;
+        } else {
+            self.removals.schedule(removal, self.settings.grace_period);
+        }
+        Ok(())
+    }
+
+    /// Finishes pending removals now, keeps the dirs of open panes (they
+    /// are restored at the next start) and releases the identity lock.
+    fn on_server_stop(&self, event: &ServerStop) -> Result<(), HookError> {
+        self.removals.flush();
+        let kept = self.panes.clear();
+        if let Some(running) = self.server().take() {
+            if running.instance_id != event.instance_id.as_str() {
+                tracing::warn!(
+                    expected = %running.instance_id,
+                    got = %event.instance_id,
+                    "on_server_stop names another server run; stopping anyway"
+                );
+            }
+            tracing::info!(
+                open_panes_kept = kept,
+                lock = %running.lock.path().display(),
+                "per-pane Claude isolation stopped"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl IsolationPlugin {
+    /// Builds the plugin with an explicit environment instead of the
+    /// process's own (home dir, inherited `CLAUDE_CONFIG_DIR`).
+    pub fn with_environment(
+        config: IsolationConfig,
+        ctx: &InitContext,
+        env: &HostEnvironment,
+    ) -> Result<Self, HookError> {
+        let config_dir =
+            std::path::absolute(&ctx.config_dir).unwrap_or_else(|_| ctx.config_dir.clone());
+        let settings = config.resolve(&config_dir, env.home())?;
+        let layout = Layout::new(settings.base_dir.clone());
+        let user = UserClaudeDir::discover(env, layout.base());
+        let seed = user
+            .as_ref()
+            .map(|user| ClaudeJsonSeed::new(user.claude_json.clone(), &settings.seed_keys));
+        Ok(IsolationPlugin {
+            removals: RemovalQueue::start()?,
+            settings,
+            layout,
+            user,
+            seed,
+            server: Mutex::new(None),
+            panes: OpenPanes::default(),
+        })
+    }
+
+    /// Where the user's own Claude state was found, if anywhere.
+    pub fn user_claude_dir(&self) -> Option<&UserClaudeDir> {
+        self.user.as_ref()
+    }
+
+    fn server(&self) -> MutexGuard<'_, Option<RunningServer>> {
+        self.server.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn owner(&self) -> Result<Owner, HookError> {
+        match self.server().as_ref() {
+            Some(running) => Ok(Owner {
+                server_id: running.lock.server_id().to_string(),
+                instance_id: running.instance_id.clone(),
+            }),
+            None => Err(HookError::new(
+                HookErrorKind::InvalidInput,
+                "pane hook before on_server_start: the isolation plugin needs the server's identity \
+                 to know whose panes are whose; the host must call on_server_start first",
+            )),
+        }
+    }
+
+    /// Share links and the seeded `.claude.json`: what makes a pane's
+    /// Claude the user's Claude rather than a fresh install.
+    fn keep_user_identity(&self, dir: &PaneDir) -> Result<(), HookError> {
+        let Some(user) = &self.user else {
+            return Ok(());
+        };
+        let config_dir = dir.config_dir();
+        let linked = share::link_shared_entries(&user.dir, &config_dir, &self.settings.share)?;
+        let seeded = match &self.seed {
+            Some(seed) => seed.seed_pane(&config_dir)?,
+            None => false,
+        };
+        tracing::debug!(pane = %dir.id(), linked, seeded, "pane seeded from the user's Claude dir");
+        Ok(())
+    }
+
+    /// The session id from `.pane-metadata`, for a pane this run of the
+    /// plugin did not create (the host restarted the plugin, say).
+    fn session_id_on_disk(&self, dir: &PaneDir, owner: &Owner) -> Result<String, String> {
+        match dir.read_metadata().map_err(|err| err.message.to_string())? {
+            MetadataState::Valid(found)
+                if found.owner == owner.server_id && found.pane_id == dir.id() =>
+            {
+                self.panes.insert(dir.id(), found.claude_session_id.clone());
+                Ok(found.claude_session_id)
+            }
+            MetadataState::Valid(found) => {
+                Err(format!("has a dir that belongs to server {}", found.owner))
+            }
+            MetadataState::Missing | MetadataState::Invalid(_) => {
+                Err(format!("has no readable {}", dir.metadata_path().display()))
+            }
+        }
+    }
+
+    /// Claude reads `.credentials.json` from `CLAUDE_SECURESTORAGE_CONFIG_DIR`
+    /// when it is set: pointing it at the user's Claude dir shares one login
+    /// between all panes while every other file stays per pane. A value the
+    /// user set themselves wins.
+    fn share_credentials(&self, env: &mut SpawnEnv<'_>) {
+        if !self.settings.share_credentials {
+            return;
+        }
+        let Some(user) = &self.user else {
+            return;
+        };
+        if env
+            .get(CLAUDE_SECURESTORAGE_CONFIG_DIR)
+            .is_some_and(|value| !value.is_empty())
+        {
+            return;
+        }
+        match user.dir.to_str() {
+            Some(dir) => env.set(CLAUDE_SECURESTORAGE_CONFIG_DIR, dir),
+            None => tracing::warn!(
+                path = %user.dir.display(),
+                "not sharing the login: the user's Claude dir path is not UTF-8"
+            ),
+        }
+    }
+}
+
+impl Drop for IsolationPlugin {
+    /// Closed panes' dirs are removed now rather than left for a server
+    /// start that may never come; then the worker is stopped and joined
+    /// (by the queue's own drop).
+    fn drop(&mut self) {
+        self.removals.flush();
+    }
+}
+
+ccmux_plugin_api::export_plugin!(IsolationPlugin);

@@ -1,0 +1,268 @@
+//! The plugin's `[plugins.config]` table, and the settings it resolves to.
+//!
+//! Every key is optional; an absent table gives the defaults below. Values
+//! that would undo the isolation (sharing `.claude.json`, overriding
+//! `CLAUDE_CONFIG_DIR` through `extra_env`) are refused here, when the
+//! plugin loads, rather than discovered later in a broken pane.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use ccmux_plugin_api::{HookError, HookErrorKind};
+use serde::Deserialize;
+
+use crate::seed::CLAUDE_JSON;
+
+/// The base dir when `base_dir` is not set, relative to the home dir.
+pub const DEFAULT_BASE_DIR: &str = ".ccmux/claude";
+
+pub const DEFAULT_GRACE_PERIOD_MS: u64 = 3000;
+
+/// The longest grace period accepted: a day. Longer is a typo, and keeps
+/// deadlines far from `Instant` overflow.
+pub const MAX_GRACE_PERIOD_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Entries of the user's Claude dir linked into every pane: configuration
+/// the user edits, none of which Claude rewrites while it runs.
+pub const DEFAULT_SHARE: &[&str] = &[
+    "settings.json",
+    "CLAUDE.md",
+    "agents",
+    "commands",
+    "skills",
+    "output-styles",
+    "plugins",
+];
+
+/// The user-level keys of `.claude.json` copied into a new pane: who the
+/// user is and what they already agreed to, so a new pane neither asks to
+/// log in nor replays onboarding. Per-project state and caches stay out.
+pub const DEFAULT_SEED_KEYS: &[&str] = &[
+    "hasCompletedOnboarding",
+    "lastOnboardingVersion",
+    "theme",
+    "mcpServers",
+    "oauthAccount",
+    "userID",
+    "autoUpdates",
+    "customApiKeyResponses",
+    "hasAvailableSubscription",
+    "editorMode",
+    "preferredNotifChannel",
+    "bypassPermissionsModeAccepted",
+    "hasAcknowledgedCostThreshold",
+    "firstStartTime",
+];
+
+/// The variables the plugin sets for every pane.
+pub const CLAUDE_CONFIG_DIR: &str = "CLAUDE_CONFIG_DIR";
+pub const CCMUX_PANE_ID: &str = "CCMUX_PANE_ID";
+pub const CCMUX_CLAUDE_SESSION_ID: &str = "CCMUX_CLAUDE_SESSION_ID";
+/// Where Claude reads `.credentials.json` from, when set.
+pub const CLAUDE_SECURESTORAGE_CONFIG_DIR: &str = "CLAUDE_SECURESTORAGE_CONFIG_DIR";
+
+/// `extra_env` may not set these: that would undo the isolation.
+const RESERVED_ENV: &[&str] = &[CLAUDE_CONFIG_DIR, CCMUX_PANE_ID, CCMUX_CLAUDE_SESSION_ID];
+
+/// The `[plugins.config]` table, as written in plugins.toml.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IsolationConfig {
+    /// Where pane dirs live. `~` is the home dir; a relative path is
+    /// relative to the directory of plugins.toml. Default `~/.ccmux/claude`.
+    pub base_dir: Option<PathBuf>,
+    /// How long a closed pane's dir is kept, so re-creating the pane keeps
+    /// its Claude state. 0 removes it at once.
+    pub grace_period_ms: u64,
+    /// Off by default. When set, server start also removes pane dirs of
+    /// *other* server identities that are not running and unused for this
+    /// long.
+    pub max_age_secs: Option<u64>,
+    /// Entries of the user's Claude dir symlinked into every pane.
+    pub share: Vec<String>,
+    /// Top-level keys of the user's `.claude.json` copied into a new pane.
+    pub seed_keys: Vec<String>,
+    /// Point `CLAUDE_SECURESTORAGE_CONFIG_DIR` at the user's Claude dir, so
+    /// every pane uses the user's login.
+    pub share_credentials: bool,
+    /// Set in every pane's environment, after the plugin's own variables.
+    pub extra_env: BTreeMap<String, String>,
+}
+
+impl Default for IsolationConfig {
+    fn default() -> Self {
+        IsolationConfig {
+            base_dir: None,
+            grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
+            max_age_secs: None,
+            share: DEFAULT_SHARE.iter().map(ToString::to_string).collect(),
+            seed_keys: DEFAULT_SEED_KEYS.iter().map(ToString::to_string).collect(),
+            share_credentials: true,
+            extra_env: BTreeMap::new(),
+        }
+    }
+}
+
+/// A checked config with every path absolute.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Absolute and valid UTF-8 (it goes into `CLAUDE_CONFIG_DIR`).
+    pub base_dir: PathBuf,
+    pub grace_period: Duration,
+    pub max_age: Option<Duration>,
+    pub share: Vec<String>,
+    pub seed_keys: Vec<String>,
+    pub share_credentials: bool,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl IsolationConfig {
+    /// Checks every value and resolves `base_dir` against `config_dir` (the
+    /// directory of plugins.toml) and `home`.
+    pub(crate) fn resolve(
+        self,
+        config_dir: &Path,
+        home: Option<&Path>,
+    ) -> Result<Settings, HookError> {
+        let base_dir = resolve_base_dir(self.base_dir.as_deref(), config_dir, home)?;
+        if base_dir.to_str().is_none() {
+            return Err(config_error(format!(
+                "`base_dir` {} is not valid UTF-8, so it cannot be put into CLAUDE_CONFIG_DIR; choose another directory",
+                base_dir.display()
+            )));
+        }
+        if self.grace_period_ms > MAX_GRACE_PERIOD_MS {
+            return Err(config_error(format!(
+                "`grace_period_ms` = {} is more than a day ({MAX_GRACE_PERIOD_MS}); use a smaller value",
+                self.grace_period_ms
+            )));
+        }
+        for name in &self.share {
+            check_share_name(name)?;
+        }
+        if self.seed_keys.iter().any(|key| key == "projects") {
+            return Err(config_error(
+                "`seed_keys` may not contain \"projects\": per-project state belongs to each pane; remove it"
+                    .to_string(),
+            ));
+        }
+        let mut extra_env = Vec::with_capacity(self.extra_env.len());
+        for (key, value) in self.extra_env {
+            check_env_entry(&key, &value)?;
+            extra_env.push((key, value));
+        }
+        Ok(Settings {
+            base_dir,
+            grace_period: Duration::from_millis(self.grace_period_ms),
+            max_age: self.max_age_secs.map(Duration::from_secs),
+            share: self.share,
+            seed_keys: self.seed_keys,
+            share_credentials: self.share_credentials,
+            extra_env,
+        })
+    }
+}
+
+fn config_error(message: String) -> HookError {
+    HookError::new(
+        HookErrorKind::Config,
+        format!("isolation plugin config: {message} (in [plugins.config] of plugins.toml)"),
+    )
+}
+
+fn resolve_base_dir(
+    configured: Option<&Path>,
+    config_dir: &Path,
+    home: Option<&Path>,
+) -> Result<PathBuf, HookError> {
+    let needs_home = || {
+        home.ok_or_else(|| {
+            config_error(
+                "the home directory is unknown (HOME is unset or not absolute); set `base_dir` to an absolute path"
+                    .to_string(),
+            )
+        })
+    };
+    let path = match configured {
+        None => needs_home()?.join(DEFAULT_BASE_DIR),
+        Some(p) if p.as_os_str().is_empty() => {
+            return Err(config_error(
+                "`base_dir` is empty; remove it or name a directory".to_string(),
+            ))
+        }
+        Some(p) => match p.strip_prefix("~") {
+            Ok(rest) => needs_home()?.join(rest),
+            // `~user/...` is shell syntax this plugin does not expand; as a
+            // relative path it would silently land beside plugins.toml.
+            Err(_) if p.to_string_lossy().starts_with('~') => {
+                return Err(config_error(format!(
+                    "`base_dir` {} uses `~user`, which is not supported; write the full path",
+                    p.display()
+                )))
+            }
+            Err(_) => config_dir.join(p),
+        },
+    };
+    let path = std::path::absolute(&path).map_err(|err| {
+        config_error(format!(
+            "cannot make `base_dir` {} absolute: {err}",
+            path.display()
+        ))
+    })?;
+    // The orphan scan deletes directories under the base dir; pointing it at
+    // the home dir or one of its ancestors would put the user's own files in
+    // its reach.
+    if let Some(home) = home {
+        if home.starts_with(&path) {
+            return Err(config_error(format!(
+                "`base_dir` {} is the home directory or contains it; use a dedicated directory such as ~/{DEFAULT_BASE_DIR}",
+                path.display()
+            )));
+        }
+    }
+    if path.parent().is_none() {
+        return Err(config_error(
+            "`base_dir` is the filesystem root; use a dedicated directory".to_string(),
+        ));
+    }
+    Ok(path)
+}
+
+fn check_share_name(name: &str) -> Result<(), HookError> {
+    let mut components = Path::new(name).components();
+    let single_name = matches!(
+        (components.next(), components.next()),
+        (Some(Component::Normal(_)), None)
+    );
+    if !single_name || name.contains('/') {
+        return Err(config_error(format!(
+            "`share` entry {name:?} is not a single file or directory name of the Claude dir; write names such as \"settings.json\""
+        )));
+    }
+    if name == CLAUDE_JSON {
+        return Err(config_error(format!(
+            "`share` may not contain {CLAUDE_JSON:?}: sharing it is exactly what corrupts it; its user-level keys are seeded instead (see `seed_keys`)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_env_entry(key: &str, value: &str) -> Result<(), HookError> {
+    if key.is_empty() || key.contains('=') || key.contains('\0') {
+        return Err(config_error(format!(
+            "`extra_env` key {key:?} is not a valid variable name"
+        )));
+    }
+    if value.contains('\0') {
+        return Err(config_error(format!(
+            "`extra_env.{key}` contains a NUL byte"
+        )));
+    }
+    if RESERVED_ENV.contains(&key) {
+        return Err(config_error(format!(
+            "`extra_env` may not set {key}: the plugin sets it for each pane, and overriding it would undo the isolation"
+        )));
+    }
+    Ok(())
+}

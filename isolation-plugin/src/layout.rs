@@ -1,0 +1,79 @@
+//! Where things live under the base dir.
+//!
+//! ```text
+//! {base}/                         0700; created if missing
+//!   .owners/{server_id}.lock      one per server identity, locked while it runs
+//!   {pane-id}/                    one per pane: see PaneDir
+//! ```
+//!
+//! Names starting with a dot are never pane dirs (pane ids cannot start
+//! with one), which is what keeps `.owners` out of the orphan scan.
+
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use ccmux_plugin_api::{check_pane_id, HookError};
+
+use crate::errors::{invalid_pane_id, io_error};
+use crate::pane_dir::PaneDir;
+use crate::private_fs::{ensure_private_dir, entry, Entry, DIR_MODE};
+
+pub(crate) const OWNERS_DIR: &str = ".owners";
+
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    base: PathBuf,
+}
+
+impl Layout {
+    /// `base` must be absolute (config resolution guarantees it).
+    pub(crate) fn new(base: PathBuf) -> Self {
+        Layout { base }
+    }
+
+    pub(crate) fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// The dir of pane `pane_id`. The id is checked before any path is
+    /// built from it: an id such as `../x` must never reach `join`.
+    pub(crate) fn pane(&self, pane_id: &str) -> Result<PaneDir, HookError> {
+        check_pane_id(pane_id).map_err(|err| invalid_pane_id(&err))?;
+        Ok(PaneDir::new(pane_id, self.base.join(pane_id)))
+    }
+
+    pub(crate) fn owners_dir(&self) -> PathBuf {
+        self.base.join(OWNERS_DIR)
+    }
+
+    /// Creates the base dir (and missing parents, 0700) or checks the
+    /// existing one: a real directory of this user, made private.
+    pub(crate) fn ensure_base(&self) -> Result<(), HookError> {
+        let missing = matches!(
+            entry(&self.base).map_err(|err| io_error("inspect", &self.base, &err))?,
+            Entry::Missing
+        );
+        if missing {
+            if let Some(parent) = self.base.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(DIR_MODE)
+                    .create(parent)
+                    .or_else(|err| match err.kind() {
+                        io::ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(err),
+                    })
+                    .map_err(|err| io_error("create the directory", parent, &err))?;
+            }
+        }
+        ensure_private_dir("the isolation base dir", &self.base)
+    }
+
+    pub(crate) fn ensure_owners_dir(&self) -> Result<PathBuf, HookError> {
+        self.ensure_base()?;
+        let dir = self.owners_dir();
+        ensure_private_dir("the owner lock dir", &dir)?;
+        Ok(dir)
+    }
+}

@@ -1,0 +1,104 @@
+//! `.pane-metadata`: who a pane dir belongs to, and the Claude session id
+//! that stays with the pane across server restarts.
+//!
+//! The owner is the server identity (`server_id`), stable across restarts,
+//! so a restarted server recognises its own panes and never touches those
+//! of another server sharing the base dir.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ccmux_plugin_api::{check_pane_id, HookError, HookErrorKind};
+use serde::{Deserialize, Serialize};
+
+/// The file name, inside the pane dir (not inside `config/`, so Claude's
+/// own files can never collide with it).
+pub(crate) const METADATA_FILE: &str = ".pane-metadata";
+
+/// Metadata files are a few hundred bytes; anything bigger is not ours.
+pub(crate) const METADATA_SIZE_LIMIT: u64 = 64 * 1024;
+
+/// The contents of `.pane-metadata`. Unknown fields are ignored, so a
+/// newer plugin version may add some without older ones refusing the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaneMetadata {
+    pub pane_id: String,
+    /// A UUID v4, made when the pane dir is first created and kept when
+    /// the pane is restored.
+    pub claude_session_id: String,
+    /// Unix seconds when the pane dir was first created.
+    pub created_at: u64,
+    /// The `server_id` of the server that owns the pane.
+    pub owner: String,
+    /// The run of that server that last claimed the pane.
+    pub instance_id: String,
+    /// The plugin version that last wrote this file.
+    pub plugin_version: String,
+}
+
+impl PaneMetadata {
+    /// Metadata for a brand-new pane dir, with a fresh session id.
+    pub(crate) fn new(pane_id: &str, owner: &str, instance_id: &str) -> Result<Self, HookError> {
+        Ok(PaneMetadata {
+            pane_id: pane_id.to_string(),
+            claude_session_id: new_session_id()?,
+            created_at: unix_now(),
+            owner: owner.to_string(),
+            instance_id: instance_id.to_string(),
+            plugin_version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+    }
+
+    /// The same pane claimed again by a new run of its owner: the session id
+    /// and creation time stay.
+    pub(crate) fn reclaimed(self, instance_id: &str) -> Self {
+        PaneMetadata {
+            instance_id: instance_id.to_string(),
+            plugin_version: env!("CARGO_PKG_VERSION").to_string(),
+            ..self
+        }
+    }
+
+    /// Parses and checks a metadata file. The owner is used to build a lock
+    /// file path, so it is checked like a pane id.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let metadata: PaneMetadata = serde_json::from_slice(bytes)
+            .map_err(|err| format!("not valid metadata JSON: {err}"))?;
+        check_pane_id(&metadata.pane_id).map_err(|err| format!("bad `pane_id`: {err}"))?;
+        check_pane_id(&metadata.owner).map_err(|err| format!("bad `owner`: {err}"))?;
+        uuid::Uuid::parse_str(&metadata.claude_session_id)
+            .map_err(|err| format!("bad `claude_session_id`: {err}"))?;
+        Ok(metadata)
+    }
+
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, HookError> {
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|err| {
+            HookError::new(
+                HookErrorKind::Failed,
+                format!("could not serialize pane metadata: {err}"),
+            )
+        })?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}
+
+/// A random UUID v4. Built from `getrandom` directly because
+/// `Uuid::new_v4` panics when the OS has no randomness to give.
+fn new_session_id() -> Result<String, HookError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|err| {
+        HookError::new(
+            HookErrorKind::Io,
+            format!("could not get random bytes for a Claude session id: {err}"),
+        )
+    })?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string())
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

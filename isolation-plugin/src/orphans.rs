@@ -1,0 +1,141 @@
+//! The orphan scan, at server start: removes pane dirs no pane will use
+//! again, and nothing else.
+//!
+//! A dir is an orphan of this server if its metadata names this server's
+//! identity and the server did not restore its pane (it is not in
+//! `live_panes`): the pane was closed while the server was down, or the
+//! server died before its grace period ran out.
+//!
+//! Dirs of other identities are never touched, whether their server runs
+//! or not: a stopped server restores its panes when it comes back. The one
+//! exception is opt-in (`max_age_secs`): a dir unused for that long whose
+//! owner is provably not running (its lock can be taken).
+
+use std::collections::HashSet;
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use crate::layout::Layout;
+use crate::metadata::METADATA_FILE;
+use crate::owner_lock::{probe_owner, OwnerState};
+use crate::pane_dir::{MetadataState, PaneDir};
+
+pub(crate) struct ScanPolicy<'a> {
+    /// This server's identity.
+    pub server_id: &'a str,
+    /// Panes that are (or are about to be) open: never orphans.
+    pub keep: HashSet<&'a str>,
+    /// `max_age_secs`, if set.
+    pub max_age: Option<Duration>,
+    pub now: SystemTime,
+}
+
+/// Scans the base dir; returns the ids of the pane dirs it removed.
+pub(crate) fn remove_orphans(layout: &Layout, policy: &ScanPolicy<'_>) -> Vec<String> {
+    let base = layout.base();
+    let entries = match fs::read_dir(base) {
+        Ok(entries) => entries,
+        Err(err) => {
+            tracing::warn!(path = %base.display(), "skipping the orphan scan: cannot list the base dir: {err}");
+            return Vec::new();
+        }
+    };
+    let mut removed = Vec::new();
+    for dir_entry in entries.flatten() {
+        let name = dir_entry.file_name();
+        // Dot names are the plugin's own (`.owners`), never pane dirs; other
+        // names that are not pane ids are not ours to judge.
+        let Some(name) = name.to_str().filter(|n| !n.starts_with('.')) else {
+            continue;
+        };
+        if policy.keep.contains(name) {
+            continue;
+        }
+        let Ok(pane) = layout.pane(name) else {
+            tracing::debug!(name, "orphan scan: not a pane id, leaving it");
+            continue;
+        };
+        match judge(layout, &pane, policy) {
+            Verdict::Keep => {}
+            Verdict::Remove(reason) => match pane.remove(&reason) {
+                Ok(true) => removed.push(name.to_string()),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(pane = name, "orphan scan: could not remove: {err}"),
+            },
+        }
+    }
+    removed
+}
+
+enum Verdict {
+    Keep,
+    Remove(String),
+}
+
+fn judge(layout: &Layout, pane: &PaneDir, policy: &ScanPolicy<'_>) -> Verdict {
+    let path = pane.root().display();
+    match pane.exists() {
+        Ok(true) => {}
+        Ok(false) => return Verdict::Keep,
+        Err(err) => {
+            tracing::warn!("orphan scan: leaving it alone: {err}");
+            return Verdict::Keep;
+        }
+    }
+    let metadata = match pane.read_metadata() {
+        Ok(metadata) => metadata,
+        Err(err) => {
+            tracing::warn!("orphan scan: leaving it alone: {err}");
+            return Verdict::Keep;
+        }
+    };
+    let idle = idle_for(pane, policy.now);
+    let too_old = |max: Duration| idle.is_some_and(|idle| idle > max);
+    match metadata {
+        MetadataState::Valid(found) if found.pane_id != pane.id() => {
+            tracing::warn!(%path, names = %found.pane_id, "orphan scan: leaving a pane dir whose {METADATA_FILE} names another pane");
+            Verdict::Keep
+        }
+        MetadataState::Valid(found) if found.owner == policy.server_id => Verdict::Remove(format!(
+            "orphan of this server ({}): its pane was not restored",
+            policy.server_id
+        )),
+        MetadataState::Valid(found) => match policy.max_age {
+            Some(max) if too_old(max) => match probe_owner(layout, &found.owner) {
+                OwnerState::NotRunning => Verdict::Remove(format!(
+                    "its owner {} is not running and it has been unused for {}s (max_age_secs = {})",
+                    found.owner,
+                    idle.map_or(0, |d| d.as_secs()),
+                    max.as_secs()
+                )),
+                OwnerState::Running => Verdict::Keep,
+                OwnerState::Unknown(why) => {
+                    tracing::warn!(%path, owner = %found.owner, "orphan scan: keeping it: cannot tell whether its owner runs: {why}");
+                    Verdict::Keep
+                }
+            },
+            _ => Verdict::Keep,
+        },
+        MetadataState::Missing | MetadataState::Invalid(_) => {
+            let looks_like_pane_dir = pane.looks_like_pane_dir().unwrap_or(false);
+            match policy.max_age {
+                Some(max) if too_old(max) && looks_like_pane_dir => Verdict::Remove(format!(
+                    "it has no readable {METADATA_FILE} and has been unused for {}s (max_age_secs = {})",
+                    idle.map_or(0, |d| d.as_secs()),
+                    max.as_secs()
+                )),
+                _ => {
+                    tracing::warn!(%path, "orphan scan: leaving a dir without a readable {METADATA_FILE}: its owner is unknown; remove it by hand if no ccmux server uses it");
+                    Verdict::Keep
+                }
+            }
+        }
+    }
+}
+
+/// How long the pane dir has been unused; `None` if that cannot be told
+/// (which keeps the dir).
+fn idle_for(pane: &PaneDir, now: SystemTime) -> Option<Duration> {
+    let last = pane.last_activity()?;
+    Some(now.duration_since(last).unwrap_or(Duration::ZERO))
+}

@@ -1,0 +1,282 @@
+//! PaneDir: one pane's directory, and every change made to it.
+//!
+//! ```text
+//! {base}/{pane-id}/         0700
+//!   .pane-metadata          0600, JSON: owner, Claude session id (see metadata)
+//!   config/                 CLAUDE_CONFIG_DIR: Claude's own .claude.json,
+//!                           projects/, sessions/, ... and the share links
+//!   sessions/               reserved for ccmux's own per-pane records
+//! ```
+//!
+//! Claude's files live one level down, in `config/`, so nothing Claude
+//! writes can collide with `.pane-metadata` or ccmux's `sessions/`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use ccmux_plugin_api::{HookError, HookErrorKind};
+
+use crate::errors::{io_error, refused};
+use crate::metadata::{PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
+use crate::private_fs::{
+    check_own_dir, ensure_private_dir, entry, is_temp_file_of, read_limited_nofollow,
+    write_private_file_atomic, Entry,
+};
+use crate::seed::CLAUDE_JSON;
+
+pub(crate) const CONFIG_DIR: &str = "config";
+pub(crate) const SESSIONS_DIR: &str = "sessions";
+
+/// A pane's directory. Built only by [`Layout::pane`](crate::layout::Layout::pane),
+/// which checks the id first.
+#[derive(Debug, Clone)]
+pub(crate) struct PaneDir {
+    id: String,
+    root: PathBuf,
+}
+
+/// What `.pane-metadata` says.
+#[derive(Debug)]
+pub(crate) enum MetadataState {
+    Missing,
+    /// Present but unusable; the reason.
+    Invalid(String),
+    Valid(PaneMetadata),
+}
+
+impl PaneDir {
+    pub(crate) fn new(id: &str, root: PathBuf) -> Self {
+        PaneDir {
+            id: id.to_string(),
+            root,
+        }
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The pane's `CLAUDE_CONFIG_DIR`.
+    pub(crate) fn config_dir(&self) -> PathBuf {
+        self.root.join(CONFIG_DIR)
+    }
+
+    pub(crate) fn sessions_dir(&self) -> PathBuf {
+        self.root.join(SESSIONS_DIR)
+    }
+
+    pub(crate) fn metadata_path(&self) -> PathBuf {
+        self.root.join(METADATA_FILE)
+    }
+
+    /// Whether the dir exists; an error if something other than a real
+    /// directory of this user is in its place.
+    pub(crate) fn exists(&self) -> Result<bool, HookError> {
+        check_own_dir("the pane dir", &self.root)
+    }
+
+    pub(crate) fn read_metadata(&self) -> Result<MetadataState, HookError> {
+        let path = self.metadata_path();
+        let symlink = || refused("the pane metadata", &path, "it is a symbolic link");
+        match entry(&path).map_err(|err| io_error("inspect", &path, &err))? {
+            Entry::Missing => Ok(MetadataState::Missing),
+            Entry::Symlink => Err(symlink()),
+            Entry::Dir(_) | Entry::Other => Ok(MetadataState::Invalid(
+                "it is not a regular file".to_string(),
+            )),
+            Entry::File => match read_limited_nofollow(&path, METADATA_SIZE_LIMIT) {
+                Ok(Some(bytes)) => Ok(match PaneMetadata::parse(&bytes) {
+                    Ok(metadata) => MetadataState::Valid(metadata),
+                    Err(why) => MetadataState::Invalid(why),
+                }),
+                Ok(None) => Ok(MetadataState::Invalid(format!(
+                    "it is larger than {METADATA_SIZE_LIMIT} bytes"
+                ))),
+                Err(err) if err.raw_os_error() == Some(libc::ELOOP) => Err(symlink()),
+                Err(err) => Err(io_error("read", &path, &err)),
+            },
+        }
+    }
+
+    /// Makes the dir this pane's, for server `owner`: creates it, or takes
+    /// back one this owner left (keeping its Claude session id), and writes
+    /// the metadata. Refuses a dir that belongs to someone else or whose
+    /// owner cannot be told.
+    pub(crate) fn claim(&self, owner: &str, instance_id: &str) -> Result<PaneMetadata, HookError> {
+        let metadata = if self.exists()? {
+            match self.read_metadata()? {
+                MetadataState::Valid(found) if found.owner != owner => {
+                    return Err(self.conflict(format!(
+                        "it belongs to another ccmux server (identity {}). Pane ids must be unique \
+                         per base dir: give each server its own `base_dir`, or remove the dir if \
+                         that server is gone for good",
+                        found.owner
+                    )))
+                }
+                MetadataState::Valid(found) if found.pane_id != self.id => {
+                    return Err(self.conflict(format!(
+                        "its {METADATA_FILE} names pane {:?}; remove the dir",
+                        found.pane_id
+                    )))
+                }
+                MetadataState::Valid(found) => found.reclaimed(instance_id),
+                // What a crash between creating the dir and writing its
+                // metadata leaves behind: nothing of anyone's to lose.
+                MetadataState::Missing if self.is_unused_skeleton()? => {
+                    PaneMetadata::new(&self.id, owner, instance_id)?
+                }
+                MetadataState::Missing => {
+                    return Err(self.conflict(format!(
+                        "it has no {METADATA_FILE}, so its owner is unknown; remove it if no ccmux \
+                         server uses it"
+                    )))
+                }
+                MetadataState::Invalid(why) => {
+                    return Err(self.conflict(format!(
+                    "its {METADATA_FILE} is unusable ({why}); remove the dir if no ccmux server \
+                         uses it"
+                )))
+                }
+            }
+        } else {
+            PaneMetadata::new(&self.id, owner, instance_id)?
+        };
+        // Metadata right after the dir itself: a crash in between leaves an
+        // empty dir, which the next claim recognises as unused.
+        ensure_private_dir("the pane dir", &self.root)?;
+        write_private_file_atomic(&self.root, METADATA_FILE, &metadata.to_json()?)?;
+        ensure_private_dir("the pane's Claude config dir", &self.config_dir())?;
+        ensure_private_dir("the pane's sessions dir", &self.sessions_dir())?;
+        Ok(metadata)
+    }
+
+    fn conflict(&self, problem: String) -> HookError {
+        HookError::new(
+            HookErrorKind::Failed,
+            format!(
+                "cannot isolate pane {} in {}: {problem}",
+                self.id,
+                self.root.display()
+            ),
+        )
+    }
+
+    /// The `config/` dir, checked to be a real directory of this user.
+    pub(crate) fn existing_config_dir(&self) -> Result<Option<PathBuf>, HookError> {
+        let config = self.config_dir();
+        if !self.exists()? || !check_own_dir("the pane's Claude config dir", &config)? {
+            return Ok(None);
+        }
+        Ok(Some(config))
+    }
+
+    /// True if the dir holds nothing but what an interrupted claim leaves:
+    /// metadata temp files and empty `config/` and `sessions/` dirs.
+    fn is_unused_skeleton(&self) -> Result<bool, HookError> {
+        self.entries_all(|name, path| {
+            if is_temp_file_of(name, METADATA_FILE) {
+                return Ok(true);
+            }
+            if name != CONFIG_DIR && name != SESSIONS_DIR {
+                return Ok(false);
+            }
+            if !matches!(entry(path), Ok(Entry::Dir(_))) {
+                return Ok(false);
+            }
+            let mut inner = fs::read_dir(path).map_err(|err| io_error("list", path, &err))?;
+            Ok(inner.next().is_none())
+        })
+    }
+
+    /// True if every entry is one a pane dir has: the orphan scan only
+    /// deletes a dir without metadata if it at least looks like a pane dir.
+    pub(crate) fn looks_like_pane_dir(&self) -> Result<bool, HookError> {
+        self.entries_all(|name, _| {
+            Ok(name == METADATA_FILE
+                || name == CONFIG_DIR
+                || name == SESSIONS_DIR
+                || is_temp_file_of(name, METADATA_FILE))
+        })
+    }
+
+    fn entries_all(
+        &self,
+        mut accept: impl FnMut(&str, &Path) -> Result<bool, HookError>,
+    ) -> Result<bool, HookError> {
+        let entries = fs::read_dir(&self.root).map_err(|err| io_error("list", &self.root, &err))?;
+        for dir_entry in entries {
+            let dir_entry = dir_entry.map_err(|err| io_error("list", &self.root, &err))?;
+            let name = dir_entry.file_name();
+            let Some(name) = name.to_str() else {
+                return Ok(false);
+            };
+            if !accept(name, &dir_entry.path())? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// When the pane was last used: the newest modification time of the
+    /// dir, its metadata, `config/` and Claude's `.claude.json` (which a
+    /// running Claude rewrites constantly).
+    pub(crate) fn last_activity(&self) -> Option<SystemTime> {
+        let config = self.config_dir();
+        [
+            self.root.clone(),
+            self.metadata_path(),
+            config.join(CLAUDE_JSON),
+            config,
+        ]
+        .iter()
+        .filter_map(|path| fs::symlink_metadata(path).ok()?.modified().ok())
+        .max()
+    }
+
+    /// Removes the dir if its metadata says it is `owner`'s pane. Returns
+    /// whether it was removed.
+    pub(crate) fn remove_if_owned(&self, owner: &str, reason: &str) -> Result<bool, HookError> {
+        if !self.exists()? {
+            return Ok(false);
+        }
+        match self.read_metadata()? {
+            MetadataState::Valid(found) if found.owner == owner && found.pane_id == self.id => {
+                self.remove(reason)
+            }
+            MetadataState::Valid(found) => {
+                tracing::info!(
+                    pane = %self.id,
+                    path = %self.root.display(),
+                    owner = %found.owner,
+                    "keeping pane dir: it belongs to another server"
+                );
+                Ok(false)
+            }
+            MetadataState::Missing | MetadataState::Invalid(_) => {
+                tracing::warn!(
+                    pane = %self.id,
+                    path = %self.root.display(),
+                    "keeping pane dir: its {METADATA_FILE} is missing or unreadable, so its owner is unknown; remove it by hand if unused"
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    /// Removes the dir and everything in it, logging why. Symlinks inside
+    /// are removed, never followed (`remove_dir_all` guarantees it), and the
+    /// dir itself is checked to be a real directory first.
+    pub(crate) fn remove(&self, reason: &str) -> Result<bool, HookError> {
+        if !self.exists()? {
+            return Ok(false);
+        }
+        fs::remove_dir_all(&self.root).map_err(|err| io_error("remove", &self.root, &err))?;
+        tracing::info!(pane = %self.id, path = %self.root.display(), reason, "removed pane dir");
+        Ok(true)
+    }
+}

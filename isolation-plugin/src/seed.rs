@@ -1,0 +1,222 @@
+//! ClaudeJsonSeed: a new pane's `.claude.json`, made of the user-level keys
+//! of the user's own `.claude.json`.
+//!
+//! Why: with an empty `.claude.json` Claude replays onboarding and forgets
+//! the user's theme, MCP servers and account. Why only some keys: the rest
+//! is per-project history and caches, which is what two instances fight
+//! over, and can reach tens of megabytes.
+//!
+//! Why a cache: the user's file can be 50 MB, and panes are created in
+//! bursts (a restored layout). It is parsed once, and the *serialized*
+//! seed is kept, keyed by the file's path, modification time and length, so
+//! each further pane costs one `stat` and one small write. Parsing skips
+//! the values of unwanted keys without building them.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use ccmux_plugin_api::HookError;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::errors::io_error;
+use crate::private_fs::write_private_file_atomic;
+
+pub(crate) const CLAUDE_JSON: &str = ".claude.json";
+
+/// Claude rewrites its file in place, so a read can catch it half-written.
+/// A read that fails to parse while the file changed under it is retried.
+const READ_ATTEMPTS: usize = 3;
+
+/// Identifies one version of the user's file without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> io::Result<Stamp> {
+        let meta = fs::metadata(path)?;
+        Ok(Stamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+        })
+    }
+}
+
+struct Cached {
+    stamp: Stamp,
+    /// `None`: no seed (no wanted key in the file, or never a valid file).
+    seed: Option<Arc<[u8]>>,
+}
+
+pub(crate) struct ClaudeJsonSeed {
+    /// The user's `.claude.json`; fixed for the life of the cache, so the
+    /// stamp is the rest of the key.
+    source: PathBuf,
+    keys: BTreeSet<String>,
+    cache: Mutex<Option<Cached>>,
+    parses: AtomicUsize,
+}
+
+impl ClaudeJsonSeed {
+    pub(crate) fn new(source: PathBuf, keys: &[String]) -> Self {
+        ClaudeJsonSeed {
+            source,
+            keys: keys.iter().cloned().collect(),
+            cache: Mutex::new(None),
+            parses: AtomicUsize::new(0),
+        }
+    }
+
+    /// Writes `config_dir/.claude.json` from the seed, unless the pane has
+    /// one already (a restored pane keeps its own). Returns whether it wrote.
+    pub(crate) fn seed_pane(&self, config_dir: &Path) -> Result<bool, HookError> {
+        let target = config_dir.join(CLAUDE_JSON);
+        match fs::symlink_metadata(&target) {
+            Ok(_) => return Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io_error("inspect", &target, &err)),
+        }
+        let Some(seed) = self.current() else {
+            return Ok(false);
+        };
+        write_private_file_atomic(config_dir, CLAUDE_JSON, &seed)?;
+        Ok(true)
+    }
+
+    /// The seed for the user's file as it is now; parses it only if it
+    /// changed since the last call. A missing file means no seed; an
+    /// unreadable or invalid one is a warning, and the last good seed (if
+    /// any) is used instead.
+    pub(crate) fn current(&self) -> Option<Arc<[u8]>> {
+        let stamp = match Stamp::of(&self.source) {
+            Ok(stamp) => stamp,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
+            Err(err) => {
+                tracing::warn!(path = %self.source.display(), "not seeding .claude.json: cannot read the user's file: {err}");
+                return None;
+            }
+        };
+        // Held while parsing: panes created together wait for one parse
+        // rather than each doing their own.
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cached) = cache.as_ref() {
+            if cached.stamp == stamp {
+                return cached.seed.clone();
+            }
+        }
+        let last_good = cache.as_ref().and_then(|cached| cached.seed.clone());
+        let (stamp, seed) = self.parse(stamp, last_good);
+        *cache = Some(Cached {
+            stamp,
+            seed: seed.clone(),
+        });
+        seed
+    }
+
+    /// How many times the user's file was parsed; for tests.
+    #[cfg(test)]
+    pub(crate) fn parse_count(&self) -> usize {
+        self.parses.load(Ordering::Relaxed)
+    }
+
+    /// Reads and filters the user's file. Returns the seed together with
+    /// the stamp it was read under: the stamp from *before* the read, so a
+    /// change during the read makes the next call parse again.
+    fn parse(&self, mut stamp: Stamp, last_good: Option<Arc<[u8]>>) -> (Stamp, Option<Arc<[u8]>>) {
+        let path = &self.source;
+        for attempt in 1..=READ_ATTEMPTS {
+            self.parses.fetch_add(1, Ordering::Relaxed);
+            let bytes = match fs::read(path) {
+                Ok(bytes) => bytes,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return (stamp, None),
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), "not seeding .claude.json: cannot read the user's file: {err}");
+                    return (stamp, last_good);
+                }
+            };
+            match pick_keys(&bytes, &self.keys) {
+                Ok(picked) => return (stamp, serialize(picked)),
+                Err(err) => {
+                    let now = Stamp::of(path).ok();
+                    if attempt < READ_ATTEMPTS && now.as_ref() != Some(&stamp) {
+                        if let Some(now) = now {
+                            stamp = now;
+                        }
+                        continue;
+                    }
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the user's .claude.json is not valid JSON ({err}); new panes get {}",
+                        if last_good.is_some() { "the last valid seed" } else { "no seeded .claude.json" }
+                    );
+                    return (stamp, last_good);
+                }
+            }
+        }
+        (stamp, last_good)
+    }
+}
+
+fn serialize(picked: Map<String, Value>) -> Option<Arc<[u8]>> {
+    if picked.is_empty() {
+        return None;
+    }
+    let mut bytes = serde_json::to_vec_pretty(&Value::Object(picked)).ok()?;
+    bytes.push(b'\n');
+    Some(Arc::from(bytes))
+}
+
+/// Parses a JSON object, keeping only the top-level `keys`.
+fn pick_keys(
+    bytes: &[u8],
+    keys: &BTreeSet<String>,
+) -> Result<Map<String, Value>, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let picked = PickKeys(keys).deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(picked)
+}
+
+/// A serde seed that builds values only for the wanted keys and skips the
+/// others (`projects` is most of a big file) with `IgnoredAny`.
+struct PickKeys<'a>(&'a BTreeSet<String>);
+
+impl<'de> DeserializeSeed<'de> for PickKeys<'_> {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PickKeys<'_> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut picked = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if self.0.contains(&key) {
+                picked.insert(key, map.next_value::<Value>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(picked)
+    }
+}

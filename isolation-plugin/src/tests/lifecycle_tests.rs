@@ -1,0 +1,279 @@
+//! Grace-period removal, server stop, the orphan scan and the identity lock.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use ccmux_plugin_api::{HookErrorKind, PaneExit};
+
+use super::*;
+
+fn marker(h: &Harness, id: &str) -> PathBuf {
+    h.pane_dir(id).join("config/history.jsonl")
+}
+
+#[test]
+fn re_creating_a_pane_within_its_grace_period_keeps_its_dir() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 300", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    fs::write(marker(&h, "main_0_1"), "conversation").unwrap();
+
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert!(plugin.removals.is_pending("main_0_1"));
+    create(&plugin, "main_0_1").unwrap();
+    assert!(!plugin.removals.is_pending("main_0_1"));
+
+    // Well past the deadline, the dir and its content are still there.
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(
+        fs::read_to_string(marker(&h, "main_0_1")).unwrap(),
+        "conversation"
+    );
+    assert!(spawn_env(&plugin, "main_0_1", &[]).is_ok());
+}
+
+#[test]
+fn a_closed_pane_dir_is_removed_after_its_grace_period() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 200", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    create(&plugin, "main_0_2").unwrap();
+    close(&plugin, "main_0_1", PaneExit::signaled(9)).unwrap();
+    assert!(eventually(|| !h.pane_dir("main_0_1").exists()));
+    assert!(h.pane_dir("main_0_2").exists());
+    // The pane is gone: spawning into it again is refused.
+    assert!(spawn_env(&plugin, "main_0_1", &[]).is_err());
+}
+
+#[test]
+fn a_grace_period_of_zero_removes_before_close_returns() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert!(!h.pane_dir("main_0_1").exists());
+    assert!(!plugin.removals.is_pending("main_0_1"));
+}
+
+#[test]
+fn server_stop_finishes_pending_removals_and_keeps_open_panes() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 600000", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    create(&plugin, "main_0_2").unwrap();
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert!(h.pane_dir("main_0_1").exists());
+
+    stop(&plugin, SERVER_A);
+    assert!(!h.pane_dir("main_0_1").exists());
+    assert!(h.pane_dir("main_0_2").exists());
+
+    // The identity lock was released: a new instance can take it, and
+    // restores the open pane with its dir.
+    let next = h.plugin("");
+    start(&next, SERVER_A, &["main_0_2"]).unwrap();
+    assert!(h.pane_dir("main_0_2").exists());
+}
+
+#[test]
+fn dropping_the_plugin_finishes_pending_removals_and_stops_the_worker() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 600000", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    drop(plugin);
+    assert!(!h.pane_dir("main_0_1").exists());
+}
+
+/// A child that is killed and reaped when the test ends, pass or fail.
+struct Process(Child);
+impl Process {
+    fn sleep(secs: &str) -> Self {
+        Process(Command::new("sleep").arg(secs).spawn().unwrap())
+    }
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_pane_whose_process_still_runs_keeps_its_dir_past_the_grace_period() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 200", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    let process = Process::sleep("60");
+    close(
+        &plugin,
+        "main_0_1",
+        PaneExit::unknown(false).with_pid(process.pid()),
+    )
+    .unwrap();
+
+    assert!(eventually(|| !plugin.removals.is_pending("main_0_1")));
+    assert!(h.pane_dir("main_0_1").exists());
+    drop(process);
+
+    // The next start of the server cleans it as an orphan.
+    stop(&plugin, SERVER_A);
+    start(&plugin, SERVER_A, &[]).unwrap();
+    assert!(!h.pane_dir("main_0_1").exists());
+}
+
+#[test]
+fn a_pane_whose_process_exits_within_the_grace_period_is_removed() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 60000", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    // Exits by itself and is not reaped until the end of the test: a
+    // zombie, which writes nothing and counts as gone.
+    let process = Process::sleep("0.2");
+    close(
+        &plugin,
+        "main_0_1",
+        PaneExit::unknown(false).with_pid(process.pid()),
+    )
+    .unwrap();
+    assert!(eventually(|| !h.pane_dir("main_0_1").exists()));
+}
+
+#[test]
+fn a_pane_whose_process_may_run_with_no_pid_is_kept() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    close(&plugin, "main_0_1", PaneExit::unknown(false)).unwrap();
+    assert!(h.pane_dir("main_0_1").exists());
+    assert!(!plugin.removals.is_pending("main_0_1"));
+}
+
+#[test]
+fn a_second_server_with_the_same_identity_is_refused() {
+    let h = Harness::new();
+    let first = h.started("", SERVER_A);
+    let second = h.plugin("");
+    let err = start(&second, SERVER_A, &[]).unwrap_err();
+    assert_eq!(err.kind, HookErrorKind::Failed);
+    assert!(
+        err.message.contains("another ccmux server"),
+        "{}",
+        err.message
+    );
+    let lock = h.base().join(format!(".owners/{SERVER_A}.lock"));
+    assert!(
+        err.message.contains(&lock.display().to_string()),
+        "{}",
+        err.message
+    );
+
+    // A different identity on the same base dir is fine.
+    let other = h.plugin("");
+    start(&other, SERVER_B, &[]).unwrap();
+
+    stop(&first, SERVER_A);
+    start(&second, SERVER_A, &[]).unwrap();
+}
+
+#[test]
+fn one_instance_cannot_switch_identity_without_stopping() {
+    let h = Harness::new();
+    let plugin = h.started("", SERVER_A);
+    let err = start(&plugin, SERVER_B, &[]).unwrap_err();
+    assert_eq!(err.kind, HookErrorKind::InvalidInput);
+    start(&plugin, SERVER_A, &[]).unwrap();
+}
+
+/// Server A with an open pane `main_0_1` and a pane `main_0_2` that will
+/// not be restored; B (stopped) and C (running) each with a pane of their
+/// own; and two dirs without metadata.
+struct OrphanScene {
+    h: Harness,
+    c: IsolationPlugin,
+}
+
+fn orphan_scene() -> OrphanScene {
+    let h = Harness::new();
+    h.write_user_claude_json(&serde_json::json!({"theme": "dark"}));
+    let a = h.started("", SERVER_A);
+    create(&a, "main_0_1").unwrap();
+    create(&a, "main_0_2").unwrap();
+    stop(&a, SERVER_A);
+    let b = h.started("", SERVER_B);
+    create(&b, "b_0_1").unwrap();
+    stop(&b, SERVER_B);
+    let c = h.started("", SERVER_C);
+    create(&c, "c_0_1").unwrap();
+    // A dir of unknown contents, and one that is an empty pane skeleton.
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(h.pane_dir("stray"))
+        .unwrap();
+    fs::write(h.pane_dir("stray").join("notes.txt"), "mine").unwrap();
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(h.pane_dir("skeleton"))
+        .unwrap();
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(h.pane_dir("skeleton").join("config"))
+        .unwrap();
+    // Not pane dirs at all.
+    fs::write(h.base().join("README"), "hands off").unwrap();
+    OrphanScene { h, c }
+}
+
+#[test]
+fn the_orphan_scan_removes_only_this_servers_unrestored_panes() {
+    let OrphanScene { h, c: _c } = orphan_scene();
+    let a = h.plugin("");
+    start(&a, SERVER_A, &["main_0_1"]).unwrap();
+    assert!(h.pane_dir("main_0_1").exists());
+    assert!(!h.pane_dir("main_0_2").exists());
+    for kept in ["b_0_1", "c_0_1", "stray", "skeleton", "README", ".owners"] {
+        assert!(h.pane_dir(kept).exists(), "{kept}");
+    }
+}
+
+#[test]
+fn max_age_also_removes_old_dirs_of_servers_that_are_not_running() {
+    let OrphanScene { h, c: _c } = orphan_scene();
+    for id in ["b_0_1", "c_0_1", "stray", "skeleton"] {
+        age(&h.pane_dir(id), 7200);
+    }
+    create_young_b_pane(&h);
+    let a = h.plugin("max_age_secs = 3600");
+    start(&a, SERVER_A, &["main_0_1"]).unwrap();
+
+    assert!(!h.pane_dir("b_0_1").exists(), "old, owner not running");
+    assert!(
+        h.pane_dir("b_0_2").exists(),
+        "owner not running, but recent"
+    );
+    assert!(h.pane_dir("c_0_1").exists(), "old, but its owner runs");
+    assert!(
+        !h.pane_dir("skeleton").exists(),
+        "old pane skeleton without metadata"
+    );
+    assert!(
+        h.pane_dir("stray").exists(),
+        "unknown contents are never removed"
+    );
+    assert!(h.pane_dir("main_0_1").exists());
+    assert!(h.base().join("README").exists());
+}
+
+/// B runs again briefly (restoring `b_0_1`) and opens `b_0_2`: a dir of a
+/// server that is not running, but recent, so it may still come back.
+fn create_young_b_pane(h: &Harness) {
+    let b = h.plugin("");
+    start(&b, SERVER_B, &["b_0_1"]).unwrap();
+    create(&b, "b_0_2").unwrap();
+    stop(&b, SERVER_B);
+}
