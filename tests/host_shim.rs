@@ -32,6 +32,19 @@ fn shim_run(sandbox: &Sandbox, config: &Path, args: &[&str]) -> std::process::Co
     cmd
 }
 
+/// host-shim in the background with `ids` panes that print `up` and sleep;
+/// returns once every pane is up.
+fn start_sleeping_panes(sandbox: &Sandbox, config: &Path, ids: &[&str]) -> Background {
+    let mut args: Vec<&str> = ids.iter().flat_map(|id| ["--pane-id", *id]).collect();
+    args.extend(["--", "sh", "-c", "echo up; sleep 60"]);
+    let shim = Background::start(shim_run(sandbox, config, &args), sandbox, "shim");
+    wait_for("every pane to start", 30, || {
+        let out = shim.stdout();
+        ids.iter().all(|id| out.contains(&format!("[{id}] up")))
+    });
+    shim
+}
+
 #[test]
 fn check_on_the_root_plugins_toml_succeeds() {
     let sandbox = Sandbox::new();
@@ -268,25 +281,7 @@ fn keep_panes_then_restore_runs_the_same_panes_again() {
 fn a_second_shim_on_the_same_state_dir_is_refused() {
     let sandbox = Sandbox::new();
     let config = probe_toml(&sandbox, "");
-    let first = Background::start(
-        shim_run(
-            &sandbox,
-            &config,
-            &[
-                "--pane-id",
-                "busy_0_0",
-                "--",
-                "sh",
-                "-c",
-                "echo up; sleep 60",
-            ],
-        ),
-        &sandbox,
-        "first",
-    );
-    wait_for("the first shim's pane", 30, || {
-        first.stdout().contains("[busy_0_0] up")
-    });
+    let _first = start_sleeping_panes(&sandbox, &config, &["busy_0_0"]);
     let out = run(shim_run(&sandbox, &config, &["--", "true"]));
     assert_eq!(out.status.code(), Some(2), "{out}");
     assert!(out.stderr.contains("another host-shim is running"), "{out}");
@@ -301,25 +296,7 @@ fn a_second_shim_on_the_same_state_dir_is_refused() {
 fn sigterm_ends_gracefully_and_keeps_the_panes_for_restore() {
     let sandbox = Sandbox::new();
     let config = probe_toml(&sandbox, "");
-    let mut shim = Background::start(
-        shim_run(
-            &sandbox,
-            &config,
-            &[
-                "--pane-id",
-                "term_0_0",
-                "--",
-                "sh",
-                "-c",
-                "echo up; sleep 60",
-            ],
-        ),
-        &sandbox,
-        "shim",
-    );
-    wait_for("the pane to start", 30, || {
-        shim.stdout().contains("[term_0_0] up")
-    });
+    let mut shim = start_sleeping_panes(&sandbox, &config, &["term_0_0"]);
     shim.signal("TERM");
     let status = shim.wait(30);
     assert_eq!(status.code(), Some(143), "stderr: {}", shim.stderr());
@@ -347,28 +324,7 @@ fn sigterm_ends_gracefully_and_keeps_the_panes_for_restore() {
 fn sigkill_leaves_a_state_dir_the_next_restore_can_use() {
     let sandbox = Sandbox::new();
     let config = probe_toml(&sandbox, "");
-    let mut shim = Background::start(
-        shim_run(
-            &sandbox,
-            &config,
-            &[
-                "--pane-id",
-                "kill_0_0",
-                "--pane-id",
-                "kill_0_1",
-                "--",
-                "sh",
-                "-c",
-                "echo up; sleep 60",
-            ],
-        ),
-        &sandbox,
-        "shim",
-    );
-    wait_for("both panes to start", 30, || {
-        let out = shim.stdout();
-        out.contains("[kill_0_0] up") && out.contains("[kill_0_1] up")
-    });
+    let mut shim = start_sleeping_panes(&sandbox, &config, &["kill_0_0", "kill_0_1"]);
     shim.signal("KILL");
     assert_eq!(shim.wait(30).signal(), Some(9));
 

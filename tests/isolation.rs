@@ -174,7 +174,9 @@ fn resume_works_in_the_same_pane_across_a_restart() {
     // The control: another pane has no such conversation.
     let out = run(shim(&sandbox, &claude, &config, "other-state")
         .args(["--pane-id", "elsewhere_0_0", "--", "sh", "-c"])
-        .arg(format!("\"$CLAUDE_BIN\" -p again --resume {session} 2>&1 | cat")));
+        .arg(format!(
+            "\"$CLAUDE_BIN\" -p again --resume {session} 2>&1 | cat"
+        )));
     assert!(out.stdout.contains("No conversation found"), "{out}");
 }
 
