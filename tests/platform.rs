@@ -264,6 +264,11 @@ fn a_panic_in_a_hook_is_an_error_not_a_crash() {
     assert!(text.contains("`panicky`"), "{text}");
     assert!(text.contains("on_pane_create"), "{text}");
     assert!(text.contains("probe told to panic"), "{text}");
+    assert!(
+        text.contains(&artifacts().probe_plugin.display().to_string()),
+        "{text}"
+    );
+    assert!(text.contains("enabled = false"), "{text}");
     // The host and the plugin go on working.
     let err = hook_error(host.pane_close(&pane("s_0_0"), &PaneExit::exited(0)));
     assert_eq!(err.hook_error_kind(), Some(HookErrorKind::Panic));

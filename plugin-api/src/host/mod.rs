@@ -77,15 +77,16 @@ pub enum HostError {
         file: PathBuf,
         error: LoadError,
     },
-    #[error("plugin `{plugin}` ({file}) failed to start: {error}", file = .file.display())]
+    #[error("plugin `{plugin}` ({file}) failed to start: {error}{advice}", file = .file.display(), advice = advice(.error))]
     Init {
         plugin: String,
         file: PathBuf,
         error: HookError,
     },
-    #[error("plugin `{plugin}` failed in {hook}: {error}")]
+    #[error("plugin `{plugin}` ({file}) failed in {hook}: {error}{advice}", file = .file.display(), advice = advice(.error))]
     Hook {
         plugin: String,
+        file: PathBuf,
         hook: &'static str,
         error: HookError,
     },
@@ -105,8 +106,10 @@ impl HostError {
     pub fn cause(&self) -> String {
         match self {
             HostError::Load { error, .. } => error.to_string(),
-            HostError::Init { error, .. } => format!("failed to start: {error}"),
-            HostError::Hook { hook, error, .. } => format!("failed in {hook}: {error}"),
+            HostError::Init { error, .. } => format!("failed to start: {error}{}", advice(error)),
+            HostError::Hook { hook, error, .. } => {
+                format!("failed in {hook}: {error}{}", advice(error))
+            }
         }
     }
 
@@ -116,6 +119,16 @@ impl HostError {
             HostError::Init { error, .. } | HostError::Hook { error, .. } => Some(error.kind),
             HostError::Load { .. } => None,
         }
+    }
+}
+
+/// What to do about a hook error, where the error itself cannot say.
+fn advice(error: &HookError) -> &'static str {
+    match error.kind {
+        HookErrorKind::Panic => {
+            "; this is a bug in the plugin: report it to its author, or turn the plugin off with `enabled = false` in plugins.toml"
+        }
+        _ => "",
     }
 }
 

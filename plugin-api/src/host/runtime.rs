@@ -347,6 +347,7 @@ fn run_hook(
         };
         let err = HostError::Hook {
             plugin: plugin.entry.name.clone(),
+            file: plugin.file.clone(),
             hook,
             error,
         };
