@@ -1,0 +1,294 @@
+//! Rows 6 and 7: host-shim end to end, isolation plugin loaded vs listed
+//! but disabled (`enabled = false`: its library is never opened).
+//!
+//! * row6: `host-shim run --panes N -- true`, from spawn to exit, for 1
+//!   pane and for 8 (which run at once). The difference per run with one
+//!   pane is what isolation adds to a pane, one-time costs (loading the
+//!   library, the owner lock, the orphan scan, parsing the user's
+//!   `.claude.json`) included; the slope between 1 and 8 panes is what it
+//!   adds to each further pane.
+//! * row7: host-shim's resident memory while its pane runs, read by the
+//!   pane itself (`/proc/$PPID/status`: the pane's parent is host-shim).
+//!   Criterion times these runs too, but only the memory matters: it is
+//!   printed as a `SUMMARY` table line at the end of the row.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ccmux_benches::report::fmt_value;
+use ccmux_benches::{artifacts, isolation_config, plugin_entry, BenchEnv, Row, Scale, Summary};
+use criterion::{BenchmarkId, Criterion, SamplingMode};
+
+fn main() {
+    let scale = Scale::from_args();
+    // Built before the fake home is installed: cargo and rustup find their
+    // own state through HOME.
+    let summary = Summary::new(&artifacts().target_dir);
+    let env = BenchEnv::install(scale.pick(1 << 20, 64 << 10));
+    let mut c = common::criterion();
+    let on = Server::new(&env, "on", true);
+    let off = Server::new(&env, "off", false);
+    row6(&mut c, &env, &summary, scale, &on, &off);
+    row7(&mut c, &env, &summary, scale, &on, &off);
+    c.final_summary();
+}
+
+/// One plugins.toml and state dir for host-shim.
+struct Server {
+    config: PathBuf,
+    state_dir: PathBuf,
+    base_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn new(env: &BenchEnv, name: &str, enabled: bool) -> Server {
+        let dir = env.tempdir(&format!("host-shim-{name}-"));
+        let base_dir = dir.path().join("panes");
+        let config = dir.path().join("plugins.toml");
+        fs::write(
+            &config,
+            plugin_entry(
+                "isolation",
+                &artifacts().isolation_plugin,
+                enabled,
+                &isolation_config(&base_dir, 0),
+            ),
+        )
+        .expect("write plugins.toml");
+        Server {
+            config,
+            state_dir: dir.path().join("state"),
+            base_dir,
+            _dir: dir,
+        }
+    }
+
+    /// Runs `host-shim run --panes N -- CMD...` to its end; returns its
+    /// stdout and how long it took.
+    fn run(&self, env: &BenchEnv, panes: u32, command: &[&str]) -> (String, Duration) {
+        let mut cmd = env.command(&artifacts().host_shim);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--panes")
+            .arg(panes.to_string())
+            .arg("--")
+            .args(command);
+        let start = Instant::now();
+        let output = cmd.output().expect("host-shim runs");
+        let elapsed = start.elapsed();
+        assert!(
+            output.status.success(),
+            "host-shim failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            elapsed,
+        )
+    }
+}
+
+fn row6(
+    c: &mut Criterion,
+    env: &BenchEnv,
+    summary: &Summary,
+    scale: Scale,
+    on: &Server,
+    off: &Server,
+) {
+    let mut group = c.benchmark_group("row6");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(scale.pick(20, 10))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for panes in [1u32, 8] {
+        for (name, server) in [("isolation_on", on), ("isolation_off", off)] {
+            group.bench_function(BenchmarkId::new(name, format!("{panes}-panes")), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| server.run(env, panes, &["true"]).1)
+                        .sum()
+                })
+            });
+        }
+    }
+    group.finish();
+    // Every pane dir was removed at close (grace period 0).
+    let left = fs::read_dir(&on.base_dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        left,
+        0,
+        "host-shim left pane dirs in {}",
+        on.base_dir.display()
+    );
+
+    let get = |f: &str, n: u32| summary.median_ns("row6", &format!("{f}/{n}-panes"));
+    let ms = |ns: f64| ns / 1e6;
+    if let (Some(on1), Some(off1)) = (get("isolation_on", 1), get("isolation_off", 1)) {
+        let added = ms(on1 - off1);
+        let note = match (get("isolation_on", 8), get("isolation_off", 8)) {
+            (Some(on8), Some(off8)) => format!(
+                "added per run of 1 pane {} ms; 8 panes at once: on {} ms, off {} ms, added {} ms per pane; marginal (slope 1->8 panes) added per pane {} ms",
+                fmt_value(added),
+                fmt_value(ms(on8)),
+                fmt_value(ms(off8)),
+                fmt_value(ms(on8 - off8) / 8.0),
+                fmt_value(ms((on8 - on1) - (off8 - off1)) / 7.0),
+            ),
+            _ => format!("added per run of 1 pane {} ms", fmt_value(added)),
+        };
+        summary.print(&Row {
+            row: "row6",
+            what: "host-shim run --panes 1 -- true, isolation on",
+            value: ms(on1),
+            baseline_what: "plugin disabled in plugins.toml",
+            baseline: ms(off1),
+            unit: "ms",
+            target: "< 2 ms added per pane",
+            met: added < 2.0,
+            note,
+        });
+    }
+}
+
+/// `/proc/PID/status` figures of host-shim, in KiB, as its pane read them.
+#[derive(Debug, Default, Clone, Copy)]
+struct Memory {
+    rss_kib: u64,
+    hwm_kib: u64,
+}
+
+fn read_memory(stdout: &str) -> Memory {
+    let mut memory = Memory::default();
+    let mut name = None;
+    for line in stdout.lines() {
+        // `[PANE-ID] Key:   value kB`
+        let Some((_, text)) = line.split_once("] ") else {
+            continue;
+        };
+        let Some((key, value)) = text.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key {
+            "Name" => name = Some(value.to_string()),
+            "VmRSS" => memory.rss_kib = kib(value),
+            "VmHWM" => memory.hwm_kib = kib(value),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        name.as_deref(),
+        Some("host-shim"),
+        "the pane's parent is host-shim; pane output:\n{stdout}"
+    );
+    assert!(memory.rss_kib > 0, "VmRSS read; pane output:\n{stdout}");
+    memory
+}
+
+fn kib(value: &str) -> u64 {
+    value
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap_or_default()
+}
+
+fn row7(
+    c: &mut Criterion,
+    env: &BenchEnv,
+    summary: &Summary,
+    scale: Scale,
+    on: &Server,
+    off: &Server,
+) {
+    const READ_STATUS: &[&str] = &[
+        "sh",
+        "-c",
+        "grep -E '^(Name|VmRSS|VmHWM):' /proc/$PPID/status",
+    ];
+    let readings: [Mutex<Vec<Memory>>; 2] = Default::default();
+    let mut group = c.benchmark_group("row7");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(scale.pick(2, 1)));
+    for (i, (name, server)) in [("plugin_loaded", on), ("plugin_disabled", off)]
+        .into_iter()
+        .enumerate()
+    {
+        let readings = &readings[i];
+        group.bench_function(BenchmarkId::new("host_shim_rss", name), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (stdout, took) = server.run(env, 1, READ_STATUS);
+                    readings
+                        .lock()
+                        .expect("readings")
+                        .push(read_memory(&stdout));
+                    total += took;
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+
+    let [loaded, disabled] = readings.map(|r| r.into_inner().expect("readings"));
+    if scale == Scale::Test || loaded.is_empty() || disabled.is_empty() {
+        return;
+    }
+    let med = |v: &[Memory], f: fn(&Memory) -> u64| {
+        let mut xs: Vec<u64> = v.iter().map(f).collect();
+        xs.sort_unstable();
+        xs[xs.len() / 2] as f64 / 1024.0
+    };
+    let (rss_on, rss_off) = (med(&loaded, |m| m.rss_kib), med(&disabled, |m| m.rss_kib));
+    let (hwm_on, hwm_off) = (med(&loaded, |m| m.hwm_kib), med(&disabled, |m| m.hwm_kib));
+    summary.print(&Row {
+        row: "row7",
+        what: "host-shim VmRSS while its pane runs, plugin loaded",
+        value: rss_on,
+        baseline_what: "plugin disabled",
+        baseline: rss_off,
+        unit: "MiB",
+        target: "< 2 MiB added",
+        met: rss_on - rss_off < 2.0,
+        note: format!(
+            "added VmRSS {:.2} MiB; VmHWM (peak) {} vs {} MiB, added {:.2} MiB; medians of {} and {} runs",
+            rss_on - rss_off,
+            fmt_value(hwm_on),
+            fmt_value(hwm_off),
+            hwm_on - hwm_off,
+            loaded.len(),
+            disabled.len()
+        ),
+    });
+    summary.note(&format!(
+        "row7 table | host-shim memory (MiB) | VmRSS loaded {} | VmRSS disabled {} | VmRSS added {:.2} | VmHWM loaded {} | VmHWM disabled {} | VmHWM added {:.2}",
+        fmt_value(rss_on),
+        fmt_value(rss_off),
+        rss_on - rss_off,
+        fmt_value(hwm_on),
+        fmt_value(hwm_off),
+        hwm_on - hwm_off
+    ));
+}

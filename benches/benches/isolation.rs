@@ -1,0 +1,721 @@
+//! Rows 3, 4 and 5: the isolation plugin's filesystem work, through
+//! `PluginHost` and the built `libccmux_isolation_plugin.so`.
+//!
+//! * row3: one pane's lifecycle (`pane_create`, `pre_spawn`, `pane_close`
+//!   with a grace period of 0, so the dir is removed at close) vs the same
+//!   filesystem work in plain Rust; 1 and 2 threads, one iteration = one
+//!   pane, so time per iteration is the inverse of throughput. A second
+//!   baseline adds the `fsync`s the plugin does (file and directory after
+//!   each atomic write), to show what durability costs on its own; and
+//!   both sides run again with the base dir on tmpfs (`/dev/shm`), where
+//!   the disk costs nothing and what is left is CPU and syscalls.
+//! * row4: `on_server_start` over a base dir of 10,000 pane dirs (all live;
+//!   9,000 live and 1,000 orphans, re-created before every iteration) and
+//!   of 1,000 (all live) vs a bare `read_dir` of the same dir.
+//! * row5: `pane_create` seeding the pane's `.claude.json` when the user's
+//!   is 1 MB and 50 MB: once the plugin's cache holds the seed, and (for
+//!   reference) with the user's file changed before every pane, so it is
+//!   parsed again each time.
+
+mod common;
+
+use std::fs;
+use std::hint::black_box;
+use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use ccmux_benches::env::UserClaudeDir;
+use ccmux_benches::report::fmt_value;
+use ccmux_benches::{
+    artifacts, exited, isolation_config, pane, plugin_entry, server_start, BenchEnv, Row, Scale,
+    Summary,
+};
+use ccmux_plugin_api::host::{current_env, PluginHost};
+use ccmux_plugin_api::{EnvVar, ServerStart, ServerStop};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+
+fn main() {
+    let scale = Scale::from_args();
+    // Built before the fake home is installed: cargo and rustup find their
+    // own state through HOME.
+    let summary = Summary::new(&artifacts().target_dir);
+    let env = BenchEnv::install(scale.pick(1 << 20, 64 << 10));
+    let mut c = common::criterion();
+    row3(&mut c, &env, &summary, scale);
+    row4(&mut c, &env, &summary, scale);
+    row5(&mut c, &env, &summary, scale);
+    c.final_summary();
+}
+
+/// The isolation plugin, loaded from a plugins.toml of its own, with its
+/// server started under a fresh identity.
+struct Isolation {
+    host: PluginHost,
+    server_id: String,
+    base: PathBuf,
+    state_dir: PathBuf,
+    instance_id: String,
+}
+
+impl Isolation {
+    fn start(dir: &Path, grace_period_ms: u64) -> Isolation {
+        let base = dir.join("base");
+        let toml = dir.join("plugins.toml");
+        fs::write(
+            &toml,
+            plugin_entry(
+                "isolation",
+                &artifacts().isolation_plugin,
+                true,
+                &isolation_config(&base, grace_period_ms),
+            ),
+        )
+        .expect("write plugins.toml");
+        let host = PluginHost::start(&toml).expect("the isolation plugin loads");
+        let state_dir = dir.join("state");
+        fs::create_dir_all(&state_dir).expect("state dir");
+        let mut isolation = Isolation {
+            host,
+            server_id: uuid::Uuid::new_v4().to_string(),
+            base,
+            state_dir,
+            instance_id: String::new(),
+        };
+        isolation.server_start(&[]);
+        isolation
+    }
+
+    fn server_start(&mut self, live: &[String]) {
+        let event = self.start_event(live);
+        self.host.server_start(&event).expect("on_server_start");
+    }
+
+    /// The event of a server start with `live` panes (built outside any
+    /// timed part: the host has it ready when it starts).
+    fn start_event(&mut self, live: &[String]) -> ServerStart {
+        let event = server_start(&self.server_id, &self.state_dir, live);
+        self.instance_id = event.instance_id.to_string();
+        event
+    }
+
+    fn server_stop(&self) {
+        self.host
+            .server_stop(&ServerStop {
+                instance_id: self.instance_id.as_str().into(),
+            })
+            .expect("on_server_stop");
+    }
+
+    /// One pane through its whole life.
+    fn lifecycle(&self, pane_id: &str, env: &mut Vec<EnvVar>) {
+        let info = pane(pane_id);
+        self.host.pane_create(&info).expect("pane_create");
+        self.host.pre_spawn(&info, env).expect("pre_spawn");
+        self.host.pane_close(&info, &exited()).expect("pane_close");
+    }
+
+    /// Creates a pane and leaves it open; returns its dir.
+    fn keep_pane(&self, pane_id: &str) -> PathBuf {
+        self.host.pane_create(&pane(pane_id)).expect("pane_create");
+        self.base.join(pane_id)
+    }
+}
+
+/// What the plugin writes into a pane, read back from one it made, so the
+/// plain-Rust baseline writes the same bytes.
+struct PaneTemplate {
+    metadata: serde_json::Value,
+    seed: Vec<u8>,
+    shared: Vec<String>,
+}
+
+impl PaneTemplate {
+    /// Lets `isolation` create pane `pane_id`, reads it, closes it.
+    fn capture(isolation: &Isolation, pane_id: &str) -> PaneTemplate {
+        let dir = isolation.keep_pane(pane_id);
+        let metadata = serde_json::from_slice(
+            &fs::read(dir.join(".pane-metadata")).expect("the plugin wrote .pane-metadata"),
+        )
+        .expect(".pane-metadata is JSON");
+        let seed =
+            fs::read(dir.join("config/.claude.json")).expect("the plugin seeded .claude.json");
+        let mut shared: Vec<String> = fs::read_dir(dir.join("config"))
+            .expect("config dir")
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        shared.sort();
+        let expected = UserClaudeDir::shared_names();
+        assert_eq!(
+            shared.len(),
+            expected.len(),
+            "the plugin links every shared entry ({expected:?}), found {shared:?}"
+        );
+        isolation
+            .host
+            .pane_close(&pane(pane_id), &exited())
+            .expect("pane_close");
+        PaneTemplate {
+            metadata,
+            seed,
+            shared,
+        }
+    }
+
+    /// `.pane-metadata` for another pane, as the plugin would write it.
+    fn metadata_for(&self, pane_id: &str, owner: Option<&str>) -> Vec<u8> {
+        let mut metadata = self.metadata.clone();
+        if let Some(fields) = metadata.as_object_mut() {
+            fields.insert("pane_id".into(), pane_id.into());
+            fields.insert(
+                "claude_session_id".into(),
+                uuid::Uuid::new_v4().to_string().into(),
+            );
+            if let Some(owner) = owner {
+                fields.insert("owner".into(), owner.into());
+            }
+        }
+        let mut bytes = serde_json::to_vec_pretty(&metadata).expect("JSON");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// The baseline of row 3: what the plugin does to the filesystem for one
+/// pane, in plain Rust, with nothing checked and (unless `durable`)
+/// nothing synced.
+fn plain_lifecycle(
+    base: &Path,
+    pane_id: &str,
+    user_dir: &Path,
+    template: &PaneTemplate,
+    durable: bool,
+) {
+    let root = base.join(pane_id);
+    let mut dirs = fs::DirBuilder::new();
+    dirs.mode(0o700);
+    dirs.create(&root).expect("mkdir pane");
+    write_atomic(
+        &root,
+        ".pane-metadata",
+        &template.metadata_for(pane_id, None),
+        durable,
+    );
+    let config = root.join("config");
+    dirs.create(&config).expect("mkdir config");
+    dirs.create(root.join("sessions")).expect("mkdir sessions");
+    for name in &template.shared {
+        let target = user_dir.join(name);
+        if target.exists() {
+            symlink(&target, config.join(name)).expect("share link");
+        }
+    }
+    write_atomic(&config, ".claude.json", &template.seed, durable);
+    fs::remove_dir_all(&root).expect("remove pane dir");
+}
+
+/// Temp file (0600) + rename; with `durable`, fsync of the file before the
+/// rename and of the directory after it, as the plugin does.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8], durable: bool) {
+    use std::io::Write;
+    let temp = dir.join(format!("{name}.tmp"));
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temp)
+        .expect("create temp file");
+    file.write_all(bytes).expect("write temp file");
+    if durable {
+        file.sync_all().expect("fsync file");
+    }
+    drop(file);
+    fs::rename(&temp, dir.join(name)).expect("rename");
+    if durable {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .expect("fsync dir");
+    }
+}
+
+/// Runs `iters` lifecycles split over `threads` threads; returns the wall
+/// time of the whole.
+fn on_threads(threads: u64, iters: u64, work: impl Fn(u64, u64) + Sync) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let share = iters / threads + u64::from(t < iters % threads);
+            let work = &work;
+            scope.spawn(move || work(t, share));
+        }
+    });
+    start.elapsed()
+}
+
+fn row3(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
+    let dir = env.tempdir("row3-");
+    // The same again on tmpfs, where the filesystem costs next to nothing:
+    // what is left is the CPU and syscall cost of each side.
+    let shm = tempfile::Builder::new()
+        .prefix("ccmux-bench-row3-")
+        .tempdir_in("/dev/shm")
+        .ok();
+    let mut sides = vec![("", dir.path())];
+    if let Some(shm) = &shm {
+        sides.push(("_tmpfs", shm.path()));
+    }
+    let user_dir = env.user.claude_dir.clone();
+    let base_env = current_env();
+    let next = AtomicUsize::new(0);
+    let fresh_id =
+        |thread: u64| format!("bench_t{thread}_{}", next.fetch_add(1, Ordering::Relaxed));
+
+    let mut group = c.benchmark_group("row3");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(scale.pick(20, 10))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+    for (suffix, root) in sides {
+        let isolation = Isolation::start(root, 0);
+        let template = PaneTemplate::capture(&isolation, "template_w0_0");
+        let plain_base = root.join("plain");
+        fs::create_dir_all(&plain_base).expect("plain base dir");
+        let mut variants = vec![(format!("plain_rust{suffix}"), false)];
+        if suffix.is_empty() {
+            variants.push(("plain_rust_fsync".to_string(), true));
+        }
+        for threads in [1u64, 2] {
+            let label = format!("{threads}-thread");
+            group.bench_with_input(
+                BenchmarkId::new(format!("plugin{suffix}"), &label),
+                &threads,
+                |b, &threads| {
+                    b.iter_custom(|iters| {
+                        on_threads(threads, iters, |t, n| {
+                            let ids: Vec<String> = (0..n).map(|_| fresh_id(t)).collect();
+                            for id in &ids {
+                                let mut env = base_env.clone();
+                                isolation.lifecycle(black_box(id), &mut env);
+                            }
+                        })
+                    })
+                },
+            );
+            for (name, durable) in &variants {
+                let durable = *durable;
+                group.bench_with_input(BenchmarkId::new(name, &label), &threads, |b, &threads| {
+                    b.iter_custom(|iters| {
+                        on_threads(threads, iters, |t, n| {
+                            let ids: Vec<String> = (0..n).map(|_| fresh_id(t)).collect();
+                            for id in &ids {
+                                plain_lifecycle(
+                                    &plain_base,
+                                    black_box(id),
+                                    &user_dir,
+                                    &template,
+                                    durable,
+                                );
+                            }
+                        })
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+
+    let get = |f: &str, t: &str| summary.median_ns("row3", &format!("{f}/{t}"));
+    let us = |ns: f64| ns / 1e3;
+    for threads in ["1-thread", "2-thread"] {
+        let (Some(plugin), Some(plain)) = (get("plugin", threads), get("plain_rust", threads))
+        else {
+            continue;
+        };
+        let fsync = get("plain_rust_fsync", threads);
+        let tmpfs = match (
+            get("plugin_tmpfs", threads),
+            get("plain_rust_tmpfs", threads),
+        ) {
+            (Some(p), Some(b)) => format!(
+                "; on tmpfs: plugin {} us, plain Rust {} us ({:.2}x)",
+                fmt_value(us(p)),
+                fmt_value(us(b)),
+                p / b
+            ),
+            _ => String::new(),
+        };
+        summary.print(&Row {
+            row: &format!("row3/{threads}"),
+            what: "isolation lifecycle per pane (create, pre_spawn, close+remove)",
+            value: us(plugin),
+            baseline_what: "same fs work in plain Rust",
+            baseline: us(plain),
+            unit: "us",
+            target: "<= 1.2x baseline",
+            met: plugin <= 1.2 * plain,
+            note: match fsync {
+                Some(f) => format!(
+                    "plain Rust with the plugin's fsyncs: {} us (plugin / that = {:.2}x){tmpfs}",
+                    fmt_value(us(f)),
+                    plugin / f
+                ),
+                None => tmpfs,
+            },
+        });
+    }
+    if let (Some(one), Some(two)) = (get("plugin", "1-thread"), get("plugin", "2-thread")) {
+        summary.print(&Row {
+            row: "row3/throughput",
+            what: "plugin, 2 threads, time per pane",
+            value: us(two),
+            baseline_what: "plugin, 1 thread",
+            baseline: us(one),
+            unit: "us",
+            target: "2 threads faster than 1",
+            met: two < one,
+            note: format!(
+                "{:.0} panes/s on 2 threads vs {:.0} on 1",
+                1e9 / two,
+                1e9 / one
+            ),
+        });
+    }
+}
+
+/// A base dir full of pane dirs made as the plugin makes them, and the
+/// plugin (with its server stopped) that owns them.
+struct ScanFixture {
+    isolation: Isolation,
+    /// All pane ids, in creation order; the last `orphans` of them are the
+    /// ones the orphan case leaves out of `live_panes`.
+    ids: Vec<String>,
+    orphans: usize,
+    template: PaneTemplate,
+}
+
+impl ScanFixture {
+    fn create(dir: &Path, count: usize, orphans: usize) -> ScanFixture {
+        let isolation = Isolation::start(dir, 0);
+        let template = PaneTemplate::capture(&isolation, "template_w0_0");
+        isolation.server_stop();
+        let ids: Vec<String> = (0..count).map(|i| format!("s{}_w0_{i}", i % 7)).collect();
+        let fixture = ScanFixture {
+            isolation,
+            ids,
+            orphans,
+            template,
+        };
+        for id in &fixture.ids {
+            fixture.make_pane_dir(id);
+        }
+        fixture
+    }
+
+    /// `{base}/{id}/` with `.pane-metadata` (owned by this server),
+    /// `config/` and `sessions/`, as `pane_create` leaves it minus Claude's
+    /// files.
+    fn make_pane_dir(&self, id: &str) {
+        let root = self.isolation.base.join(id);
+        let mut dirs = fs::DirBuilder::new();
+        dirs.mode(0o700);
+        dirs.create(&root).expect("mkdir pane");
+        dirs.create(root.join("config")).expect("mkdir config");
+        dirs.create(root.join("sessions")).expect("mkdir sessions");
+        fs::write(
+            root.join(".pane-metadata"),
+            self.template
+                .metadata_for(id, Some(&self.isolation.server_id)),
+        )
+        .expect("write metadata");
+    }
+
+    fn live(&self, with_orphans: bool) -> Vec<String> {
+        let live = if with_orphans {
+            self.ids.len() - self.orphans
+        } else {
+            self.ids.len()
+        };
+        self.ids[..live].to_vec()
+    }
+
+    fn orphan_ids(&self) -> &[String] {
+        &self.ids[self.ids.len() - self.orphans..]
+    }
+
+    /// Times `on_server_start` with `live` as the live panes, `iters`
+    /// times; before each, re-creates any missing orphan dir; after each,
+    /// stops the server (untimed) and checks what the scan removed.
+    fn time_starts(&mut self, iters: u64, live: &[String], expect_removed: bool) -> Duration {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            for id in self.orphan_ids() {
+                if !self.isolation.base.join(id).exists() {
+                    self.make_pane_dir(id);
+                }
+            }
+            let event = self.isolation.start_event(live);
+            let start = Instant::now();
+            self.isolation
+                .host
+                .server_start(black_box(&event))
+                .expect("on_server_start");
+            total += start.elapsed();
+            drop(event);
+            self.isolation.server_stop();
+            let removed = self
+                .orphan_ids()
+                .iter()
+                .filter(|id| !self.isolation.base.join(id).exists())
+                .count();
+            let expected = if expect_removed { self.orphans } else { 0 };
+            assert_eq!(removed, expected, "the scan removes exactly the orphans");
+        }
+        total
+    }
+}
+
+fn bare_read_dir(base: &Path) -> usize {
+    fs::read_dir(base)
+        .expect("read_dir")
+        .filter_map(|e| e.ok())
+        .count()
+}
+
+fn row4(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
+    let (big_n, small_n) = (scale.pick(10_000, 100), scale.pick(1_000, 10));
+    let orphans = scale.pick(1_000, 10);
+    let big_dir = env.tempdir("row4-big-");
+    let small_dir = env.tempdir("row4-small-");
+    // Built on first use, so a filter that leaves row 4 out skips them.
+    let big_fixture: OnceLock<std::sync::Mutex<ScanFixture>> = OnceLock::new();
+    let small_fixture: OnceLock<std::sync::Mutex<ScanFixture>> = OnceLock::new();
+    let big = || {
+        big_fixture
+            .get_or_init(|| ScanFixture::create(big_dir.path(), big_n, orphans).into())
+            .lock()
+            .expect("fixture lock")
+    };
+    let small = || {
+        small_fixture
+            .get_or_init(|| ScanFixture::create(small_dir.path(), small_n, 0).into())
+            .lock()
+            .expect("fixture lock")
+    };
+    let mut group = c.benchmark_group("row4");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function(BenchmarkId::new("server_start_all_live", big_n), |b| {
+        let mut fixture = big();
+        let live = fixture.live(false);
+        b.iter_custom(|iters| fixture.time_starts(iters, &live, false))
+    });
+    group.bench_function(BenchmarkId::new("server_start_with_orphans", big_n), |b| {
+        let mut fixture = big();
+        let live = fixture.live(true);
+        b.iter_custom(|iters| fixture.time_starts(iters, &live, true))
+    });
+    group.bench_function(BenchmarkId::new("bare_read_dir", big_n), |b| {
+        let base = big().isolation.base.clone();
+        b.iter(|| bare_read_dir(black_box(&base)))
+    });
+    group.bench_function(BenchmarkId::new("server_start_all_live", small_n), |b| {
+        let mut fixture = small();
+        let live = fixture.live(false);
+        b.iter_custom(|iters| fixture.time_starts(iters, &live, false))
+    });
+    group.bench_function(BenchmarkId::new("bare_read_dir", small_n), |b| {
+        let base = small().isolation.base.clone();
+        b.iter(|| bare_read_dir(black_box(&base)))
+    });
+    group.finish();
+
+    let get = |f: &str, n: usize| summary.median_ns("row4", &format!("{f}/{n}"));
+    let ms = |ns: f64| ns / 1e6;
+    if let (Some(live), Some(bare)) = (
+        get("server_start_all_live", big_n),
+        get("bare_read_dir", big_n),
+    ) {
+        summary.print(&Row {
+            row: &format!("row4/{big_n}-all-live"),
+            what: "on_server_start (through PluginHost), all dirs live",
+            value: ms(live),
+            baseline_what: "bare read_dir",
+            baseline: ms(bare),
+            unit: "ms",
+            target: "< 200 ms",
+            met: ms(live) < 200.0,
+            note: String::new(),
+        });
+    }
+    if let (Some(with), Some(bare)) = (
+        get("server_start_with_orphans", big_n),
+        get("bare_read_dir", big_n),
+    ) {
+        summary.print(&Row {
+            row: &format!("row4/{}-live-{}-orphans", big_n - orphans, orphans),
+            what: "on_server_start, orphans removed",
+            value: ms(with),
+            baseline_what: "bare read_dir",
+            baseline: ms(bare),
+            unit: "ms",
+            target: "(no target; removal included)",
+            met: true,
+            note: get("server_start_all_live", big_n).map_or(String::new(), |live| {
+                format!(
+                    "{:.1} us per orphan removed",
+                    (with - live) / 1e3 / orphans as f64
+                )
+            }),
+        });
+    }
+    if let (Some(large), Some(small_t), Some(bare_small)) = (
+        get("server_start_all_live", big_n),
+        get("server_start_all_live", small_n),
+        get("bare_read_dir", small_n),
+    ) {
+        let expected = (big_n / small_n) as f64;
+        summary.print(&Row {
+            row: &format!("row4/{small_n}-all-live"),
+            what: "on_server_start, all dirs live",
+            value: ms(small_t),
+            baseline_what: "bare read_dir",
+            baseline: ms(bare_small),
+            unit: "ms",
+            target: "linear in dirs",
+            // Linear: 10x the dirs costs about 10x (fixed costs make it less).
+            met: large / small_t <= expected * 1.25,
+            note: format!(
+                "{big_n} dirs / {small_n} dirs = {:.2}x time (linear: <= {expected:.0}x; bare read_dir itself: {}); {:.2} us per dir",
+                large / small_t,
+                get("bare_read_dir", big_n)
+                    .map_or("-".into(), |b| format!("{:.2}x", b / bare_small)),
+                (large - small_t) / 1e3 / (big_n - small_n) as f64
+            ),
+        });
+    }
+}
+
+fn row5(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
+    let sizes = [
+        ("1MB", scale.pick(1usize << 20, 64 << 10)),
+        ("50MB", scale.pick(50usize << 20, 512 << 10)),
+    ];
+    let mut group = c.benchmark_group("row5");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(scale.pick(20, 10))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let next = AtomicUsize::new(0);
+    for (label, bytes) in sizes {
+        // Each size is a user of its own: the plugin reads the user's dir
+        // from HOME when it is constructed.
+        let dir = env.tempdir(&format!("row5-{label}-"));
+        let fixture: OnceLock<(Isolation, UserClaudeDir)> = OnceLock::new();
+        let setup = || {
+            fixture.get_or_init(|| {
+                let user = UserClaudeDir::create(&dir.path().join("home"), bytes);
+                let isolation = with_home(&user.home, || Isolation::start(dir.path(), 0));
+                (isolation, user)
+            })
+        };
+        let create = |isolation: &Isolation, iters: u64, touch: Option<&Path>| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let id = format!("seed_w0_{}", next.fetch_add(1, Ordering::Relaxed));
+                if let Some(file) = touch {
+                    // A new modification time: the plugin's cache misses.
+                    let when = SystemTime::now()
+                        + Duration::from_secs(next.load(Ordering::Relaxed) as u64);
+                    fs::File::options()
+                        .write(true)
+                        .open(file)
+                        .and_then(|f| f.set_modified(when))
+                        .expect("touch the user's .claude.json");
+                }
+                let info = pane(&id);
+                let start = Instant::now();
+                isolation
+                    .host
+                    .pane_create(black_box(&info))
+                    .expect("pane_create");
+                total += start.elapsed();
+                assert!(
+                    isolation
+                        .base
+                        .join(&id)
+                        .join("config/.claude.json")
+                        .exists(),
+                    "pane_create seeded .claude.json"
+                );
+                isolation
+                    .host
+                    .pane_close(&info, &exited())
+                    .expect("pane_close");
+            }
+            total
+        };
+        group.bench_function(BenchmarkId::new("pane_create_cached", label), |b| {
+            let (isolation, _) = setup();
+            // The first pane parses the user's file; the rest use the cache.
+            create(isolation, 1, None);
+            b.iter_custom(|iters| create(isolation, iters, None))
+        });
+        group.bench_function(BenchmarkId::new("pane_create_uncached", label), |b| {
+            let (isolation, user) = setup();
+            b.iter_custom(|iters| create(isolation, iters, Some(&user.claude_json)))
+        });
+    }
+    group.finish();
+
+    let get = |f: &str, s: &str| summary.median_ns("row5", &format!("{f}/{s}"));
+    let us = |ns: f64| ns / 1e3;
+    if let (Some(big), Some(small)) = (
+        get("pane_create_cached", "50MB"),
+        get("pane_create_cached", "1MB"),
+    ) {
+        summary.print(&Row {
+            row: "row5",
+            what: "pane_create with a 50 MB user .claude.json (seed cached)",
+            value: us(big),
+            baseline_what: "same with 1 MB",
+            baseline: us(small),
+            unit: "us",
+            target: "<= 1.2x the 1 MB case once cached",
+            met: big <= 1.2 * small,
+            note: match (
+                get("pane_create_uncached", "50MB"),
+                get("pane_create_uncached", "1MB"),
+            ) {
+                (Some(b), Some(s)) => format!(
+                    "uncached (file changed before each pane): 50 MB {} ms, 1 MB {} ms",
+                    fmt_value(b / 1e6),
+                    fmt_value(s / 1e6)
+                ),
+                _ => String::new(),
+            },
+        });
+    }
+}
+
+/// Runs `f` with `HOME` pointing at `home`, then restores it. Plugin
+/// worker threads may exist, but none reads the environment.
+fn with_home<T>(home: &Path, f: impl FnOnce() -> T) -> T {
+    let previous = std::env::var_os("HOME");
+    std::env::set_var("HOME", home);
+    let result = f();
+    match previous {
+        Some(value) => std::env::set_var("HOME", value),
+        None => std::env::remove_var("HOME"),
+    }
+    result
+}
