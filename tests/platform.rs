@@ -195,12 +195,15 @@ fn reload_turns_plugins_on_and_off_without_restarting() {
     host.server_start(&server_start(&["s_0_9"])).unwrap();
     host.pane_create(&pane("s_0_1")).unwrap();
 
+    // The server says which panes are open when it reloads.
+    let live = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
     write(false, true);
-    host.reload().expect("reload");
+    host.reload(&live(&["s_0_1", "s_0_9"])).expect("reload");
     host.pane_create(&pane("s_0_2")).unwrap();
 
     write(true, true);
-    host.reload().expect("reload");
+    host.reload(&live(&["s_0_1", "s_0_2", "s_0_9"]))
+        .expect("reload");
     host.pane_create(&pane("s_0_3")).unwrap();
 
     assert_eq!(
@@ -236,7 +239,7 @@ fn a_failed_reload_keeps_the_running_plugins() {
     );
     let host = start(&sandbox, &toml).expect("host starts");
     sandbox.write("plugins.toml", "[[plugins]\nname = ");
-    let err = host.reload().expect_err("bad TOML");
+    let err = host.reload(&[]).expect_err("bad TOML");
     assert!(err.to_string().contains("invalid TOML"), "{err}");
     host.pane_create(&pane("s_0_0")).unwrap();
     assert!(record_lines(&sandbox)

@@ -17,14 +17,19 @@ pub struct ReloadOnHangup {
 }
 
 impl ReloadOnHangup {
-    pub fn install(host: Arc<PluginHost>) -> io::Result<Self> {
+    /// `live_panes` says which panes are open at the time of a reload: a
+    /// plugin the reload turns on is told them in its `on_server_start`.
+    pub fn install(
+        host: Arc<PluginHost>,
+        live_panes: impl Fn() -> Vec<String> + Send + 'static,
+    ) -> io::Result<Self> {
         let mut signals = Signals::new([SIGHUP])?;
         let handle = signals.handle();
         let watcher = thread::Builder::new()
             .name("reload".to_string())
             .spawn(move || {
                 for _ in signals.forever() {
-                    match host.reload() {
+                    match host.reload(&live_panes()) {
                         Ok(()) => eprintln!("host-shim: reloaded {}", host.config_file().display()),
                         Err(err) => eprintln!(
                             "host-shim: reload failed, the plugins stay as they were: {err}"

@@ -66,13 +66,6 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::FAILURE;
         }
     };
-    let _reload = match ReloadOnHangup::install(host.clone()) {
-        Ok(reload) => reload,
-        Err(err) => {
-            eprintln!("host-shim: cannot catch SIGHUP: {err}");
-            return exit::FAILURE;
-        }
-    };
     if let Some(signal) = shutdown.requested() {
         // The server never started, so there is nothing to stop.
         return Shutdown::exit_code(signal);
@@ -86,8 +79,18 @@ pub fn run(args: &RunArgs) -> u8 {
         Vec::new()
     };
     let store = match PaneStore::create(state.panes_file(), saved) {
-        Ok(store) => store,
+        Ok(store) => Arc::new(store),
         Err(err) => return usage_error(err),
+    };
+    let _reload = match ReloadOnHangup::install(host.clone(), {
+        let store = store.clone();
+        move || store.ids()
+    }) {
+        Ok(reload) => reload,
+        Err(err) => {
+            eprintln!("host-shim: cannot catch SIGHUP: {err}");
+            return exit::FAILURE;
+        }
     };
     let instance_id = RString::from(Uuid::new_v4().to_string());
     let start = ServerStart {

@@ -264,6 +264,11 @@ impl PaneStore {
         self.save(&panes)
     }
 
+    /// The ids of the open panes.
+    pub fn ids(&self) -> Vec<String> {
+        self.lock().iter().map(|p| p.pane_id.clone()).collect()
+    }
+
     pub fn remove(&self, pane_id: &str) -> Result<(), StateError> {
         let mut panes = self.lock();
         let before = panes.len();

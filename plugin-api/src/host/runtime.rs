@@ -1,15 +1,18 @@
 //! [`PluginHost`]: the loaded plugins and the hook flow, top to bottom.
 //!
-//! Hooks run in plugins.toml order. Each dispatch takes a snapshot of the
-//! active plugins (an `Arc` clone under a briefly held lock), so hooks of
-//! different panes run concurrently and a reload never waits for them.
+//! Hooks run in plugins.toml order. Each dispatch reads a snapshot of the
+//! active plugins through an `ArcSwap` (no lock, no reference count in the
+//! common case), so hooks of different panes run concurrently and a reload
+//! never waits for them.
 //!
 //! A failing `required` plugin fails the operation; any other failure is
 //! logged with plugin and hook, and the rest goes on.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
 
 use abi_stable::std_types::{RErr, ROk, RSlice, RString};
 
@@ -27,19 +30,14 @@ pub struct PluginHost {
     /// Every library opened so far, by path: abi_stable never unloads one,
     /// so a plugin enabled again reuses it.
     libraries: Mutex<HashMap<PathBuf, Arc<PluginLibrary>>>,
-    state: RwLock<Arc<HostState>>,
-    /// What a plugin enabled by a reload is told in its `on_server_start`.
-    server: Mutex<Option<RunningServer>>,
+    state: ArcSwap<HostState>,
+    /// The running server, told again to a plugin a reload turns on.
+    server: Mutex<Option<ServerStart>>,
 }
 
 struct HostState {
     active: Vec<Arc<ActivePlugin>>,
     statuses: Vec<PluginStatus>,
-}
-
-struct RunningServer {
-    start: ServerStart,
-    live_panes: BTreeSet<String>,
 }
 
 /// One constructed plugin instance.
@@ -84,7 +82,7 @@ impl PluginHost {
     /// that fail are logged and left out.
     pub fn start(config_file: &Path) -> Result<Self, StartError> {
         let host = Self::empty(config_file);
-        host.reload()?;
+        host.reload(&[])?;
         Ok(host)
     }
 
@@ -94,7 +92,7 @@ impl PluginHost {
         let host = Self::empty(config_file);
         let config = PluginsConfig::load(&host.config_file)?;
         let (state, _) = host.build_state(&config, &HostState::empty());
-        *host.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        host.state.store(Arc::new(state));
         Ok(host)
     }
 
@@ -103,18 +101,19 @@ impl PluginHost {
             config_file: std::path::absolute(config_file)
                 .unwrap_or_else(|_| config_file.to_path_buf()),
             libraries: Mutex::new(HashMap::new()),
-            state: RwLock::new(Arc::new(HostState::empty())),
+            state: ArcSwap::from_pointee(HostState::empty()),
             server: Mutex::new(None),
         }
     }
 
     /// Re-reads plugins.toml: plugins turned off get no more hooks, plugins
     /// turned on are loaded (or their library reused) and, if the server is
-    /// running, get `on_server_start`. Plugins whose entry did not change
-    /// keep their instance. On error nothing changes.
-    pub fn reload(&self) -> Result<(), StartError> {
+    /// running, get `on_server_start` with `live_panes`, the server's open
+    /// panes. Plugins whose entry did not change keep their instance. On
+    /// error nothing changes.
+    pub fn reload(&self, live_panes: &[String]) -> Result<(), StartError> {
         let config = PluginsConfig::load(&self.config_file)?;
-        let previous = self.snapshot();
+        let previous = self.state.load_full();
         let (state, newly_active) = self.build_state(&config, &previous);
         let failed_required = state.statuses.iter().find_map(|s| match &s.state {
             PluginState::Failed(err) if s.required => Some(err.clone()),
@@ -128,14 +127,13 @@ impl PluginHost {
                 tracing::warn!(plugin = %status.name, "{err}; continuing without it");
             }
         }
-        if let Some(server) = lock(&self.server).as_ref() {
+        if let Some(running) = lock(&self.server).as_ref() {
             let start = ServerStart {
-                live_panes: server
-                    .live_panes
+                live_panes: live_panes
                     .iter()
                     .map(|p| RString::from(p.as_str()))
                     .collect(),
-                ..server.start.clone()
+                ..running.clone()
             };
             run_hook("on_server_start", &newly_active, true, |p| {
                 p.library
@@ -144,13 +142,13 @@ impl PluginHost {
                     .map(|h| (h.call)(p.instance.state, &start))
             })?;
         }
-        *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        self.state.store(Arc::new(state));
         Ok(())
     }
 
     /// One line of status per plugins.toml entry, in order.
     pub fn statuses(&self) -> Vec<PluginStatus> {
-        self.snapshot().statuses.clone()
+        self.state.load().statuses.clone()
     }
 
     pub fn config_file(&self) -> &Path {
@@ -158,10 +156,7 @@ impl PluginHost {
     }
 
     pub fn server_start(&self, event: &ServerStart) -> Result<(), HostError> {
-        *lock(&self.server) = Some(RunningServer {
-            start: event.clone(),
-            live_panes: event.live_panes.iter().map(|p| p.to_string()).collect(),
-        });
+        *lock(&self.server) = Some(event.clone());
         self.dispatch("on_server_start", false, |p| {
             p.library
                 .hooks
@@ -176,11 +171,7 @@ impl PluginHost {
                 .hooks
                 .pane_create
                 .map(|h| (h.call)(p.instance.state, pane))
-        })?;
-        if let Some(server) = lock(&self.server).as_mut() {
-            server.live_panes.insert(pane.pane_id.to_string());
-        }
-        Ok(())
+        })
     }
 
     /// Lets each plugin edit `env`, in order: a plugin sees the edits of
@@ -199,9 +190,6 @@ impl PluginHost {
 
     /// Every plugin hears of the close, even after a required one failed.
     pub fn pane_close(&self, pane: &PaneInfo, exit: &PaneExit) -> Result<(), HostError> {
-        if let Some(server) = lock(&self.server).as_mut() {
-            server.live_panes.remove(pane.pane_id.as_str());
-        }
         self.dispatch("on_pane_close", true, |p| {
             p.library
                 .hooks
@@ -227,11 +215,7 @@ impl PluginHost {
         reach_all: bool,
         call: impl FnMut(&ActivePlugin) -> Option<HookResult>,
     ) -> Result<(), HostError> {
-        run_hook(hook, &self.snapshot().active, reach_all, call)
-    }
-
-    fn snapshot(&self) -> Arc<HostState> {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+        run_hook(hook, &self.state.load().active, reach_all, call)
     }
 
     /// The state `config` asks for, reusing unchanged plugins of `previous`.
