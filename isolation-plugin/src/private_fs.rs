@@ -140,6 +140,40 @@ pub(crate) fn is_temp_file_of(file_name: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.starts_with(".tmp-"))
 }
 
+/// Creates `dir/name` (mode 0600) holding `bytes`, unless an entry of
+/// that name exists: returns false then, and changes nothing. For files no
+/// one reads yet, so no temp file, rename or fsync: if writing fails, the
+/// partial file is removed.
+///
+/// `O_EXCL` never follows a link: a link planted at the name counts as an
+/// existing entry.
+pub(crate) fn create_private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<bool, HookError> {
+    let path = dir.join(name);
+    let mut file = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(err) => return Err(io_error("create", &path, &err)),
+    };
+    let written = file
+        .set_permissions(Permissions::from_mode(FILE_MODE))
+        .map_err(|err| io_error("make private (mode 0600)", &path, &err))
+        .and_then(|()| {
+            file.write_all(bytes)
+                .map_err(|err| io_error("write", &path, &err))
+        });
+    if written.is_err() {
+        drop(file);
+        let _ = fs::remove_file(&path);
+    }
+    written.map(|()| true)
+}
+
 /// Writes `dir/name` so that readers see either the old file or the whole
 /// new one, never a torn write: a fresh temp file (mode 0600), fsync,
 /// rename over the target, fsync of the directory.

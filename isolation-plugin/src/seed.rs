@@ -25,8 +25,7 @@ use ccmux_plugin_api::HookError;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::errors::io_error;
-use crate::private_fs::write_private_file_atomic;
+use crate::private_fs::create_private_file;
 
 pub(crate) const CLAUDE_JSON: &str = ".claude.json";
 
@@ -78,18 +77,18 @@ impl ClaudeJsonSeed {
 
     /// Writes `config_dir/.claude.json` from the seed, unless the pane has
     /// one already (a restored pane keeps its own). Returns whether it wrote.
+    ///
+    /// Claude is not running in the pane yet, so the file is written in
+    /// place, without the rename and fsyncs of an atomic replace: it is
+    /// derived data, made again from the user's file if need be.
     pub(crate) fn seed_pane(&self, config_dir: &Path) -> Result<bool, HookError> {
-        let target = config_dir.join(CLAUDE_JSON);
-        match fs::symlink_metadata(&target) {
-            Ok(_) => return Ok(false),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(io_error("inspect", &target, &err)),
+        if fs::symlink_metadata(config_dir.join(CLAUDE_JSON)).is_ok() {
+            return Ok(false);
         }
         let Some(seed) = self.current() else {
             return Ok(false);
         };
-        write_private_file_atomic(config_dir, CLAUDE_JSON, &seed)?;
-        Ok(true)
+        create_private_file(config_dir, CLAUDE_JSON, &seed)
     }
 
     /// The seed for the user's file as it is now; parses it only if it

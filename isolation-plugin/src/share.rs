@@ -30,12 +30,8 @@ pub(crate) fn link_shared_entries(
             tracing::debug!(path = %target.display(), "not sharing: the user has none");
             continue;
         }
+        // `symlink` never replaces an existing entry: it fails instead.
         let link = pane_config.join(name);
-        match std::fs::symlink_metadata(&link) {
-            Ok(_) => continue,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(io_error("inspect", &link, &err)),
-        }
         match symlink(&target, &link) {
             Ok(()) => made += 1,
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
