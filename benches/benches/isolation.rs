@@ -4,11 +4,12 @@
 //! * row3: one pane's lifecycle (`pane_create`, `pre_spawn`, `pane_close`
 //!   with a grace period of 0, so the dir is removed at close) vs the same
 //!   filesystem work in plain Rust; 1 and 2 threads, one iteration = one
-//!   pane, so time per iteration is the inverse of throughput. A second
-//!   baseline adds the `fsync`s the plugin does (file and directory after
-//!   each atomic write), to show what durability costs on its own; and
-//!   both sides run again with the base dir on tmpfs (`/dev/shm`), where
-//!   the disk costs nothing and what is left is CPU and syscalls.
+//!   pane, so time per iteration is the inverse of throughput. The
+//!   baseline writes `.pane-metadata` as durably as the plugin does (fsync
+//!   of the file and of its directory around the rename) and the seed in
+//!   place, as the plugin does; both sides run again with the base dir on
+//!   tmpfs (`/dev/shm`), where the disk costs nothing and what is left is
+//!   CPU and syscalls.
 //! * row4: `on_server_start` over a base dir of 10,000 pane dirs (all live;
 //!   9,000 live and 1,000 orphans, re-created before every iteration) and
 //!   of 1,000 (all live) vs a bare `read_dir` of the same dir.
@@ -186,15 +187,8 @@ impl PaneTemplate {
 }
 
 /// The baseline of row 3: what the plugin does to the filesystem for one
-/// pane, in plain Rust, with nothing checked and (unless `durable`)
-/// nothing synced.
-fn plain_lifecycle(
-    base: &Path,
-    pane_id: &str,
-    user_dir: &Path,
-    template: &PaneTemplate,
-    durable: bool,
-) {
+/// pane, in plain Rust, with nothing checked.
+fn plain_lifecycle(base: &Path, pane_id: &str, user_dir: &Path, template: &PaneTemplate) {
     let root = base.join(pane_id);
     let mut dirs = fs::DirBuilder::new();
     dirs.mode(0o700);
@@ -203,7 +197,6 @@ fn plain_lifecycle(
         &root,
         ".pane-metadata",
         &template.metadata_for(pane_id, None),
-        durable,
     );
     let config = root.join("config");
     dirs.create(&config).expect("mkdir config");
@@ -214,13 +207,13 @@ fn plain_lifecycle(
             symlink(&target, config.join(name)).expect("share link");
         }
     }
-    write_atomic(&config, ".claude.json", &template.seed, durable);
+    fs::write(config.join(".claude.json"), &template.seed).expect("write seed");
     fs::remove_dir_all(&root).expect("remove pane dir");
 }
 
-/// Temp file (0600) + rename; with `durable`, fsync of the file before the
-/// rename and of the directory after it, as the plugin does.
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8], durable: bool) {
+/// Temp file (0600), fsync, rename, fsync of the directory: as the plugin
+/// writes `.pane-metadata`.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) {
     use std::io::Write;
     let temp = dir.join(format!("{name}.tmp"));
     let mut file = fs::OpenOptions::new()
@@ -230,16 +223,12 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8], durable: bool) {
         .open(&temp)
         .expect("create temp file");
     file.write_all(bytes).expect("write temp file");
-    if durable {
-        file.sync_all().expect("fsync file");
-    }
+    file.sync_all().expect("fsync file");
     drop(file);
     fs::rename(&temp, dir.join(name)).expect("rename");
-    if durable {
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .expect("fsync dir");
-    }
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .expect("fsync dir");
 }
 
 /// Runs `iters` lifecycles split over `threads` threads; returns the wall
@@ -286,10 +275,6 @@ fn row3(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
         let template = PaneTemplate::capture(&isolation, "template_w0_0");
         let plain_base = root.join("plain");
         fs::create_dir_all(&plain_base).expect("plain base dir");
-        let mut variants = vec![(format!("plain_rust{suffix}"), false)];
-        if suffix.is_empty() {
-            variants.push(("plain_rust_fsync".to_string(), true));
-        }
         for threads in [1u64, 2] {
             let label = format!("{threads}-thread");
             group.bench_with_input(
@@ -307,25 +292,20 @@ fn row3(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
                     })
                 },
             );
-            for (name, durable) in &variants {
-                let durable = *durable;
-                group.bench_with_input(BenchmarkId::new(name, &label), &threads, |b, &threads| {
+            group.bench_with_input(
+                BenchmarkId::new(format!("plain_rust{suffix}"), &label),
+                &threads,
+                |b, &threads| {
                     b.iter_custom(|iters| {
                         on_threads(threads, iters, |t, n| {
                             let ids: Vec<String> = (0..n).map(|_| fresh_id(t)).collect();
                             for id in &ids {
-                                plain_lifecycle(
-                                    &plain_base,
-                                    black_box(id),
-                                    &user_dir,
-                                    &template,
-                                    durable,
-                                );
+                                plain_lifecycle(&plain_base, black_box(id), &user_dir, &template);
                             }
                         })
                     })
-                });
-            }
+                },
+            );
         }
     }
     group.finish();
@@ -337,7 +317,6 @@ fn row3(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
         else {
             continue;
         };
-        let fsync = get("plain_rust_fsync", threads);
         let tmpfs = match (
             get("plugin_tmpfs", threads),
             get("plain_rust_tmpfs", threads),
@@ -359,14 +338,7 @@ fn row3(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
             unit: "us",
             target: "<= 1.2x baseline",
             met: plugin <= 1.2 * plain,
-            note: match fsync {
-                Some(f) => format!(
-                    "plain Rust with the plugin's fsyncs: {} us (plugin / that = {:.2}x){tmpfs}",
-                    fmt_value(us(f)),
-                    plugin / f
-                ),
-                None => tmpfs,
-            },
+            note: tmpfs.trim_start_matches("; ").to_string(),
         });
     }
     if let (Some(one), Some(two)) = (get("plugin", "1-thread"), get("plugin", "2-thread")) {
