@@ -89,7 +89,9 @@ fn judge(layout: &Layout, pane: &PaneDir, policy: &ScanPolicy<'_>) -> Verdict {
             return Verdict::Keep;
         }
     };
-    let idle = idle_for(pane, policy.now);
+    // Only `max_age_secs` asks how long a dir has been idle: four stats
+    // per dir, skipped when it is off.
+    let idle = policy.max_age.and_then(|_| idle_for(pane, policy.now));
     let too_old = |max: Duration| idle.is_some_and(|idle| idle > max);
     match metadata {
         MetadataState::Valid(found) if found.pane_id != pane.id() => {

@@ -246,7 +246,7 @@ impl PaneDir {
         }
         match self.read_metadata()? {
             MetadataState::Valid(found) if found.owner == owner && found.pane_id == self.id => {
-                self.remove(reason)
+                self.remove_checked(reason)
             }
             MetadataState::Valid(found) => {
                 tracing::info!(
@@ -275,6 +275,11 @@ impl PaneDir {
         if !self.exists()? {
             return Ok(false);
         }
+        self.remove_checked(reason)
+    }
+
+    /// `remove` for a dir already checked to exist.
+    fn remove_checked(&self, reason: &str) -> Result<bool, HookError> {
         fs::remove_dir_all(&self.root).map_err(|err| io_error("remove", &self.root, &err))?;
         tracing::info!(pane = %self.id, path = %self.root.display(), reason, "removed pane dir");
         Ok(true)

@@ -156,7 +156,13 @@ impl PluginHost {
     }
 
     pub fn server_start(&self, event: &ServerStart) -> Result<(), HostError> {
-        *lock(&self.server) = Some(event.clone());
+        // Kept for a reload; the live panes are the server's to say then.
+        *lock(&self.server) = Some(ServerStart {
+            server_id: event.server_id.clone(),
+            instance_id: event.instance_id.clone(),
+            state_dir: event.state_dir.clone(),
+            live_panes: Default::default(),
+        });
         self.dispatch("on_server_start", false, |p| {
             p.library
                 .hooks
