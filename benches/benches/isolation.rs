@@ -16,7 +16,8 @@
 //! * row5: `pane_create` seeding the pane's `.claude.json` when the user's
 //!   is 1 MB and 50 MB: once the plugin's cache holds the seed, and (for
 //!   reference) with the user's file changed before every pane, so it is
-//!   parsed again each time.
+//!   parsed again each time. The pane dirs are on tmpfs where there is one,
+//!   so disk noise does not hide what depends on the user file's size.
 
 mod common;
 
@@ -592,11 +593,19 @@ fn row5(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
         // Each size is a user of its own: the plugin reads the user's dir
         // from HOME when it is constructed.
         let dir = env.tempdir(&format!("row5-{label}-"));
+        // The pane dirs go to tmpfs where there is one: the pane's own
+        // filesystem work is the same for both sizes, and on this disk its
+        // noise (row 3) would drown the part that could depend on the size
+        // of the user's file, which stays on disk.
+        let panes = tempfile::Builder::new()
+            .prefix("ccmux-bench-row5-")
+            .tempdir_in("/dev/shm")
+            .unwrap_or_else(|_| env.tempdir(&format!("row5-{label}-panes-")));
         let fixture: OnceLock<(Isolation, UserClaudeDir)> = OnceLock::new();
         let setup = || {
             fixture.get_or_init(|| {
                 let user = UserClaudeDir::create(&dir.path().join("home"), bytes);
-                let isolation = with_home(&user.home, || Isolation::start(dir.path(), 0));
+                let isolation = with_home(&user.home, || Isolation::start(panes.path(), 0));
                 (isolation, user)
             })
         };
