@@ -180,27 +180,14 @@ fn row2(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
     });
 
     // The bare open of the same file: dlopen and nothing else.
+    // The bare open of the same file: dlopen and nothing else.
     group.bench_function("bare_dlopen", |b| {
         b.iter_custom(|iters| {
-            let libs: Vec<PathBuf> = (0..iters)
-                .map(|_| {
-                    next += 1;
-                    fresh_copy(&source, dir.path(), next)
-                })
-                .collect();
-            let mut opened = Vec::with_capacity(libs.len());
-            let start = Instant::now();
-            for lib in &libs {
+            time_fresh_loads(iters, &source, dir.path(), &mut next, |lib| {
                 // SAFETY: the probe plugin runs no code when it is loaded
                 // beyond what any Rust cdylib does.
-                opened.push(unsafe { libloading::Library::new(black_box(lib)) }.expect("dlopen"));
-            }
-            let elapsed = start.elapsed();
-            drop(opened);
-            for lib in &libs {
-                let _ = fs::remove_file(lib);
-            }
-            elapsed
+                unsafe { libloading::Library::new(lib) }.expect("dlopen")
+            })
         })
     });
     // Where the difference goes: the two halves of PluginHost::start that
@@ -209,23 +196,9 @@ fn row2(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
     // plugins.toml is the rest, with the plugin's constructor.
     group.bench_function("plugin_library_open", |b| {
         b.iter_custom(|iters| {
-            let libs: Vec<PathBuf> = (0..iters)
-                .map(|_| {
-                    next += 1;
-                    fresh_copy(&source, dir.path(), next)
-                })
-                .collect();
-            let mut opened = Vec::with_capacity(libs.len());
-            let start = Instant::now();
-            for lib in &libs {
-                opened.push(PluginLibrary::open(black_box(lib)).expect("the probe plugin opens"));
-            }
-            let elapsed = start.elapsed();
-            drop(opened);
-            for lib in &libs {
-                let _ = fs::remove_file(lib);
-            }
-            elapsed
+            time_fresh_loads(iters, &source, dir.path(), &mut next, |lib| {
+                PluginLibrary::open(lib).expect("the probe plugin opens")
+            })
         })
     });
     let toml = dir.path().join("plugins-parse.toml");
@@ -274,4 +247,32 @@ fn fresh_copy(source: &Path, dir: &Path, n: usize) -> PathBuf {
     let copy = dir.join(format!("{n}-{name}"));
     fs::copy(source, &copy).expect("copy the plugin library");
     copy
+}
+
+/// Times `open` on `iters` fresh copies of `source` (made before the clock
+/// starts, removed after it stops): the loader caches a file it has opened.
+fn time_fresh_loads<T>(
+    iters: u64,
+    source: &Path,
+    dir: &Path,
+    next: &mut usize,
+    mut open: impl FnMut(&Path) -> T,
+) -> Duration {
+    let libs: Vec<PathBuf> = (0..iters)
+        .map(|_| {
+            *next += 1;
+            fresh_copy(source, dir, *next)
+        })
+        .collect();
+    let mut opened = Vec::with_capacity(libs.len());
+    let start = Instant::now();
+    for lib in &libs {
+        opened.push(open(black_box(lib)));
+    }
+    let elapsed = start.elapsed();
+    drop(opened);
+    for lib in &libs {
+        let _ = fs::remove_file(lib);
+    }
+    elapsed
 }
