@@ -451,6 +451,26 @@ fn error_plugin_file_missing() {
 }
 
 #[test]
+fn error_library_name_not_found() {
+    let sandbox = Sandbox::new();
+    let toml = "search_dirs = [\"lib\"]\n[[plugins]]\nname = \"subject\"\nlibrary = \"no_such_plugin\"\nrequired = true\n";
+    let err = start(&sandbox, toml)
+        .err()
+        .expect("start fails")
+        .to_string();
+    assert!(err.contains("plugin `subject`"), "{err}");
+    assert!(
+        err.contains(&ccmux_tests::lib_file_name("no_such_plugin")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&sandbox.path().join("lib").display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("search_dirs"), "{err}");
+}
+
+#[test]
 fn error_not_a_shared_library() {
     let sandbox = Sandbox::new();
     let fake = sandbox.write("libfake.so", "this is text, not ELF");

@@ -4,7 +4,7 @@
 //! [`export_plugin!`](crate::export_plugin) line. Nothing here is FFI: the
 //! macro wraps these methods in `extern "C"` functions that catch panics.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use abi_stable::std_types::{RNone, RSome, RString};
 use serde::de::DeserializeOwned;
@@ -58,13 +58,6 @@ pub struct InitContext {
     /// The directory holding plugins.toml: relative paths in the plugin's
     /// config resolve against it.
     pub config_dir: PathBuf,
-}
-
-impl InitContext {
-    /// `path` as given in the config, made absolute against the config dir.
-    pub fn resolve(&self, path: &Path) -> PathBuf {
-        self.config_dir.join(path)
-    }
 }
 
 /// A spawn environment under edit: reads see earlier edits (this plugin's

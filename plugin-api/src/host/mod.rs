@@ -54,6 +54,8 @@ pub enum ConfigError {
 pub enum LoadError {
     #[error("the file does not exist; build the plugin (cargo build) or fix its `path`/`library` in plugins.toml")]
     FileMissing,
+    #[error("no such library in {searched}; build the plugin (cargo build) or add the directory that holds it to `search_dirs` in plugins.toml", searched = display_dirs(.searched))]
+    NotInSearchPath { searched: Vec<PathBuf> },
     #[error("not a loadable shared library ({detail}); point plugins.toml at the .so/.dylib/.dll the plugin crate builds")]
     NotALibrary { detail: String },
     #[error("a shared library, but not a ccmux plugin: it exports no plugin root module; a plugin crate must call ccmux_plugin_api::export_plugin!")]
@@ -120,6 +122,11 @@ impl HostError {
             HostError::Load { .. } => None,
         }
     }
+}
+
+fn display_dirs(dirs: &[PathBuf]) -> String {
+    let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    dirs.join(", ")
 }
 
 /// What to do about a hook error, where the error itself cannot say.

@@ -21,7 +21,9 @@ use crate::abi::{
     ServerStop,
 };
 use crate::author::apply_env_edits;
-use crate::host::{ConfigError, HostError, PluginEntry, PluginLibrary, PluginsConfig, StartError};
+use crate::host::{
+    ConfigError, HostError, LoadError, PluginEntry, PluginLibrary, PluginsConfig, StartError,
+};
 use crate::log_bridge::host_log_sink;
 
 /// The plugins of one server, loaded from one plugins.toml.
@@ -275,6 +277,15 @@ impl PluginHost {
         entry: &PluginEntry,
         file: &Path,
     ) -> Result<Arc<ActivePlugin>, HostError> {
+        if entry.library.is_some() && !file.is_file() {
+            return Err(HostError::Load {
+                plugin: entry.name.clone(),
+                file: file.to_path_buf(),
+                error: LoadError::NotInSearchPath {
+                    searched: config.library_search_path(),
+                },
+            });
+        }
         let library = self.library(file).map_err(|error| HostError::Load {
             plugin: entry.name.clone(),
             file: file.to_path_buf(),
@@ -301,7 +312,7 @@ impl PluginHost {
         }
     }
 
-    fn library(&self, file: &Path) -> Result<Arc<PluginLibrary>, crate::host::LoadError> {
+    fn library(&self, file: &Path) -> Result<Arc<PluginLibrary>, LoadError> {
         let key = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         let mut libraries = lock(&self.libraries);
         if let Some(library) = libraries.get(&key) {
