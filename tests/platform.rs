@@ -624,3 +624,44 @@ fn an_optional_plugin_that_fails_to_load_is_skipped() {
     host.pre_spawn(&pane("s_0_0"), &mut env).unwrap();
     assert_eq!(env_value(&env, "OK"), Some("1"));
 }
+
+#[test]
+fn reload_with_a_changed_isolation_config_keeps_open_panes_isolated() {
+    let sandbox = Sandbox::new();
+    let base = sandbox.path().join("base");
+    let write = |grace_ms: u32| {
+        let config = format!(
+            "base_dir = {:?}\ngrace_period_ms = {grace_ms}",
+            base.display().to_string()
+        );
+        sandbox.write(
+            "plugins.toml",
+            &plugin_entry("isolation", &artifacts().isolation_plugin, true, &config),
+        )
+    };
+    let file = write(60_000);
+    let host = PluginHost::start(&file).expect("host starts");
+    host.server_start(&server_start(&[])).unwrap();
+    let open = pane("s_0_1");
+    host.pane_create(&open).unwrap();
+
+    // The new instance is constructed and started while the old one still
+    // holds the server's identity lock: they are one process.
+    write(0);
+    host.reload(&["s_0_1".to_string()])
+        .expect("a config change is a reload, not a second server");
+    assert!(
+        base.join("s_0_1").is_dir(),
+        "the open pane's dir was taken for an orphan"
+    );
+    let mut env = Vec::new();
+    host.pre_spawn(&open, &mut env).unwrap();
+    assert_eq!(
+        env_value(&env, "CLAUDE_CONFIG_DIR").map(PathBuf::from),
+        Some(base.join("s_0_1/config"))
+    );
+    // The new config applies: no grace period.
+    host.pane_close(&open, &PaneExit::exited(0)).unwrap();
+    assert!(!base.join("s_0_1").exists());
+    host.server_stop(&stop()).unwrap();
+}

@@ -10,11 +10,17 @@
 //! Lock files are never deleted: unlinking a lock file while another
 //! process is opening it would let two servers each lock a different file
 //! of the same name.
+//!
+//! The rule is one *process* per identity. Within the process that holds
+//! the lock, another instance of the plugin (the one a reload with a
+//! changed config constructs while the old one still runs) shares it.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, Permissions, TryLockError};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use ccmux_plugin_api::{check_pane_id, HookError, HookErrorKind};
 
@@ -25,9 +31,10 @@ use crate::private_fs::{current_uid, FILE_MODE};
 /// The lock of the running server's identity; released when dropped.
 #[derive(Debug)]
 pub(crate) struct OwnerLock {
-    // Held only for its lock. std opens it close-on-exec, so the processes
-    // the host spawns for panes never inherit (and prolong) the lock.
-    _file: File,
+    // Held only for its lock, which goes with the last instance holding
+    // it. std opens it close-on-exec, so the processes the host spawns for
+    // panes never inherit (and prolong) the lock.
+    _file: Arc<File>,
     path: PathBuf,
     server_id: String,
 }
@@ -36,8 +43,30 @@ impl OwnerLock {
     /// Takes the lock of `server_id`, or reports that a server of that
     /// identity is already running.
     pub(crate) fn acquire(layout: &Layout, server_id: &str) -> Result<Self, HookError> {
+        /// The locks this process holds, by path.
+        static HELD: Mutex<BTreeMap<PathBuf, Weak<File>>> = Mutex::new(BTreeMap::new());
+
         check_pane_id(server_id).map_err(|err| invalid_server_id(&err))?;
         let path = layout.ensure_owners_dir()?.join(lock_file_name(server_id));
+        let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+        let file = match held.get(&path).and_then(Weak::upgrade) {
+            Some(file) => file,
+            None => {
+                let file = Arc::new(Self::lock_file(&path, server_id)?);
+                held.insert(path.clone(), Arc::downgrade(&file));
+                file
+            }
+        };
+        Ok(OwnerLock {
+            _file: file,
+            path,
+            server_id: server_id.to_string(),
+        })
+    }
+
+    /// Opens and locks `path`, refusing a link, another user's file, or a
+    /// lock another process holds.
+    fn lock_file(path: &Path, server_id: &str) -> Result<File, HookError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -45,34 +74,30 @@ impl OwnerLock {
             .truncate(false)
             .mode(FILE_MODE)
             .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
+            .open(path)
             .map_err(|err| match err.raw_os_error() {
-                Some(libc::ELOOP) => refused("the owner lock", &path, "it is a symbolic link"),
-                _ => io_error("open the owner lock", &path, &err),
+                Some(libc::ELOOP) => refused("the owner lock", path, "it is a symbolic link"),
+                _ => io_error("open the owner lock", path, &err),
             })?;
         let meta = file
             .metadata()
-            .map_err(|err| io_error("inspect", &path, &err))?;
+            .map_err(|err| io_error("inspect", path, &err))?;
         if !meta.is_file() {
-            return Err(refused("the owner lock", &path, "it is not a regular file"));
+            return Err(refused("the owner lock", path, "it is not a regular file"));
         }
         if meta.uid() != current_uid() {
             return Err(refused(
                 "the owner lock",
-                &path,
+                path,
                 &format!("it belongs to uid {}, not to you", meta.uid()),
             ));
         }
         if meta.mode() & 0o7777 != FILE_MODE {
             file.set_permissions(Permissions::from_mode(FILE_MODE))
-                .map_err(|err| io_error("make private (mode 0600)", &path, &err))?;
+                .map_err(|err| io_error("make private (mode 0600)", path, &err))?;
         }
         match file.try_lock() {
-            Ok(()) => Ok(OwnerLock {
-                _file: file,
-                path,
-                server_id: server_id.to_string(),
-            }),
+            Ok(()) => Ok(file),
             Err(TryLockError::WouldBlock) => Err(HookError::new(
                 HookErrorKind::Failed,
                 format!(
@@ -81,7 +106,7 @@ impl OwnerLock {
                     path.display()
                 ),
             )),
-            Err(TryLockError::Error(err)) => Err(io_error("lock", &path, &err)),
+            Err(TryLockError::Error(err)) => Err(io_error("lock", path, &err)),
         }
     }
 

@@ -154,12 +154,46 @@ fn a_pane_whose_process_may_run_with_no_pid_is_kept() {
     assert!(!plugin.removals.is_pending("main_0_1"));
 }
 
+/// Another process holding `server_id`'s lock, as a running server does.
+struct LockHolder(std::process::Child);
+
+impl LockHolder {
+    fn hold(h: &Harness, server_id: &str) -> Self {
+        let owners = h.base().join(".owners");
+        std::fs::create_dir_all(&owners).unwrap();
+        let ready = h.root().join("holder-ready");
+        // flock(1) holds the lock itself (`--close` keeps it from the
+        // command), and the command lives until its stdin closes.
+        let child = Command::new("flock")
+            .arg("--close")
+            .arg(owners.join(format!("{server_id}.lock")))
+            .args(["-c", &format!("touch {}; read _", ready.display())])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("flock(1) runs");
+        assert!(
+            eventually(|| ready.exists()),
+            "flock(1) did not take the lock"
+        );
+        LockHolder(child)
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        // Ends the command flock(1) was running.
+        drop(self.0.stdin.take());
+    }
+}
+
 #[test]
-fn a_second_server_with_the_same_identity_is_refused() {
+fn a_second_process_with_the_same_identity_is_refused() {
     let h = Harness::new();
-    let first = h.started("", SERVER_A);
-    let second = h.plugin("");
-    let err = start(&second, SERVER_A, &[]).unwrap_err();
+    let holder = LockHolder::hold(&h, SERVER_A);
+    let plugin = h.plugin("");
+    let err = start(&plugin, SERVER_A, &[]).unwrap_err();
     assert_eq!(err.kind, HookErrorKind::Failed);
     assert!(
         err.message.contains("another ccmux server"),
@@ -177,14 +211,38 @@ fn a_second_server_with_the_same_identity_is_refused() {
     let other = h.plugin("");
     start(&other, SERVER_B, &[]).unwrap();
 
-    stop(&first, SERVER_A);
+    drop(holder);
     // A process another test forks at this moment holds a copy of the lock
     // fd until it execs, and with it the lock: give that a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while let Err(err) = start(&second, SERVER_A, &[]) {
+    while let Err(err) = start(&plugin, SERVER_A, &[]) {
         assert!(std::time::Instant::now() < deadline, "{}", err.message);
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+#[test]
+fn instances_in_one_process_share_the_identity_lock() {
+    // What a reload that changes the plugin's config does: it constructs
+    // and starts the new instance while the old one still runs.
+    let h = Harness::new();
+    let old = h.started("", SERVER_A);
+    let new = h.plugin("grace_period_ms = 10");
+    start(&new, SERVER_A, &[]).expect("the same process shares the lock");
+    drop(old);
+    // The new instance still holds it: another process is refused.
+    let lock = h.base().join(format!(".owners/{SERVER_A}.lock"));
+    let status = Command::new("flock")
+        .args(["--nonblock", "--conflict-exit-code", "7"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .expect("flock(1) runs");
+    assert_eq!(
+        status.code(),
+        Some(7),
+        "the lock was released with the old instance"
+    );
 }
 
 #[test]
