@@ -268,6 +268,10 @@ fn a_panic_in_a_hook_is_an_error_not_a_crash() {
     assert!(text.contains("on_pane_create"), "{text}");
     assert!(text.contains("probe told to panic"), "{text}");
     assert!(
+        text.contains("panicked at tests/probe-plugin/src/lib.rs:"),
+        "{text}"
+    );
+    assert!(
         text.contains(&artifacts().probe_plugin.display().to_string()),
         "{text}"
     );
@@ -375,6 +379,21 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Runs `f` with a host subscriber that formats events into a buffer, and
+/// returns what it wrote.
+fn capture_logs(f: impl FnOnce()) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = captured.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
 #[test]
 fn plugin_tracing_events_reach_the_host_subscriber_with_the_plugin_name() {
     let sandbox = Sandbox::new();
@@ -384,18 +403,10 @@ fn plugin_tracing_events_reach_the_host_subscriber_with_the_plugin_name() {
         true,
         "log_message = \"hello from inside the plugin\"",
     );
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let text = capture_logs(|| {
         let host = start(&sandbox, &toml).expect("host starts");
         host.pane_create(&pane("s_0_7")).unwrap();
     });
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let line = text
         .lines()
         .find(|l| l.contains("hello from inside the plugin") && l.contains("s_0_7"))

@@ -101,6 +101,7 @@ extern "C" fn instantiate<T: ExportedPlugin>(
 ) -> RResult<PluginInstance, HookError> {
     let name = args.plugin_name.as_str();
     log_bridge::install(args.log, name);
+    install_panic_hook();
     guarded(name, || {
         let config: T::Config = parse_config(name, &args.config_toml)?;
         let ctx = InitContext {
@@ -148,11 +149,40 @@ fn guarded<R>(plugin: &str, body: impl FnOnce() -> Result<R, HookError>) -> RRes
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => ROk(value),
         Ok(Err(err)) => RErr(err),
-        Err(payload) => RErr(HookError::new(
-            HookErrorKind::Panic,
-            format!("plugin `{plugin}` panicked: {}", panic_message(&*payload)),
-        )),
+        Err(payload) => {
+            let at = PANIC_LOCATION
+                .with(|l| l.take())
+                .map(|location| format!(" at {location}"))
+                .unwrap_or_default();
+            RErr(HookError::new(
+                HookErrorKind::Panic,
+                format!(
+                    "plugin `{plugin}` panicked{at}: {}",
+                    panic_message(&*payload)
+                ),
+            ))
+        }
     }
+}
+
+thread_local! {
+    /// Where this thread's last panic happened, for the error that reports it.
+    static PANIC_LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The library's std has a panic hook of its own, whose default prints to
+/// the host's stderr. Every panic in plugin code is caught and returned as
+/// an error, so the hook only notes where it happened, for that error.
+fn install_panic_hook() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            let _ = PANIC_LOCATION.try_with(|l| *l.borrow_mut() = location);
+        }));
+    });
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
