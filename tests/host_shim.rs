@@ -403,3 +403,21 @@ fn sighup_reloads_plugins_toml_while_panes_run() {
     );
     assert_eq!(lines[5], "b on_server_start hup_0_0", "{lines:?}");
 }
+
+#[test]
+fn a_panic_on_a_plugin_thread_reaches_the_host_log() {
+    let sandbox = Sandbox::new();
+    let config = probe_toml(&sandbox, "panic_in_thread = true");
+    let out = run(
+        shim_run(&sandbox, &config, &["--pane-id", "t_0_0", "--", "true"]).env("RUST_LOG", "error"),
+    );
+    assert!(out.status.success(), "{out}");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("a plugin thread panicked"))
+        .unwrap_or_else(|| panic!("no panic in the host log: {out}"));
+    assert!(line.contains("probe's own thread panics"), "{line}");
+    assert!(line.contains("plugin=\"probe\""), "{line}");
+    assert!(line.contains("probe-plugin/src/lib.rs"), "{line}");
+}

@@ -8,6 +8,7 @@
 //! [`HookErrorKind::Panic`] error.
 
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -100,8 +101,9 @@ extern "C" fn instantiate<T: ExportedPlugin>(
     args: &InitArgs,
 ) -> RResult<PluginInstance, HookError> {
     let name = args.plugin_name.as_str();
-    log_bridge::install(args.log, name);
+    log_bridge::install(args.log);
     install_panic_hook();
+    let _attribution = log_bridge::attribute_to(name);
     guarded(name, || {
         let config: T::Config = parse_config(name, &args.config_toml)?;
         let ctx = InitContext {
@@ -109,6 +111,7 @@ extern "C" fn instantiate<T: ExportedPlugin>(
             config_dir: PathBuf::from(args.config_dir.as_str()),
         };
         let plugin = T::new(config, &ctx)?;
+        log_bridge::set_default_name(name);
         let instance = Box::new(Instance {
             plugin,
             name: name.to_string(),
@@ -125,6 +128,7 @@ extern "C" fn drop_instance<T: ExportedPlugin>(ptr: InstancePtr) {
     // host drops each instance exactly once.
     let instance = unsafe { Box::from_raw(ptr.0 as *mut Instance<T>) };
     let name = instance.name.clone();
+    let _attribution = log_bridge::attribute_to(&name);
     let _ = guarded(&name, move || {
         drop(instance);
         Ok(())
@@ -146,6 +150,7 @@ fn with_instance<T: ExportedPlugin>(
 }
 
 fn guarded<R>(plugin: &str, body: impl FnOnce() -> Result<R, HookError>) -> RResult<R, HookError> {
+    let _guarded = Guarded::enter();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => ROk(value),
         Ok(Err(err)) => RErr(err),
@@ -167,20 +172,46 @@ fn guarded<R>(plugin: &str, body: impl FnOnce() -> Result<R, HookError>) -> RRes
 
 thread_local! {
     /// Where this thread's last panic happened, for the error that reports it.
-    static PANIC_LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// How many `guarded` calls this thread is inside.
+    static GUARDED_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks the thread as running plugin code under `catch_unwind`.
+struct Guarded;
+
+impl Guarded {
+    fn enter() -> Self {
+        let _ = GUARDED_DEPTH.try_with(|d| d.set(d.get() + 1));
+        Guarded
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        let _ = GUARDED_DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+    }
 }
 
 /// The library's std has a panic hook of its own, whose default prints to
-/// the host's stderr. Every panic in plugin code is caught and returned as
-/// an error, so the hook only notes where it happened, for that error.
+/// the host's stderr. A panic in a hook or constructor is caught and
+/// returned as an error, so there the hook only notes where it happened,
+/// for that error. A panic on a thread of the plugin's own is logged.
 fn install_panic_hook() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
             let location = info
                 .location()
-                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-            let _ = PANIC_LOCATION.try_with(|l| *l.borrow_mut() = location);
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_default();
+            let guarded = GUARDED_DEPTH.try_with(Cell::get).unwrap_or(0) > 0;
+            if guarded {
+                let _ = PANIC_LOCATION.try_with(|l| *l.borrow_mut() = Some(location));
+            } else {
+                let message = panic_message(info.payload());
+                tracing::error!(location, "a plugin thread panicked: {message}");
+            }
         }));
     });
 }

@@ -30,20 +30,29 @@ thread_local! {
 }
 
 /// Plugin side: route this library's `tracing` events to the host.
-pub(crate) fn install(sink: LogSink, plugin_name: &str) {
+pub(crate) fn install(sink: LogSink) {
     let _ = SINK.set(sink);
-    if let Ok(mut name) = DEFAULT_NAME.write() {
-        *name = plugin_name.to_string();
-    }
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let _ = tracing::dispatcher::set_global_default(tracing::Dispatch::new(ForwardToHost));
     });
 }
 
+/// Events from the plugin's own threads go to `plugin_name` from now on:
+/// the instance constructed last.
+pub(crate) fn set_default_name(plugin_name: &str) {
+    if let Ok(mut name) = DEFAULT_NAME.write() {
+        *name = plugin_name.to_string();
+    }
+}
+
 /// Attributes this thread's events to `name` until the guard is dropped.
+/// (`try_with`: thread-local storage may be gone while a thread exits, and
+/// a panic here would abort inside an `extern "C"` function.)
 pub(crate) fn attribute_to(name: &str) -> Attribution {
-    let previous = CURRENT.with(|c| c.replace(Some(name as *const str)));
+    let previous = CURRENT
+        .try_with(|c| c.replace(Some(name as *const str)))
+        .unwrap_or(None);
     Attribution { previous }
 }
 
@@ -53,7 +62,7 @@ pub(crate) struct Attribution {
 
 impl Drop for Attribution {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.previous));
+        let _ = CURRENT.try_with(|c| c.set(self.previous));
     }
 }
 
@@ -86,7 +95,7 @@ impl Subscriber for ForwardToHost {
         let metadata = event.metadata();
         let level = level_to_u8(metadata.level());
         let target = RStr::from_str(metadata.target());
-        match CURRENT.with(Cell::get) {
+        match CURRENT.try_with(Cell::get).unwrap_or(None) {
             // SAFETY: the pointer is set by `attribute_to` from an instance
             // name that outlives the hook call during which it is set.
             Some(name) => (sink.emit)(

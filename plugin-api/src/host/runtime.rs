@@ -33,7 +33,9 @@ pub struct PluginHost {
     /// so a plugin enabled again reuses it.
     libraries: Mutex<HashMap<PathBuf, Arc<PluginLibrary>>>,
     state: ArcSwap<HostState>,
-    /// The running server, told again to a plugin a reload turns on.
+    /// The running server, told again to a plugin a reload turns on. Its
+    /// lock is held across `server_start`, `server_stop` and `reload`,
+    /// which it serializes; pane hooks never take it.
     server: Mutex<Option<ServerStart>>,
 }
 
@@ -114,6 +116,7 @@ impl PluginHost {
     /// panes. Plugins whose entry did not change keep their instance. On
     /// error nothing changes.
     pub fn reload(&self, live_panes: &[String]) -> Result<(), StartError> {
+        let server = lock(&self.server);
         let config = PluginsConfig::load(&self.config_file)?;
         let previous = self.state.load_full();
         let (state, newly_active) = self.build_state(&config, &previous);
@@ -129,7 +132,7 @@ impl PluginHost {
                 tracing::warn!(plugin = %status.name, "{err}; continuing without it");
             }
         }
-        if let Some(running) = lock(&self.server).as_ref() {
+        if let Some(running) = server.as_ref() {
             let start = ServerStart {
                 live_panes: live_panes
                     .iter()
@@ -158,8 +161,9 @@ impl PluginHost {
     }
 
     pub fn server_start(&self, event: &ServerStart) -> Result<(), HostError> {
+        let mut server = lock(&self.server);
         // Kept for a reload; the live panes are the server's to say then.
-        *lock(&self.server) = Some(ServerStart {
+        *server = Some(ServerStart {
             server_id: event.server_id.clone(),
             instance_id: event.instance_id.clone(),
             state_dir: event.state_dir.clone(),
@@ -208,7 +212,8 @@ impl PluginHost {
 
     /// Every plugin hears of the stop, even after a required one failed.
     pub fn server_stop(&self, event: &ServerStop) -> Result<(), HostError> {
-        *lock(&self.server) = None;
+        let mut server = lock(&self.server);
+        *server = None;
         self.dispatch("on_server_stop", true, |p| {
             p.library
                 .hooks

@@ -32,6 +32,8 @@ struct ProbeConfig {
     fail_in: Vec<String>,
     /// Hooks that panic.
     panic_in: Vec<String>,
+    /// `on_pane_create` runs a thread of its own that panics.
+    panic_in_thread: bool,
     fail_constructor: bool,
     panic_constructor: bool,
     /// Each hook emits an INFO event with this message.
@@ -125,6 +127,10 @@ impl Plugin for Probe {
 
     fn on_pane_create(&self, pane: &PaneInfo) -> Result<(), HookError> {
         self.hook("on_pane_create", &pane.pane_id)?;
+        if self.config.panic_in_thread {
+            let worker = std::thread::spawn(|| panic!("probe's own thread panics"));
+            let _ = worker.join();
+        }
         self.rendezvous()
     }
 
