@@ -6,6 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -22,13 +23,13 @@ const PANES_FORMAT: u32 = 1;
 pub enum StateError {
     #[error("cannot create the state dir {dir}: {source}; pass --state-dir DIR to use another", dir = .dir.display())]
     CreateDir { dir: PathBuf, source: io::Error },
-    #[error("cannot lock {file}: {source}", file = .file.display())]
+    #[error("cannot lock {file}: {source}; check that the state dir is yours and writable, or pass another --state-dir", file = .file.display())]
     Lock { file: PathBuf, source: io::Error },
     #[error("another host-shim is running with state dir {dir}{holder}; stop it or pass another --state-dir", dir = .dir.display(), holder = .holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default())]
     Locked { dir: PathBuf, holder: Option<u32> },
-    #[error("cannot read {file}: {source}", file = .file.display())]
+    #[error("cannot read {file}: {source}; check its permissions, or pass another --state-dir", file = .file.display())]
     Read { file: PathBuf, source: io::Error },
-    #[error("cannot write {file}: {source}", file = .file.display())]
+    #[error("cannot write {file}: {source}; check that the disk has room and the state dir is writable", file = .file.display())]
     Write { file: PathBuf, source: io::Error },
     #[error("{file} does not hold a server id (a UUID); delete it to give this state dir a new identity", file = .file.display())]
     BadServerId { file: PathBuf },
@@ -71,6 +72,7 @@ impl StateDir {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&file)
             .map_err(lock_error)?;
         match lock.try_lock() {
@@ -144,12 +146,15 @@ fn read_server_id(file: &Path) -> Result<Option<Uuid>, StateError> {
     }
 }
 
+/// Creates `dir` and its missing parents, and makes `dir` 0700 whatever
+/// the umask: it holds the server's identity.
 fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let meta = fs::metadata(dir)?;
+    if meta.permissions().mode() & 0o777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// A synced temp file in `dir` holding `contents`, ready to be renamed.
@@ -332,6 +337,19 @@ mod tests {
             let mode = fs::metadata(&dir).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700);
         }
+    }
+
+    #[test]
+    fn an_existing_state_dir_is_made_private_and_its_lock_file_too() {
+        use std::os::unix::fs::PermissionsExt;
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("state");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let _state = StateDir::open(&dir).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(LOCK_FILE)) & 0o077, 0, "the lock file is private");
     }
 
     #[test]
