@@ -103,7 +103,9 @@ fn classify(err: LibraryError) -> LoadError {
             detail: summarize_layout_error(&detail.to_string()),
         },
         LibraryError::RootModule { err, .. } => LoadError::Other {
-            detail: format!("its root module failed to initialise: {err}"),
+            detail: format!(
+                "its root module failed to initialise: {err}; rebuild the plugin, or report it to its author"
+            ),
         },
         other => LoadError::Other {
             detail: other.to_string(),
