@@ -149,7 +149,10 @@ fn read_server_id(file: &Path) -> Result<Option<Uuid>, StateError> {
 /// Creates `dir` and its missing parents, and makes `dir` 0700 whatever
 /// the umask: it holds the server's identity.
 fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let meta = fs::metadata(dir)?;
     if meta.permissions().mode() & 0o777 != 0o700 {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
@@ -349,7 +352,11 @@ mod tests {
         let _state = StateDir::open(&dir).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join(LOCK_FILE)) & 0o077, 0, "the lock file is private");
+        assert_eq!(
+            mode(&dir.join(LOCK_FILE)) & 0o077,
+            0,
+            "the lock file is private"
+        );
     }
 
     #[test]

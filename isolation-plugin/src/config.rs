@@ -210,11 +210,15 @@ fn resolve_base_dir(
             path.display()
         ))
     })?;
+    // `absolute` keeps `..`, and `starts_with` compares components as
+    // written: `~/x/..` would pass the check below while naming the home
+    // dir itself. Checked and used in its normal form.
+    let path = normalize_lexically(&path);
     // The orphan scan deletes directories under the base dir; pointing it at
     // the home dir or one of its ancestors would put the user's own files in
     // its reach.
     if let Some(home) = home {
-        if home.starts_with(&path) {
+        if normalize_lexically(home).starts_with(&path) {
             return Err(config_error(format!(
                 "`base_dir` {} is the home directory or contains it; use a dedicated directory such as ~/{DEFAULT_BASE_DIR}",
                 path.display()
@@ -227,6 +231,31 @@ fn resolve_base_dir(
         ));
     }
     Ok(path)
+}
+
+/// `path` with every `.` dropped and every `..` applied to the component
+/// before it, without asking the filesystem. Unlike `canonicalize`, it needs no existing path, and it reads
+/// `x/link/..` as `x`, the way the user wrote it, whatever `link` points to.
+pub(crate) fn normalize_lexically(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => match normal.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    normal.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                // Leading `..`s of a relative path have nothing to apply to.
+                Some(Component::ParentDir | Component::CurDir) | None => normal.push(component),
+            },
+            Component::Prefix(_) | Component::RootDir | Component::Normal(_) => {
+                normal.push(component);
+            }
+        }
+    }
+    normal
 }
 
 fn check_share_name(name: &str) -> Result<(), HookError> {

@@ -9,15 +9,13 @@
 //! Names starting with a dot are never pane dirs (pane ids cannot start
 //! with one), which is what keeps `.owners` out of the orphan scan.
 
-use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use ccmux_plugin_api::{check_pane_id, HookError};
 
 use crate::errors::{invalid_pane_id, io_error};
 use crate::pane_dir::PaneDir;
-use crate::private_fs::{ensure_private_dir, entry, Entry, DIR_MODE};
+use crate::private_fs::{create_private_dir, ensure_private_dir, entry, Entry};
 
 pub(crate) const OWNERS_DIR: &str = ".owners";
 
@@ -50,24 +48,34 @@ impl Layout {
     /// Creates the base dir (and missing parents, 0700) or checks the
     /// existing one: a real directory of this user, made private.
     pub(crate) fn ensure_base(&self) -> Result<(), HookError> {
-        let missing = matches!(
+        // Missing components one by one, top down, each made 0700 as soon
+        // as it exists: `DirBuilder::recursive` would leave the umask's
+        // mode on them (0500 under umask 0277, and then creating the next
+        // one fails). Existing ancestors are the user's and left as they are.
+        let base_missing = matches!(
             entry(&self.base).map_err(|err| io_error("inspect", &self.base, &err))?,
             Entry::Missing
         );
-        if missing {
-            if let Some(parent) = self.base.parent() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(DIR_MODE)
-                    .create(parent)
-                    .or_else(|err| match err.kind() {
-                        io::ErrorKind::AlreadyExists => Ok(()),
-                        _ => Err(err),
-                    })
-                    .map_err(|err| io_error("create the directory", parent, &err))?;
+        if base_missing {
+            for dir in self.missing_ancestors()?.iter().rev() {
+                create_private_dir("a parent of the isolation base dir", dir)?;
             }
         }
         ensure_private_dir("the isolation base dir", &self.base)
+    }
+
+    /// The ancestors of the base dir that do not exist, nearest first.
+    fn missing_ancestors(&self) -> Result<Vec<&Path>, HookError> {
+        let mut missing = Vec::new();
+        let mut next = self.base.parent();
+        while let Some(dir) = next {
+            match entry(dir).map_err(|err| io_error("inspect", dir, &err))? {
+                Entry::Missing => missing.push(dir),
+                _ => break,
+            }
+            next = dir.parent();
+        }
+        Ok(missing)
     }
 
     pub(crate) fn ensure_owners_dir(&self) -> Result<PathBuf, HookError> {

@@ -76,7 +76,7 @@ use config::{
 };
 use layout::Layout;
 pub use metadata::PaneMetadata;
-use open_panes::OpenPanes;
+use open_panes::{OpenPane, OpenPanes};
 use orphans::{remove_orphans, ScanPolicy};
 use owner_lock::OwnerLock;
 use pane_dir::{MetadataState, PaneDir};
@@ -119,10 +119,11 @@ impl Plugin for IsolationPlugin {
     }
 
     /// Takes this identity's lock, then removes the dirs of this server's
-    /// panes that were not restored.
+    /// panes that were not restored. An instance that joins the lock of the
+    /// running server (a reload) skips that scan.
     fn on_server_start(&self, event: &ServerStart) -> Result<(), HookError> {
         let server_id = event.server_id.as_str();
-        {
+        let joined = {
             let mut server = self.server();
             match server.as_mut() {
                 Some(running) if running.lock.server_id() != server_id => {
@@ -135,14 +136,37 @@ impl Plugin for IsolationPlugin {
                         ),
                     ));
                 }
-                Some(running) => running.instance_id = event.instance_id.to_string(),
+                Some(running) => {
+                    running.instance_id = event.instance_id.to_string();
+                    false
+                }
                 None => {
+                    let lock = OwnerLock::acquire(&self.layout, server_id)?;
+                    let joined = lock.joined();
                     *server = Some(RunningServer {
-                        lock: OwnerLock::acquire(&self.layout, server_id)?,
+                        lock,
                         instance_id: event.instance_id.to_string(),
-                    })
+                    });
+                    joined
                 }
             }
+        };
+        if joined {
+            // A reload replaying on_server_start into this new instance,
+            // while the server (and the old instance) go on running. The
+            // server did its scan at its real start; scanning now would
+            // take panes being created or in their grace period for
+            // orphans, because this instance knows none of them.
+            tracing::debug!(
+                server_id,
+                "joined the running server's identity lock (plugin reload): skipping the orphan scan"
+            );
+            tracing::info!(
+                server_id,
+                base = %self.layout.base().display(),
+                "per-pane Claude isolation started in the running server"
+            );
+            return Ok(());
         }
 
         let open = self.panes.ids();
@@ -188,7 +212,13 @@ impl Plugin for IsolationPlugin {
             path = %dir.root().display(),
             "pane isolated"
         );
-        self.panes.insert(dir.id(), metadata.claude_session_id);
+        self.panes.insert(
+            dir.id(),
+            OpenPane {
+                claude_session_id: metadata.claude_session_id,
+                claim: metadata.claim,
+            },
+        );
         Ok(())
     }
 
@@ -235,7 +265,7 @@ impl Plugin for IsolationPlugin {
     /// Schedules the removal of the pane's dir once its process has gone.
     fn on_pane_close(&self, pane: &PaneInfo, exit: &PaneExit) -> Result<(), HookError> {
         let dir = self.layout.pane(pane.pane_id.as_str())?;
-        self.panes.remove(dir.id());
+        let known = self.panes.remove(dir.id());
         let Ok(owner) = self.owner() else {
             tracing::warn!(pane = %dir.id(), "pane closed while the server is not started: keeping its dir");
             return Ok(());
@@ -252,9 +282,20 @@ impl Plugin for IsolationPlugin {
             }
             (false, pid) => Some(pid),
         };
+        let claim = match known {
+            Some(open) => open.claim,
+            // A pane this instance neither claimed nor read: one the
+            // previous instance opened, before a reload. What is on disk
+            // now is the claim this close ends.
+            None => match Self::claim_on_disk(&dir)? {
+                Some(claim) => claim,
+                None => return Ok(()),
+            },
+        };
         let removal = Removal {
             pane: dir,
             owner: owner.server_id,
+            claim,
             wait_for,
         };
         if self.settings.grace_period.is_zero() {
@@ -268,9 +309,14 @@ impl Plugin for IsolationPlugin {
     /// Finishes pending removals now, keeps the dirs of open panes (they
     /// are restored at the next start) and releases the identity lock.
     fn on_server_stop(&self, event: &ServerStop) -> Result<(), HookError> {
+        // Taken first: an on_pane_close racing this stop then finds no
+        // running server and keeps its dir for the next start's orphan
+        // scan, rather than scheduling a removal the flush has missed. The
+        // lock itself goes only at the end, with `running`.
+        let running = self.server().take();
         self.removals.flush();
         let kept = self.panes.clear();
-        if let Some(running) = self.server().take() {
+        if let Some(running) = running {
             if running.instance_id != event.instance_id.as_str() {
                 tracing::warn!(
                     expected = %running.instance_id,
@@ -361,14 +407,42 @@ impl IsolationPlugin {
             MetadataState::Valid(found)
                 if found.owner == owner.server_id && found.pane_id == dir.id() =>
             {
-                self.panes.insert(dir.id(), found.claude_session_id.clone());
-                Ok(found.claude_session_id)
+                let session_id = found.claude_session_id.clone();
+                self.panes.insert(
+                    dir.id(),
+                    OpenPane {
+                        claude_session_id: found.claude_session_id,
+                        claim: found.claim,
+                    },
+                );
+                Ok(session_id)
             }
             MetadataState::Valid(found) => {
                 Err(format!("has a dir that belongs to server {}", found.owner))
             }
             MetadataState::Missing | MetadataState::Invalid(_) => {
                 Err(format!("has no readable {}", dir.metadata_path().display()))
+            }
+        }
+    }
+
+    /// The claim token in the pane's `.pane-metadata`, for closing a pane
+    /// this instance did not open. `None` (and a warning) when there is no
+    /// dir or no readable metadata: nothing this plugin may remove.
+    fn claim_on_disk(dir: &PaneDir) -> Result<Option<String>, HookError> {
+        if !dir.exists()? {
+            return Ok(None);
+        }
+        match dir.read_metadata()? {
+            MetadataState::Valid(found) => Ok(Some(found.claim)),
+            MetadataState::Missing | MetadataState::Invalid(_) => {
+                tracing::warn!(
+                    pane = %dir.id(),
+                    path = %dir.root().display(),
+                    "keeping the dir of a closed pane: its {} is missing or unreadable, so its owner is unknown; remove it by hand if unused",
+                    metadata::METADATA_FILE
+                );
+                Ok(None)
             }
         }
     }

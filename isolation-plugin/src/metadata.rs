@@ -33,27 +33,40 @@ pub struct PaneMetadata {
     pub instance_id: String,
     /// The plugin version that last wrote this file.
     pub plugin_version: String,
+    /// A fresh UUID at every claim of the dir, so a removal scheduled
+    /// before a re-claim can tell the dir is no longer the one it was
+    /// scheduled for (another plugin instance in the same server took it
+    /// back meanwhile). Empty in files written before claims existed.
+    #[serde(default)]
+    pub claim: String,
 }
 
 impl PaneMetadata {
     /// Metadata for a brand-new pane dir, with a fresh session id.
-    pub(crate) fn new(pane_id: &str, owner: &str, instance_id: &str) -> Result<Self, HookError> {
+    pub(crate) fn new(
+        pane_id: &str,
+        owner: &str,
+        instance_id: &str,
+        claim: String,
+    ) -> Result<Self, HookError> {
         Ok(PaneMetadata {
             pane_id: pane_id.to_string(),
-            claude_session_id: new_session_id()?,
+            claude_session_id: new_uuid("a Claude session id")?,
             created_at: unix_now(),
             owner: owner.to_string(),
             instance_id: instance_id.to_string(),
             plugin_version: env!("CARGO_PKG_VERSION").to_string(),
+            claim,
         })
     }
 
-    /// The same pane claimed again by a new run of its owner: the session id
-    /// and creation time stay.
-    pub(crate) fn reclaimed(self, instance_id: &str) -> Self {
+    /// The same pane claimed again by its owner: the session id and
+    /// creation time stay, the claim is the new one.
+    pub(crate) fn reclaimed(self, instance_id: &str, claim: String) -> Self {
         PaneMetadata {
             instance_id: instance_id.to_string(),
             plugin_version: env!("CARGO_PKG_VERSION").to_string(),
+            claim,
             ..self
         }
     }
@@ -82,14 +95,19 @@ impl PaneMetadata {
     }
 }
 
-/// A random UUID v4. Built from `getrandom` directly because
+/// A fresh claim token for [`PaneMetadata::claim`].
+pub(crate) fn new_claim() -> Result<String, HookError> {
+    new_uuid("a pane dir claim")
+}
+
+/// A random UUID v4, for `what`. Built from `getrandom` directly because
 /// `Uuid::new_v4` panics when the OS has no randomness to give.
-fn new_session_id() -> Result<String, HookError> {
+fn new_uuid(what: &str) -> Result<String, HookError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|err| {
         HookError::new(
             HookErrorKind::Io,
-            format!("could not get random bytes for a Claude session id: {err}"),
+            format!("could not get random bytes for {what}: {err}"),
         )
     })?;
     Ok(uuid::Builder::from_random_bytes(bytes)

@@ -1,29 +1,42 @@
-//! OpenPanes: the Claude session id of every pane this server has open, so
-//! `on_pre_spawn` (which runs at every respawn) needs no disk read.
+//! OpenPanes: what this plugin instance knows of every pane it has open:
+//! its Claude session id, so `on_pre_spawn` (which runs at every respawn)
+//! needs no disk read, and its claim token, which the removal scheduled at
+//! close must find again before deleting the dir.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+/// One open pane, as its `.pane-metadata` was when this instance claimed
+/// (or first read) it.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenPane {
+    pub claude_session_id: String,
+    pub claim: String,
+}
+
 #[derive(Default)]
 pub(crate) struct OpenPanes {
-    sessions: Mutex<HashMap<String, String>>,
+    panes: Mutex<HashMap<String, OpenPane>>,
 }
 
 impl OpenPanes {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, String>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, OpenPane>> {
+        self.panes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn insert(&self, pane_id: &str, claude_session_id: String) {
-        self.lock().insert(pane_id.to_string(), claude_session_id);
+    pub(crate) fn insert(&self, pane_id: &str, pane: OpenPane) {
+        self.lock().insert(pane_id.to_string(), pane);
     }
 
     pub(crate) fn session_id(&self, pane_id: &str) -> Option<String> {
-        self.lock().get(pane_id).cloned()
+        self.lock()
+            .get(pane_id)
+            .map(|pane| pane.claude_session_id.clone())
     }
 
-    pub(crate) fn remove(&self, pane_id: &str) {
-        self.lock().remove(pane_id);
+    /// Forgets the pane; returns what was known of it.
+    pub(crate) fn remove(&self, pane_id: &str) -> Option<OpenPane> {
+        self.lock().remove(pane_id)
     }
 
     pub(crate) fn ids(&self) -> Vec<String> {
@@ -32,9 +45,9 @@ impl OpenPanes {
 
     /// Forgets every pane; returns how many there were.
     pub(crate) fn clear(&self) -> usize {
-        let mut sessions = self.lock();
-        let count = sessions.len();
-        sessions.clear();
+        let mut panes = self.lock();
+        let count = panes.len();
+        panes.clear();
         count
     }
 }

@@ -119,10 +119,17 @@ fn judge(layout: &Layout, pane: &PaneDir, policy: &ScanPolicy<'_>) -> Verdict {
             _ => Verdict::Keep,
         },
         MetadataState::Missing | MetadataState::Invalid(_) => {
-            let looks_like_pane_dir = pane.looks_like_pane_dir().unwrap_or(false);
+            // Without an owner to ask, only a dir with nothing in it is
+            // fair game: a `config/` with files may be someone's history.
+            let unused_skeleton = || {
+                pane.is_unused_skeleton().unwrap_or_else(|err| {
+                    tracing::warn!("orphan scan: leaving it alone: {err}");
+                    false
+                })
+            };
             match policy.max_age {
-                Some(max) if too_old(max) && looks_like_pane_dir => Verdict::Remove(format!(
-                    "it has no readable {METADATA_FILE} and has been unused for {}s (max_age_secs = {})",
+                Some(max) if too_old(max) && unused_skeleton() => Verdict::Remove(format!(
+                    "it has no readable {METADATA_FILE}, holds only empty pane dirs and has been unused for {}s (max_age_secs = {})",
                     idle.map_or(0, |d| d.as_secs()),
                     max.as_secs()
                 )),

@@ -37,11 +37,15 @@ pub(crate) struct OwnerLock {
     _file: Arc<File>,
     path: PathBuf,
     server_id: String,
+    /// Whether this process already held the lock (another instance of the
+    /// plugin had taken it) when this one was acquired.
+    joined: bool,
 }
 
 impl OwnerLock {
     /// Takes the lock of `server_id`, or reports that a server of that
-    /// identity is already running.
+    /// identity is already running. If another instance of the plugin in
+    /// this process holds it, joins that instead: see [`joined`](Self::joined).
     pub(crate) fn acquire(layout: &Layout, server_id: &str) -> Result<Self, HookError> {
         /// The locks this process holds, by path.
         static HELD: Mutex<BTreeMap<PathBuf, Weak<File>>> = Mutex::new(BTreeMap::new());
@@ -49,19 +53,27 @@ impl OwnerLock {
         check_pane_id(server_id).map_err(|err| invalid_server_id(&err))?;
         let path = layout.ensure_owners_dir()?.join(lock_file_name(server_id));
         let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
-        let file = match held.get(&path).and_then(Weak::upgrade) {
-            Some(file) => file,
+        let (file, joined) = match held.get(&path).and_then(Weak::upgrade) {
+            Some(file) => (file, true),
             None => {
                 let file = Arc::new(Self::lock_file(&path, server_id)?);
                 held.insert(path.clone(), Arc::downgrade(&file));
-                file
+                (file, false)
             }
         };
         Ok(OwnerLock {
             _file: file,
             path,
             server_id: server_id.to_string(),
+            joined,
         })
+    }
+
+    /// True if the lock was already held in this process when acquired:
+    /// the server is running, and this instance is one a reload of the
+    /// plugin added to it, not the one that started it.
+    pub(crate) fn joined(&self) -> bool {
+        self.joined
     }
 
     /// Opens and locks `path`, refusing a link, another user's file, or a

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::errors::{io_error, refused};
-use crate::metadata::{PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
+use crate::metadata::{new_claim, PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
 use crate::private_fs::{
     check_own_dir, ensure_private_dir, entry, is_temp_file_of, read_limited_nofollow,
     write_private_file_atomic, Entry,
@@ -107,7 +107,11 @@ impl PaneDir {
     /// back one this owner left (keeping its Claude session id), and writes
     /// the metadata. Refuses a dir that belongs to someone else or whose
     /// owner cannot be told.
+    ///
+    /// Every claim writes a fresh claim token (see [`PaneMetadata::claim`]),
+    /// which a removal scheduled before it will not match.
     pub(crate) fn claim(&self, owner: &str, instance_id: &str) -> Result<PaneMetadata, HookError> {
+        let claim = new_claim()?;
         let metadata = if self.exists()? {
             match self.read_metadata()? {
                 MetadataState::Valid(found) if found.owner != owner => {
@@ -124,11 +128,11 @@ impl PaneDir {
                         found.pane_id
                     )))
                 }
-                MetadataState::Valid(found) => found.reclaimed(instance_id),
+                MetadataState::Valid(found) => found.reclaimed(instance_id, claim),
                 // What a crash between creating the dir and writing its
                 // metadata leaves behind: nothing of anyone's to lose.
                 MetadataState::Missing if self.is_unused_skeleton()? => {
-                    PaneMetadata::new(&self.id, owner, instance_id)?
+                    PaneMetadata::new(&self.id, owner, instance_id, claim)?
                 }
                 MetadataState::Missing => {
                     return Err(self.conflict(format!(
@@ -144,7 +148,7 @@ impl PaneDir {
                 }
             }
         } else {
-            PaneMetadata::new(&self.id, owner, instance_id)?
+            PaneMetadata::new(&self.id, owner, instance_id, claim)?
         };
         // Metadata right after the dir itself: a crash in between leaves an
         // empty dir, which the next claim recognises as unused.
@@ -176,8 +180,11 @@ impl PaneDir {
     }
 
     /// True if the dir holds nothing but what an interrupted claim leaves:
-    /// metadata temp files and empty `config/` and `sessions/` dirs.
-    fn is_unused_skeleton(&self) -> Result<bool, HookError> {
+    /// metadata temp files and *empty* `config/` and `sessions/` dirs.
+    /// Only such a dir may be taken (by a claim) or removed (by the orphan
+    /// scan's `max_age_secs`) without metadata naming its owner: anything
+    /// more may be someone's conversation history.
+    pub(crate) fn is_unused_skeleton(&self) -> Result<bool, HookError> {
         self.entries_all(|name, path| {
             if is_temp_file_of(name, METADATA_FILE) {
                 return Ok(true);
@@ -185,22 +192,14 @@ impl PaneDir {
             if name != CONFIG_DIR && name != SESSIONS_DIR {
                 return Ok(false);
             }
-            if !matches!(entry(path), Ok(Entry::Dir(_))) {
-                return Ok(false);
+            // `entry` does not follow a link: a `config` that is a link to an
+            // empty dir elsewhere is not an empty `config/`.
+            match entry(path).map_err(|err| io_error("inspect", path, &err))? {
+                Entry::Dir(_) => {}
+                _ => return Ok(false),
             }
             let mut inner = fs::read_dir(path).map_err(|err| io_error("list", path, &err))?;
             Ok(inner.next().is_none())
-        })
-    }
-
-    /// True if every entry is one a pane dir has: the orphan scan only
-    /// deletes a dir without metadata if it at least looks like a pane dir.
-    pub(crate) fn looks_like_pane_dir(&self) -> Result<bool, HookError> {
-        self.entries_all(|name, _| {
-            Ok(name == METADATA_FILE
-                || name == CONFIG_DIR
-                || name == SESSIONS_DIR
-                || is_temp_file_of(name, METADATA_FILE))
         })
     }
 
@@ -238,25 +237,40 @@ impl PaneDir {
         .max()
     }
 
-    /// Removes the dir if its metadata says it is `owner`'s pane. Returns
-    /// whether it was removed.
-    pub(crate) fn remove_if_owned(&self, owner: &str, reason: &str) -> Result<bool, HookError> {
+    /// Removes the dir if its metadata still names `owner`, this pane and
+    /// `claim` (the claim the removal was scheduled for). It is read right
+    /// before removing: a different claim means the dir was claimed again
+    /// since, by another plugin instance of this server (a reload), and is
+    /// kept. Returns whether it was removed.
+    pub(crate) fn remove_if_claimed(
+        &self,
+        owner: &str,
+        claim: &str,
+        reason: &str,
+    ) -> Result<bool, HookError> {
         if !self.exists()? {
             return Ok(false);
         }
         match self.read_metadata()? {
-            MetadataState::Valid(found) if found.owner == owner && found.pane_id == self.id => {
-                self.remove_checked(reason)
-            }
-            MetadataState::Valid(found) => {
+            MetadataState::Valid(found) if found.owner != owner || found.pane_id != self.id => {
                 tracing::info!(
                     pane = %self.id,
                     path = %self.root.display(),
                     owner = %found.owner,
-                    "keeping pane dir: it belongs to another server"
+                    names_pane = %found.pane_id,
+                    "keeping pane dir: it belongs to another server or pane"
                 );
                 Ok(false)
             }
+            MetadataState::Valid(found) if found.claim != claim => {
+                tracing::info!(
+                    pane = %self.id,
+                    path = %self.root.display(),
+                    "keeping pane dir: it was re-claimed since its pane closed"
+                );
+                Ok(false)
+            }
+            MetadataState::Valid(_) => self.remove_checked(reason),
             MetadataState::Missing | MetadataState::Invalid(_) => {
                 tracing::warn!(
                     pane = %self.id,

@@ -83,12 +83,35 @@ pub(crate) fn ensure_private_dir(what: &str, path: &Path) -> Result<(), HookErro
         // mkdir never follows a symlink in the last component: a link
         // planted since the check makes it fail with AlreadyExists, and the
         // O_NOFOLLOW open below then refuses it.
-        match DirBuilder::new().mode(DIR_MODE).create(path) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(err) => return Err(io_error("create the directory", path, &err)),
-        }
+        mkdir_private(path)?;
     }
+    make_private(what, path)
+}
+
+/// Creates `path` as a new directory and makes it 0700 at once. Returns
+/// false, and changes nothing, if something is already there: only what
+/// this call created is changed.
+pub(crate) fn create_private_dir(what: &str, path: &Path) -> Result<bool, HookError> {
+    if !mkdir_private(path)? {
+        return Ok(false);
+    }
+    make_private(what, path)?;
+    Ok(true)
+}
+
+/// mkdir with mode 0700, which the umask may still narrow; whether it
+/// created the dir (false: something was already there).
+fn mkdir_private(path: &Path) -> Result<bool, HookError> {
+    match DirBuilder::new().mode(DIR_MODE).create(path) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(io_error("create the directory", path, &err)),
+    }
+}
+
+/// Checks that the directory at `path` is a real one of this user and sets
+/// its mode to 0700.
+fn make_private(what: &str, path: &Path) -> Result<(), HookError> {
     let dir = open_dir_nofollow(what, path)?;
     let meta = dir
         .metadata()

@@ -9,8 +9,15 @@
 //! Why one worker with a deadline map and not a thread (or timer) per pane:
 //! closing a hundred panes at once must not start a hundred threads, and
 //! `flush` (at server stop) needs every pending removal in one place.
+//!
+//! A removal never deletes a dir claimed again since it was scheduled: it
+//! carries the claim token of the pane it was scheduled for and checks it
+//! against `.pane-metadata` right before deleting.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -30,6 +37,10 @@ pub(crate) struct Removal {
     /// The server identity the dir must belong to; checked again right
     /// before removing, so a dir claimed by someone else meanwhile is kept.
     pub owner: String,
+    /// The claim token the pane's metadata had when it closed; checked
+    /// again right before removing, so a dir re-claimed meanwhile (by
+    /// another plugin instance of the same server) is kept.
+    pub claim: String,
     /// `Some(pid)`: the pane's process may still run. The dir is removed as
     /// soon as it has gone, or kept (with a warning) if it outlives the
     /// deadline; the next server start then cleans it as an orphan.
@@ -55,15 +66,41 @@ impl Removal {
             Some(_) => "pane closed and its process has exited",
             None => "pane closed and its grace period is over",
         };
-        self.pane.remove_if_owned(&self.owner, reason)
+        self.pane
+            .remove_if_claimed(&self.owner, &self.claim, reason)
     }
 
-    /// [`try_run`](Self::try_run) on the worker, where errors can only be
-    /// logged: there is no caller left to report them to.
+    /// [`try_run`](Self::try_run) where errors can only be logged (there is
+    /// no caller left to report them to), and where a panic must not escape:
+    /// it would kill the worker, or leave the flushing hook half done.
     fn run(&self) {
-        if let Err(err) = self.try_run() {
-            tracing::warn!(pane = %self.pane.id(), "could not remove the dir of a closed pane: {err}");
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            #[cfg(test)]
+            test_hooks::maybe_panic(self.pane.root());
+            self.try_run()
+        }));
+        match outcome {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(pane = %self.pane.id(), "could not remove the dir of a closed pane: {err}");
+            }
+            Err(payload) => tracing::error!(
+                pane = %self.pane.id(),
+                path = %self.pane.root().display(),
+                "bug: removing the dir of a closed pane panicked: {}; the dir is left for the next server start",
+                panic_message(&*payload)
+            ),
         }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "non-string panic payload"
     }
 }
 
@@ -109,9 +146,39 @@ impl Shared {
     }
 }
 
+/// Marks ids as running until dropped, however the running ends: an id
+/// left in `running` would make every `cancel` and `flush` of it wait
+/// forever.
+struct Running<'a> {
+    shared: &'a Shared,
+    ids: Vec<String>,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.shared.finished(&self.ids);
+    }
+}
+
 pub(crate) struct RemovalQueue {
     shared: Arc<Shared>,
     worker: Option<JoinHandle<()>>,
+    /// Set by a test to hold the next `flush` at its start.
+    #[cfg(test)]
+    pub(crate) pause_flush: test_hooks::FlushPause,
+}
+
+/// Why the plugin cannot load without its removal thread, and what to do.
+pub(crate) fn thread_start_error(err: &io::Error) -> HookError {
+    HookError::new(
+        HookErrorKind::Io,
+        format!(
+            "could not start the isolation plugin's removal thread (it removes the dirs of \
+             closed panes): {err}; the process is out of threads or memory: raise the limit \
+             on processes/threads (`ulimit -u`) or free memory, then restart the server or \
+             reload plugins.toml"
+        ),
+    )
 }
 
 impl RemovalQueue {
@@ -121,15 +188,12 @@ impl RemovalQueue {
         let worker = thread::Builder::new()
             .name("ccmux-isolation-removals".to_string())
             .spawn(move || worker_loop(&worker_shared))
-            .map_err(|err| {
-                HookError::new(
-                    HookErrorKind::Io,
-                    format!("could not start the isolation plugin's removal thread: {err}"),
-                )
-            })?;
+            .map_err(|err| thread_start_error(&err))?;
         Ok(RemovalQueue {
             shared,
             worker: Some(worker),
+            #[cfg(test)]
+            pause_flush: test_hooks::FlushPause::default(),
         })
     }
 
@@ -173,9 +237,23 @@ impl RemovalQueue {
             queue.running.extend(due.iter().map(|(id, _)| id.clone()));
             due
         };
-        for (id, removal) in due {
+        // Each id leaves `running` as soon as its own removal is done, so a
+        // `cancel` of it waits for that removal only.
+        let due: Vec<(Running<'_>, Removal)> = due
+            .into_iter()
+            .map(|(id, removal)| {
+                let running = Running {
+                    shared: &self.shared,
+                    ids: vec![id],
+                };
+                (running, removal)
+            })
+            .collect();
+        #[cfg(test)]
+        test_hooks::pause_flush(&self.pause_flush);
+        for (running, removal) in due {
             removal.run();
-            self.shared.finished(&[id]);
+            drop(running);
         }
         let mut queue = self.shared.lock();
         while !queue.running.is_empty() {
@@ -249,10 +327,69 @@ fn worker_loop(shared: &Shared) {
         // The disk work happens outside the lock, so scheduling and
         // cancelling never wait behind a slow `remove_dir_all`.
         drop(queue);
-        for removal in &batch {
-            removal.run();
+        {
+            let _running = Running { shared, ids: due };
+            for removal in &batch {
+                removal.run();
+            }
         }
-        shared.finished(&due);
         queue = shared.lock();
+    }
+}
+
+/// Ways for tests to reach into the queue at moments they cannot time:
+/// a removal that panics, a flush held at its start.
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::path::{Path, PathBuf};
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::sync::{Mutex, PoisonError};
+
+    /// Pane dirs whose removal panics. Keyed by path, which is unique per
+    /// test, so tests running meanwhile are not affected.
+    static PANIC_ON: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    pub(crate) fn panic_when_removing(root: &Path) {
+        PANIC_ON
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(root.to_path_buf());
+    }
+
+    pub(super) fn maybe_panic(root: &Path) {
+        let panics = PANIC_ON
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|path| path == root);
+        assert!(!panics, "test panic while removing {}", root.display());
+    }
+
+    /// When armed, the next flush says it has started and waits to be
+    /// resumed.
+    #[derive(Default)]
+    pub(crate) struct FlushPause(Mutex<Option<(Sender<()>, Receiver<()>)>>);
+
+    impl FlushPause {
+        /// Returns (started, resume): `started` receives once the next
+        /// flush has begun; sending on (or dropping) `resume` lets it go on.
+        pub(crate) fn arm(&self) -> (Receiver<()>, Sender<()>) {
+            let (started_tx, started_rx) = channel();
+            let (resume_tx, resume_rx) = channel();
+            *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((started_tx, resume_rx));
+            (started_rx, resume_tx)
+        }
+    }
+
+    pub(super) fn pause_flush(pause: &FlushPause) {
+        let armed = pause
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((started, resume)) = armed {
+            let _ = started.send(());
+            let _ = resume.recv();
+        }
     }
 }

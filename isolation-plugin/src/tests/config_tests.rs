@@ -76,6 +76,53 @@ fn base_dir_expands_tilde_and_resolves_relative_paths_against_the_config_dir() {
 }
 
 #[test]
+fn base_dir_dot_components_are_resolved_before_the_home_check_and_use() {
+    for refused in [
+        "~/x/..",
+        "~/./x/../.",
+        "/home/someone/iso/../..",
+        "../../home/./someone",
+        "../../../../..",
+    ] {
+        let err = resolve_base(refused).unwrap_err();
+        assert_eq!(err.kind, HookErrorKind::Config, "{refused}");
+        assert!(
+            err.message.contains("home directory") || err.message.contains("filesystem root"),
+            "{refused}: {}",
+            err.message
+        );
+    }
+    assert_eq!(
+        resolve_base("~/x/../iso").unwrap(),
+        Path::new("/home/someone/iso")
+    );
+    assert_eq!(
+        resolve_base("/var/./tmp/a/../iso/.").unwrap(),
+        Path::new("/var/tmp/iso")
+    );
+    assert_eq!(resolve_base("../state").unwrap(), Path::new("/etc/state"));
+}
+
+#[test]
+fn lexical_normalization_applies_dot_dot_to_what_precedes_it() {
+    use crate::config::normalize_lexically;
+    for (path, normal) in [
+        ("/a/./b/../c", "/a/c"),
+        ("/..", "/"),
+        ("/../a/..", "/"),
+        ("a/../../b", "../b"),
+        ("../../a", "../../a"),
+        ("./a/.", "a"),
+    ] {
+        assert_eq!(
+            normalize_lexically(Path::new(path)),
+            Path::new(normal),
+            "{path}"
+        );
+    }
+}
+
+#[test]
 fn the_default_base_dir_needs_a_home_dir() {
     let config = IsolationConfig::default();
     let err = config.resolve(Path::new("/etc/ccmux"), None).unwrap_err();

@@ -341,3 +341,129 @@ fn create_young_b_pane(h: &Harness) {
     create(&b, "b_0_2").unwrap();
     stop(&b, SERVER_B);
 }
+
+#[test]
+fn a_pane_closed_while_the_server_stops_keeps_its_dir() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    let (flushing, resume) = plugin.removals.pause_flush.arm();
+    std::thread::scope(|scope| {
+        let stopping = scope.spawn(|| stop(&plugin, SERVER_A));
+        flushing
+            .recv_timeout(Duration::from_secs(5))
+            .expect("on_server_stop flushes");
+        // The server is stopping: it no longer owns panes to remove.
+        close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+        drop(resume);
+        stopping.join().unwrap();
+    });
+    assert!(h.pane_dir("main_0_1").exists());
+    assert!(!plugin.removals.is_pending("main_0_1"));
+}
+
+/// Runs `f` on another thread; `None` if it has not returned within five
+/// seconds (the thread is then left behind, blocked).
+fn within_5s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(5)).ok()
+}
+
+#[test]
+fn a_panicking_removal_neither_stops_the_worker_nor_blocks_cancel() {
+    let h = Harness::new();
+    let plugin = std::sync::Arc::new(h.started("grace_period_ms = 50", SERVER_A));
+    create(&plugin, "main_0_1").unwrap();
+    create(&plugin, "main_0_2").unwrap();
+    crate::removal::test_hooks::panic_when_removing(&h.pane_dir("main_0_1"));
+
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert!(eventually(|| !plugin.removals.is_pending("main_0_1")));
+    let worker_side = std::sync::Arc::clone(&plugin);
+    assert_eq!(
+        within_5s(move || worker_side.removals.cancel("main_0_1")),
+        Some(false),
+        "cancel waits forever for the removal that panicked"
+    );
+    assert!(h.pane_dir("main_0_1").exists());
+
+    // The worker goes on removing.
+    close(&plugin, "main_0_2", PaneExit::exited(0)).unwrap();
+    assert!(eventually(|| !h.pane_dir("main_0_2").exists()));
+}
+
+#[test]
+fn a_panicking_removal_does_not_escape_a_flush() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 600000", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    create(&plugin, "main_0_2").unwrap();
+    crate::removal::test_hooks::panic_when_removing(&h.pane_dir("main_0_1"));
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    close(&plugin, "main_0_2", PaneExit::exited(0)).unwrap();
+
+    stop(&plugin, SERVER_A);
+    assert!(h.pane_dir("main_0_1").exists());
+    assert!(!h.pane_dir("main_0_2").exists());
+    // Nothing is left marked as running.
+    let plugin = std::sync::Arc::new(plugin);
+    assert_eq!(
+        within_5s(move || plugin.removals.cancel("main_0_1")),
+        Some(false)
+    );
+}
+
+#[test]
+fn the_removal_thread_error_says_what_failed_and_what_to_do() {
+    let err = crate::removal::thread_start_error(&std::io::Error::from_raw_os_error(libc::EAGAIN));
+    assert_eq!(err.kind, HookErrorKind::Io);
+    for expect in [
+        "removal thread",
+        "closed panes",
+        "ulimit -u",
+        "reload plugins.toml",
+    ] {
+        assert!(err.message.contains(expect), "{expect}: {}", err.message);
+    }
+}
+
+#[test]
+fn max_age_removes_a_dir_without_metadata_only_if_its_pane_dirs_are_empty() {
+    let h = Harness::new();
+    fs::create_dir_all(h.base()).unwrap();
+    fs::create_dir_all(h.outside().join("empty")).unwrap();
+    let make = |id: &str, entries: &[&str]| {
+        for entry in entries {
+            let path = h.pane_dir(id).join(entry);
+            match entry.strip_suffix('/') {
+                Some(_) => fs::create_dir_all(&path).unwrap(),
+                None => {
+                    fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    fs::write(&path, "someone's").unwrap();
+                }
+            }
+        }
+    };
+    make(
+        "skeleton",
+        &["config/", "sessions/", ".pane-metadata.tmp-1-0"],
+    );
+    make("history", &["config/history.jsonl", "sessions/"]);
+    make("records", &["config/", "sessions/record.json"]);
+    make("linked", &["config/"]);
+    std::os::unix::fs::symlink(h.outside().join("empty"), h.pane_dir("linked/sessions")).unwrap();
+    for id in ["skeleton", "history", "records", "linked"] {
+        age(&h.pane_dir(id), 7200);
+    }
+
+    let a = h.plugin("max_age_secs = 3600");
+    start(&a, SERVER_A, &[]).unwrap();
+    assert!(!h.pane_dir("skeleton").exists());
+    for kept in ["history", "records", "linked"] {
+        assert!(h.pane_dir(kept).exists(), "{kept}");
+    }
+    assert!(h.outside().join("empty").is_dir());
+}

@@ -4,6 +4,7 @@
 
 mod config_tests;
 mod lifecycle_tests;
+mod reload_tests;
 mod security_tests;
 mod seed_tests;
 mod spawn_env_tests;

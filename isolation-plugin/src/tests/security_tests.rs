@@ -314,3 +314,49 @@ fn an_empty_leftover_dir_is_taken_but_an_unknown_one_is_refused() {
     assert!(err.message.contains("owner is unknown"), "{}", err.message);
     assert_eq!(names(&h.pane_dir("main_0_2")), ["notes.txt"]);
 }
+
+/// Set in the child process of the umask test: the base dir it creates.
+const UMASK_CHILD_BASE: &str = "CCMUX_ISOLATION_TEST_UMASK_CHILD_BASE";
+
+/// The umask is process-wide, and narrowing it would break the tests
+/// running alongside, so this test re-runs itself in a child process that
+/// sets umask 0277 and creates the base dir there.
+#[test]
+fn missing_parents_of_the_base_dir_are_0700_even_under_umask_0277() {
+    if let Some(base) = std::env::var_os(UMASK_CHILD_BASE) {
+        // SAFETY: umask has no preconditions. This process runs nothing
+        // else (see the filter below).
+        unsafe { libc::umask(0o277) };
+        crate::layout::Layout::new(PathBuf::from(base))
+            .ensure_base()
+            .unwrap();
+        return;
+    }
+    let h = Harness::new();
+    let root_mode = mode(h.root());
+    let base = h.root().join("made/for/base");
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tests::security_tests::missing_parents_of_the_base_dir_are_0700_even_under_umask_0277",
+            "--test-threads=1",
+        ])
+        .env(UMASK_CHILD_BASE, &base)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for dir in [
+        h.root().join("made"),
+        h.root().join("made/for"),
+        base.clone(),
+    ] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    // Only what the call created changed.
+    assert_eq!(mode(h.root()), root_mode);
+}
