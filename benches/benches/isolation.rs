@@ -550,12 +550,19 @@ fn row4(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
             }),
         });
     }
-    if let (Some(large), Some(small_t), Some(bare_small)) = (
+    if let (Some(large), Some(small_t), Some(bare_small), Some(bare_large)) = (
         get("server_start_all_live", big_n),
         get("server_start_all_live", small_n),
         get("bare_read_dir", small_n),
+        get("bare_read_dir", big_n),
     ) {
-        let expected = (big_n / small_n) as f64;
+        // Linear: 10x the dirs costs about 10x. Listing the directory is
+        // part of the scan, and on a real filesystem it does not scale
+        // exactly 10x itself (caches, htree), so its own scaling counts as
+        // linear too; 25% on top of either for noise.
+        let ideal = (big_n / small_n) as f64;
+        let listing = bare_large / bare_small;
+        let scaling = large / small_t;
         summary.print(&Row {
             row: &format!("row4/{small_n}-all-live"),
             what: "on_server_start, all dirs live",
@@ -564,13 +571,9 @@ fn row4(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
             baseline: ms(bare_small),
             unit: "ms",
             target: "linear in dirs",
-            // Linear: 10x the dirs costs about 10x (fixed costs make it less).
-            met: large / small_t <= expected * 1.25,
+            met: scaling <= 1.25 * ideal.max(listing),
             note: format!(
-                "{big_n} dirs / {small_n} dirs = {:.2}x time (linear: <= {expected:.0}x; bare read_dir itself: {}); {:.2} us per dir",
-                large / small_t,
-                get("bare_read_dir", big_n)
-                    .map_or("-".into(), |b| format!("{:.2}x", b / bare_small)),
+                "{big_n} dirs / {small_n} dirs = {scaling:.2}x time (linear: <= 1.25 x max({ideal:.0}x, bare read_dir's own {listing:.2}x)); {:.2} us per dir",
                 (large - small_t) / 1e3 / (big_n - small_n) as f64
             ),
         });
