@@ -187,6 +187,9 @@ impl PaneTemplate {
     }
 }
 
+/// One pane's lifecycle in row 3, through the plugin or in plain Rust.
+type OnePane<'a> = &'a (dyn Fn(&str) + Sync);
+
 /// The baseline of row 3: what the plugin does to the filesystem for one
 /// pane, in plain Rust, with nothing checked.
 fn plain_lifecycle(base: &Path, pane_id: &str, user_dir: &Path, template: &PaneTemplate) {
@@ -276,37 +279,31 @@ fn row3(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
         let template = PaneTemplate::capture(&isolation, "template_w0_0");
         let plain_base = root.join("plain");
         fs::create_dir_all(&plain_base).expect("plain base dir");
+        let plugin_pane = |id: &str| {
+            let mut env = base_env.clone();
+            isolation.lifecycle(id, &mut env);
+        };
+        let plain_pane = |id: &str| plain_lifecycle(&plain_base, id, &user_dir, &template);
+        let implementations: [(&str, OnePane<'_>); 2] =
+            [("plugin", &plugin_pane), ("plain_rust", &plain_pane)];
         for threads in [1u64, 2] {
             let label = format!("{threads}-thread");
-            group.bench_with_input(
-                BenchmarkId::new(format!("plugin{suffix}"), &label),
-                &threads,
-                |b, &threads| {
-                    b.iter_custom(|iters| {
-                        on_threads(threads, iters, |t, n| {
-                            let ids: Vec<String> = (0..n).map(|_| fresh_id(t)).collect();
-                            for id in &ids {
-                                let mut env = base_env.clone();
-                                isolation.lifecycle(black_box(id), &mut env);
-                            }
+            for (side, one_pane) in implementations {
+                group.bench_with_input(
+                    BenchmarkId::new(format!("{side}{suffix}"), &label),
+                    &threads,
+                    |b, &threads| {
+                        b.iter_custom(|iters| {
+                            on_threads(threads, iters, |t, n| {
+                                let ids: Vec<String> = (0..n).map(|_| fresh_id(t)).collect();
+                                for id in &ids {
+                                    one_pane(black_box(id));
+                                }
+                            })
                         })
-                    })
-                },
-            );
-            group.bench_with_input(
-                BenchmarkId::new(format!("plain_rust{suffix}"), &label),
-                &threads,
-                |b, &threads| {
-                    b.iter_custom(|iters| {
-                        on_threads(threads, iters, |t, n| {
-                            let ids: Vec<String> = (0..n).map(|_| fresh_id(t)).collect();
-                            for id in &ids {
-                                plain_lifecycle(&plain_base, black_box(id), &user_dir, &template);
-                            }
-                        })
-                    })
-                },
-            );
+                    },
+                );
+            }
         }
     }
     group.finish();
