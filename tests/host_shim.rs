@@ -421,3 +421,25 @@ fn a_panic_on_a_plugin_thread_reaches_the_host_log() {
     assert!(line.contains("plugin=\"probe\""), "{line}");
     assert!(line.contains("probe-plugin/src/lib.rs"), "{line}");
 }
+
+#[test]
+fn the_isolation_plugin_logs_through_host_shims_subscriber() {
+    let sandbox = Sandbox::new();
+    let out = run(shim_run(
+        &sandbox,
+        &repo_root().join("plugins.toml"),
+        &["--pane-id", "log_0_0", "--", "true"],
+    )
+    .env("RUST_LOG", "ccmux::plugin=info"));
+    assert!(out.status.success(), "{out}");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("per-pane Claude isolation started"))
+        .unwrap_or_else(|| panic!("no isolation event in the host log: {out}"));
+    assert!(line.contains("plugin=\"isolation\""), "{line}");
+    assert!(
+        line.contains(&sandbox.home().display().to_string()),
+        "{line}"
+    );
+}
