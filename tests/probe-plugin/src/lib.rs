@@ -60,7 +60,10 @@ impl Probe {
                 .create(true)
                 .append(true)
                 .open(record)?;
-            writeln!(file, "{} {hook} {detail}", self.name)?;
+            // One write per line: hooks of several panes append at once,
+            // and `writeln!` may split a line into several writes.
+            let line = format!("{} {hook} {detail}\n", self.name);
+            file.write_all(line.as_bytes())?;
         }
         if self.config.panic_in.iter().any(|h| h == hook) {
             panic!("probe told to panic in {hook}");
