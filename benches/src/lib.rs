@@ -22,7 +22,6 @@
 //! `cargo test --all-targets` runs each bench once, in criterion's test
 //! mode, on smaller inputs ([`Scale`]).
 
-pub mod artifacts;
 pub mod claude_json;
 pub mod env;
 pub mod report;
@@ -31,7 +30,7 @@ use std::path::Path;
 
 use ccmux_plugin_api::{PaneExit, PaneInfo, RString, RVec, ServerStart};
 
-pub use artifacts::{artifacts, Artifacts};
+pub use ccmux_tests::{artifacts, Artifacts};
 pub use env::{BenchEnv, UserClaudeDir};
 pub use report::{Row, Summary};
 

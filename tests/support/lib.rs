@@ -2,8 +2,8 @@
 //! binaries they load, temp dirs with a fake HOME, and plugins.toml files.
 //!
 //! `cargo test` does not promise to put a cdylib at `target/<profile>/`, so
-//! every test binary builds what it loads itself, once, with the cargo that
-//! runs it.
+//! every test (and bench) binary builds what it loads itself, once, with the
+//! cargo that runs it and its own profile.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,32 +17,59 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The cargo profile this test binary was built with.
-fn profile() -> &'static str {
-    let exe = std::env::current_exe().unwrap_or_default();
-    if exe.components().any(|c| c.as_os_str() == "release") {
-        "release"
-    } else {
-        "debug"
-    }
+/// The target dir and profile dir name of this test or bench binary,
+/// which cargo puts at `{target}/{profile}/deps/{name}-{hash}`.
+fn locate() -> &'static (PathBuf, String) {
+    static LOCATED: OnceLock<(PathBuf, String)> = OnceLock::new();
+    LOCATED.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap_or_default();
+        let profile_dir = exe
+            .parent()
+            .filter(|deps| deps.file_name().is_some_and(|n| n == "deps"))
+            .and_then(Path::parent);
+        match (profile_dir, profile_dir.and_then(Path::parent)) {
+            (Some(dir), Some(target)) => (
+                target.to_path_buf(),
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "debug".into()),
+            ),
+            // Not run by cargo: the workspace's target dir.
+            _ => (
+                std::env::var_os("CARGO_TARGET_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| repo_root().join("target")),
+                if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                }
+                .to_string(),
+            ),
+        }
+    })
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"))
-}
-
+/// Builds `packages` of the workspace at `manifest` into `target_dir`, in
+/// this binary's profile.
 fn cargo_build(manifest: &Path, target_dir: &Path, packages: &[&str]) {
+    let profile = locate().1.as_str();
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("build")
+    cmd.current_dir(repo_root())
+        .arg("build")
         .arg("--quiet")
         .arg("--manifest-path")
         .arg(manifest)
         .arg("--target-dir")
         .arg(target_dir);
-    if profile() == "release" {
-        cmd.arg("--release");
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
     }
     for package in packages {
         cmd.args(["-p", package]);
@@ -66,27 +93,30 @@ pub fn lib_file_name(name: &str) -> String {
 
 /// The workspace's own built artifacts.
 pub struct Artifacts {
+    /// cargo's target dir (criterion writes its results under it).
+    pub target_dir: PathBuf,
     pub host_shim: PathBuf,
     pub isolation_plugin: PathBuf,
     pub probe_plugin: PathBuf,
 }
 
-/// Builds host-shim and the plugins once per test binary.
+/// Builds host-shim and the plugins once per test or bench binary.
 pub fn artifacts() -> &'static Artifacts {
     static BUILT: OnceLock<Artifacts> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let target = target_dir();
+        let (target, profile) = locate();
         cargo_build(
             &repo_root().join("Cargo.toml"),
-            &target,
+            target,
             &[
                 "ccmux-host-shim",
                 "ccmux-isolation-plugin",
                 "ccmux-probe-plugin",
             ],
         );
-        let dir = target.join(profile());
+        let dir = target.join(profile);
         Artifacts {
+            target_dir: target.clone(),
             host_shim: dir.join(format!("host-shim{}", std::env::consts::EXE_SUFFIX)),
             isolation_plugin: dir.join(lib_file_name("ccmux_isolation_plugin")),
             probe_plugin: dir.join(lib_file_name("ccmux_probe_plugin")),
@@ -100,14 +130,15 @@ pub fn artifacts() -> &'static Artifacts {
 pub fn fixture_plugin(package: &str) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _serial = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let target = target_dir().join("fixtures");
+    let (target, profile) = locate();
+    let target = target.join("fixtures");
     cargo_build(
         &repo_root().join("tests/fixtures/Cargo.toml"),
         &target,
         &[package],
     );
     target
-        .join(profile())
+        .join(profile)
         .join(lib_file_name(&package.replace('-', "_")))
 }
 
