@@ -3,6 +3,7 @@
 //! ```text
 //! {base}/                         0700; created if missing
 //!   .owners/{server_id}.lock      one per server identity, locked while it runs
+//!   .unowned/{pane-id}-{unix}/    pane dirs without metadata, set aside by the orphan scan
 //!   {pane-id}/                    one per pane: see PaneDir
 //! ```
 //!
@@ -18,6 +19,8 @@ use crate::pane_dir::PaneDir;
 use crate::private_fs::{create_private_dir, ensure_private_dir, entry, Entry};
 
 pub(crate) const OWNERS_DIR: &str = ".owners";
+/// Where the orphan scan moves pane dirs that have content but no owner.
+pub(crate) const UNOWNED_DIR: &str = ".unowned";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
@@ -39,6 +42,10 @@ impl Layout {
     pub(crate) fn pane(&self, pane_id: &str) -> Result<PaneDir, HookError> {
         check_pane_id(pane_id).map_err(|err| invalid_pane_id(&err))?;
         Ok(PaneDir::new(pane_id, self.base.join(pane_id)))
+    }
+
+    pub(crate) fn unowned_dir(&self) -> PathBuf {
+        self.base.join(UNOWNED_DIR)
     }
 
     pub(crate) fn owners_dir(&self) -> PathBuf {

@@ -50,8 +50,10 @@ mod open_panes;
 mod orphans;
 mod owner_lock;
 mod pane_dir;
+mod pane_lock;
 mod private_fs;
 mod process;
+mod reload_bases;
 mod removal;
 mod seed;
 mod share;
@@ -65,8 +67,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use ccmux_plugin_api::{
-    HookError, HookErrorKind, InitContext, PaneExit, PaneInfo, Plugin, ServerStart, ServerStop,
-    SpawnEnv,
+    ExitKind, HookError, HookErrorKind, InitContext, PaneExit, PaneInfo, Plugin, ServerStart,
+    ServerStop, SpawnEnv,
 };
 
 pub use config::IsolationConfig;
@@ -79,7 +81,7 @@ pub use metadata::PaneMetadata;
 use open_panes::{OpenPane, OpenPanes};
 use orphans::{remove_orphans, ScanPolicy};
 use owner_lock::OwnerLock;
-use pane_dir::{MetadataState, PaneDir};
+use pane_dir::{Claimed, MetadataState, PaneDir};
 use removal::{Removal, RemovalQueue};
 use seed::ClaudeJsonSeed;
 pub use user_claude_dir::{HostEnvironment, UserClaudeDir};
@@ -151,6 +153,7 @@ impl Plugin for IsolationPlugin {
                 }
             }
         };
+        reload_bases::record(server_id, self.layout.base());
         if joined {
             // A reload replaying on_server_start into this new instance,
             // while the server (and the old instance) go on running. The
@@ -204,7 +207,10 @@ impl Plugin for IsolationPlugin {
             tracing::info!(pane = %dir.id(), "pane re-created within its grace period: keeping its dir");
         }
         self.layout.ensure_base()?;
-        let metadata = dir.claim(&owner.server_id, &owner.instance_id)?;
+        let Claimed {
+            metadata,
+            taken_back,
+        } = dir.claim(&owner.server_id, &owner.instance_id)?;
         self.keep_user_identity(&dir)?;
         tracing::debug!(
             pane = %dir.id(),
@@ -217,6 +223,7 @@ impl Plugin for IsolationPlugin {
             OpenPane {
                 claude_session_id: metadata.claude_session_id,
                 claim: metadata.claim,
+                taken_back,
             },
         );
         Ok(())
@@ -282,8 +289,27 @@ impl Plugin for IsolationPlugin {
             }
             (false, pid) => Some(pid),
         };
+        let never_started = exit.kind == ExitKind::Unknown && exit.pid == 0;
         let claim = match known {
+            // A restored pane that could not start (its command is gone, a
+            // later plugin refused it): the conversation in its dir is
+            // still to be resumed, so the dir stays for the next restore.
+            Some(open) if never_started && open.taken_back => {
+                tracing::info!(
+                    pane = %dir.id(),
+                    path = %dir.root().display(),
+                    "a pane that never started closed: keeping the dir it took back, for the next restore"
+                );
+                return Ok(());
+            }
             Some(open) => open.claim,
+            // A pane that never started (a later plugin refused it, its
+            // command was not found) and that this instance never claimed:
+            // its dir, if any, is not this close's to remove.
+            None if never_started => {
+                tracing::debug!(pane = %dir.id(), "closing a pane that never started and that this instance did not claim: keeping its dir");
+                return Ok(());
+            }
             // A pane this instance neither claimed nor read: one the
             // previous instance opened, before a reload. What is on disk
             // now is the claim this close ends.
@@ -413,6 +439,7 @@ impl IsolationPlugin {
                     OpenPane {
                         claude_session_id: found.claude_session_id,
                         claim: found.claim,
+                        taken_back: true,
                     },
                 );
                 Ok(session_id)
@@ -480,6 +507,14 @@ impl Drop for IsolationPlugin {
     /// (by the queue's own drop).
     fn drop(&mut self) {
         self.removals.flush();
+        if let Some(running) = self.server().as_ref() {
+            // Dropped while its server runs on: a reload replaced it.
+            reload_bases::report_left_behind(
+                running.lock.server_id(),
+                self.layout.base(),
+                &self.panes.ids(),
+            );
+        }
     }
 }
 

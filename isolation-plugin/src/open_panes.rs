@@ -12,6 +12,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 pub(crate) struct OpenPane {
     pub claude_session_id: String,
     pub claim: String,
+    /// The dir existed before this pane was created (a restored pane): if
+    /// the pane never starts, the dir is kept for the next restore.
+    pub taken_back: bool,
 }
 
 #[derive(Default)]

@@ -15,10 +15,12 @@ use std::collections::HashSet;
 use std::fs;
 use std::time::{Duration, SystemTime};
 
+use crate::errors::io_error;
 use crate::layout::Layout;
-use crate::metadata::METADATA_FILE;
+use crate::metadata::{unix_now, METADATA_FILE};
 use crate::owner_lock::{probe_owner, OwnerState};
 use crate::pane_dir::{MetadataState, PaneDir};
+use crate::private_fs::ensure_private_dir;
 
 pub(crate) struct ScanPolicy<'a> {
     /// This server's identity.
@@ -55,21 +57,70 @@ pub(crate) fn remove_orphans(layout: &Layout, policy: &ScanPolicy<'_>) -> Vec<St
             tracing::debug!(name, "orphan scan: not a pane id, leaving it");
             continue;
         };
+        // Judged and acted on under the pane's lock: a claim by another
+        // server in between would otherwise be judged an orphan and lost.
+        let lock = match pane.lock() {
+            Ok(Some(lock)) => lock,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(pane = name, "orphan scan: leaving it alone: {err}");
+                continue;
+            }
+        };
         match judge(layout, &pane, policy) {
             Verdict::Keep => {}
-            Verdict::Remove(reason) => match pane.remove(&reason) {
+            Verdict::Remove(reason) => match pane.remove_locked(&lock, &reason) {
                 Ok(true) => removed.push(name.to_string()),
                 Ok(false) => {}
                 Err(err) => tracing::warn!(pane = name, "orphan scan: could not remove: {err}"),
             },
+            Verdict::SetAside => set_aside(layout, &pane),
         }
     }
     removed
 }
 
+/// Moves a pane dir that has content but no metadata out of the pane ids'
+/// way, into `{base}/.unowned/`, and says so once. What makes one: a
+/// process the pane started that outlived it and wrote into
+/// `$CLAUDE_CONFIG_DIR` after the dir was removed (`mkdir -p` recreates
+/// the tree), or a dir made by hand. Nobody can be told to own it, so
+/// nothing in it is deleted; but left in place it would block its pane id
+/// and be warned about at every start.
+fn set_aside(layout: &Layout, pane: &PaneDir) {
+    let unowned = layout.unowned_dir();
+    let moved = ensure_private_dir("the dir of set-aside pane dirs", &unowned).and_then(|()| {
+        let stamp = unix_now();
+        let mut target = unowned.join(format!("{}-{stamp}", pane.id()));
+        let mut n = 1;
+        while fs::symlink_metadata(&target).is_ok() {
+            target = unowned.join(format!("{}-{stamp}-{n}", pane.id()));
+            n += 1;
+        }
+        // rename moves the dir itself, never what a link inside points at.
+        fs::rename(pane.root(), &target)
+            .map(|()| target)
+            .map_err(|err| io_error("move aside", pane.root(), &err))
+    });
+    match moved {
+        Ok(target) => tracing::warn!(
+            pane = %pane.id(),
+            from = %pane.root().display(),
+            to = %target.display(),
+            "orphan scan: moved aside a pane dir without {METADATA_FILE} (written by a process that outlived its pane, or made by hand); nothing in it was deleted: look through it and remove it when done"
+        ),
+        Err(err) => tracing::warn!(
+            pane = %pane.id(),
+            "orphan scan: leaving a dir without {METADATA_FILE} in place: {err}; remove it by hand if no ccmux server uses it"
+        ),
+    }
+}
+
 enum Verdict {
     Keep,
     Remove(String),
+    /// No metadata but not empty: see [`set_aside`].
+    SetAside,
 }
 
 fn judge(layout: &Layout, pane: &PaneDir, policy: &ScanPolicy<'_>) -> Verdict {
@@ -118,9 +169,21 @@ fn judge(layout: &Layout, pane: &PaneDir, policy: &ScanPolicy<'_>) -> Verdict {
             },
             _ => Verdict::Keep,
         },
-        MetadataState::Missing | MetadataState::Invalid(_) => {
-            // Without an owner to ask, only a dir with nothing in it is
-            // fair game: a `config/` with files may be someone's history.
+        // Without an owner to ask, only a dir with nothing in it is fair
+        // game: a `config/` with files may be someone's history.
+        MetadataState::Missing => match pane.is_unused_skeleton() {
+            // No claim is in progress (it would hold the lock): what an
+            // interrupted claim (a full disk, a crash) left.
+            Ok(true) => Verdict::Remove(format!(
+                "it has no {METADATA_FILE} and nothing in it: left by an interrupted claim"
+            )),
+            Ok(false) => Verdict::SetAside,
+            Err(err) => {
+                tracing::warn!("orphan scan: leaving it alone: {err}");
+                Verdict::Keep
+            }
+        },
+        MetadataState::Invalid(why) => {
             let unused_skeleton = || {
                 pane.is_unused_skeleton().unwrap_or_else(|err| {
                     tracing::warn!("orphan scan: leaving it alone: {err}");
@@ -129,12 +192,12 @@ fn judge(layout: &Layout, pane: &PaneDir, policy: &ScanPolicy<'_>) -> Verdict {
             };
             match policy.max_age {
                 Some(max) if too_old(max) && unused_skeleton() => Verdict::Remove(format!(
-                    "it has no readable {METADATA_FILE}, holds only empty pane dirs and has been unused for {}s (max_age_secs = {})",
+                    "its {METADATA_FILE} is unusable, it holds only empty pane dirs and has been unused for {}s (max_age_secs = {})",
                     idle.map_or(0, |d| d.as_secs()),
                     max.as_secs()
                 )),
                 _ => {
-                    tracing::warn!(%path, "orphan scan: leaving a dir without a readable {METADATA_FILE}: its owner is unknown; remove it by hand if no ccmux server uses it");
+                    tracing::warn!(%path, "orphan scan: leaving a dir whose {METADATA_FILE} is unusable ({why}): its owner is unknown; remove it by hand if no ccmux server uses it");
                     Verdict::Keep
                 }
             }

@@ -19,9 +19,10 @@ use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::errors::{io_error, refused};
 use crate::metadata::{new_claim, PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
+use crate::pane_lock::{CreatedLock, PaneLock};
 use crate::private_fs::{
-    check_own_dir, ensure_private_dir, entry, is_temp_file_of, read_limited_nofollow,
-    write_private_file_atomic, Entry,
+    check_own_dir, ensure_private_dir, entry, is_temp_file_of, read_bounded,
+    write_private_file_atomic, Entry, Links, ReadFailure,
 };
 use crate::seed::CLAUDE_JSON;
 
@@ -34,6 +35,15 @@ pub(crate) const SESSIONS_DIR: &str = "sessions";
 pub(crate) struct PaneDir {
     id: String,
     root: PathBuf,
+}
+
+/// A successful [`PaneDir::claim`].
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    pub metadata: PaneMetadata,
+    /// The dir was this owner's already (a restored or re-created pane),
+    /// as opposed to made new by this claim.
+    pub taken_back: bool,
 }
 
 /// What `.pane-metadata` says.
@@ -89,16 +99,24 @@ impl PaneDir {
             Entry::Dir(_) | Entry::Other => Ok(MetadataState::Invalid(
                 "it is not a regular file".to_string(),
             )),
-            Entry::File => match read_limited_nofollow(&path, METADATA_SIZE_LIMIT) {
-                Ok(Some(bytes)) => Ok(match PaneMetadata::parse(&bytes) {
+            Entry::File => match read_bounded(&path, METADATA_SIZE_LIMIT, Links::Refuse) {
+                Ok(bytes) => Ok(match PaneMetadata::parse(&bytes) {
                     Ok(metadata) => MetadataState::Valid(metadata),
                     Err(why) => MetadataState::Invalid(why),
                 }),
-                Ok(None) => Ok(MetadataState::Invalid(format!(
+                Err(ReadFailure::TooLarge(_)) => Ok(MetadataState::Invalid(format!(
                     "it is larger than {METADATA_SIZE_LIMIT} bytes"
                 ))),
-                Err(err) if err.raw_os_error() == Some(libc::ELOOP) => Err(symlink()),
-                Err(err) => Err(io_error("read", &path, &err)),
+                Err(ReadFailure::NotRegular) => Ok(MetadataState::Invalid(
+                    "it is not a regular file".to_string(),
+                )),
+                Err(ReadFailure::Io(err)) if err.raw_os_error() == Some(libc::ELOOP) => {
+                    Err(symlink())
+                }
+                Err(ReadFailure::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(MetadataState::Missing)
+                }
+                Err(ReadFailure::Io(err)) => Err(io_error("read", &path, &err)),
             },
         }
     }
@@ -108,47 +126,69 @@ impl PaneDir {
     /// the metadata. Refuses a dir that belongs to someone else or whose
     /// owner cannot be told.
     ///
+    /// The check and the write happen under the pane's [`PaneLock`], so of
+    /// several servers claiming one id at once exactly one wins and the
+    /// others are refused as "belongs to another ccmux server".
+    ///
     /// Every claim writes a fresh claim token (see [`PaneMetadata::claim`]),
     /// which a removal scheduled before it will not match.
-    pub(crate) fn claim(&self, owner: &str, instance_id: &str) -> Result<PaneMetadata, HookError> {
+    pub(crate) fn claim(&self, owner: &str, instance_id: &str) -> Result<Claimed, HookError> {
         let claim = new_claim()?;
-        let metadata = if self.exists()? {
-            match self.read_metadata()? {
-                MetadataState::Valid(found) if found.owner != owner => {
-                    return Err(self.conflict(format!(
-                        "it belongs to another ccmux server (identity {}). Pane ids must be unique \
-                         per base dir: give each server its own `base_dir`, or remove the dir if \
-                         that server is gone for good",
-                        found.owner
-                    )))
-                }
-                MetadataState::Valid(found) if found.pane_id != self.id => {
-                    return Err(self.conflict(format!(
-                        "its {METADATA_FILE} names pane {:?}; remove the dir",
-                        found.pane_id
-                    )))
-                }
-                MetadataState::Valid(found) => found.reclaimed(instance_id, claim),
-                // What a crash between creating the dir and writing its
-                // metadata leaves behind: nothing of anyone's to lose.
-                MetadataState::Missing if self.is_unused_skeleton()? => {
-                    PaneMetadata::new(&self.id, owner, instance_id, claim)?
-                }
-                MetadataState::Missing => {
-                    return Err(self.conflict(format!(
-                        "it has no {METADATA_FILE}, so its owner is unknown; remove it if no ccmux \
-                         server uses it"
-                    )))
-                }
-                MetadataState::Invalid(why) => {
-                    return Err(self.conflict(format!(
-                    "its {METADATA_FILE} is unusable ({why}); remove the dir if no ccmux server \
-                         uses it"
+        let CreatedLock { lock, created } = PaneLock::create_and_acquire(&self.root)?;
+        let claimed = self.claim_locked(owner, instance_id, claim);
+        if claimed.is_err() && created {
+            // A claim that failed (a full disk while writing the metadata,
+            // say) takes back the empty dir it made: left there, every
+            // later start would warn about a dir without an owner.
+            self.remove_unused_skeleton(&lock);
+        }
+        claimed
+    }
+
+    fn claim_locked(
+        &self,
+        owner: &str,
+        instance_id: &str,
+        claim: String,
+    ) -> Result<Claimed, HookError> {
+        if !self.exists()? {
+            return Err(self.conflict("it disappeared while being claimed".to_string()));
+        }
+        let (metadata, taken_back) = match self.read_metadata()? {
+            MetadataState::Valid(found) if found.owner != owner => {
+                return Err(self.conflict(format!(
+                    "it belongs to another ccmux server (identity {}). Pane ids must be unique \
+                     per base dir: give each server its own `base_dir`, or remove the dir if \
+                     that server is gone for good",
+                    found.owner
                 )))
-                }
             }
-        } else {
-            PaneMetadata::new(&self.id, owner, instance_id, claim)?
+            MetadataState::Valid(found) if found.pane_id != self.id => {
+                return Err(self.conflict(format!(
+                    "its {METADATA_FILE} names pane {:?}; remove the dir",
+                    found.pane_id
+                )))
+            }
+            MetadataState::Valid(found) => (found.reclaimed(instance_id, claim), true),
+            // A dir this claim just made, or what a crash between creating
+            // a dir and writing its metadata leaves: nothing of anyone's to
+            // lose, and no claim in progress (it would hold the lock).
+            MetadataState::Missing if self.is_unused_skeleton()? => (
+                PaneMetadata::new(&self.id, owner, instance_id, claim)?,
+                false,
+            ),
+            MetadataState::Missing => {
+                return Err(self.conflict(format!(
+                    "it has no {METADATA_FILE}, so its owner is unknown; remove it if no ccmux \
+                     server uses it"
+                )))
+            }
+            MetadataState::Invalid(why) => {
+                return Err(self.conflict(format!(
+                    "its {METADATA_FILE} is unusable ({why}); remove the dir if no ccmux server \
+                     uses it"
+                )))
+            }
         };
         // Metadata right after the dir itself: a crash in between leaves an
         // empty dir, which the next claim recognises as unused.
@@ -156,7 +196,36 @@ impl PaneDir {
         write_private_file_atomic(&self.root, METADATA_FILE, &metadata.to_json()?)?;
         ensure_private_dir("the pane's Claude config dir", &self.config_dir())?;
         ensure_private_dir("the pane's sessions dir", &self.sessions_dir())?;
-        Ok(metadata)
+        Ok(Claimed {
+            metadata,
+            taken_back,
+        })
+    }
+
+    /// Removes the dir if it holds nothing but what an interrupted claim
+    /// leaves (see [`is_unused_skeleton`](Self::is_unused_skeleton)); for a
+    /// caller holding its lock. Failures are logged: the dir is then what
+    /// the orphan scan cleans.
+    pub(crate) fn remove_unused_skeleton(&self, _lock: &PaneLock) -> bool {
+        match self.is_unused_skeleton() {
+            Ok(true) => match fs::remove_dir_all(&self.root) {
+                Ok(()) => true,
+                Err(err) => {
+                    tracing::warn!(path = %self.root.display(), "could not remove an empty pane dir: {err}");
+                    false
+                }
+            },
+            Ok(false) => false,
+            Err(err) => {
+                tracing::warn!("leaving a pane dir: {err}");
+                false
+            }
+        }
+    }
+
+    /// Locks the dir (see [`PaneLock`]); `None` if there is none.
+    pub(crate) fn lock(&self) -> Result<Option<PaneLock>, HookError> {
+        PaneLock::acquire(&self.root)
     }
 
     fn conflict(&self, problem: String) -> HookError {
@@ -239,15 +308,18 @@ impl PaneDir {
 
     /// Removes the dir if its metadata still names `owner`, this pane and
     /// `claim` (the claim the removal was scheduled for). It is read right
-    /// before removing: a different claim means the dir was claimed again
-    /// since, by another plugin instance of this server (a reload), and is
-    /// kept. Returns whether it was removed.
+    /// before removing, under the pane's lock: a different claim means the
+    /// dir was claimed again since, by another plugin instance of this
+    /// server (a reload), and is kept. Returns whether it was removed.
     pub(crate) fn remove_if_claimed(
         &self,
         owner: &str,
         claim: &str,
         reason: &str,
     ) -> Result<bool, HookError> {
+        let Some(lock) = self.lock()? else {
+            return Ok(false);
+        };
         if !self.exists()? {
             return Ok(false);
         }
@@ -270,7 +342,7 @@ impl PaneDir {
                 );
                 Ok(false)
             }
-            MetadataState::Valid(_) => self.remove_checked(reason),
+            MetadataState::Valid(_) => self.remove_locked(&lock, reason),
             MetadataState::Missing | MetadataState::Invalid(_) => {
                 tracing::warn!(
                     pane = %self.id,
@@ -282,10 +354,11 @@ impl PaneDir {
         }
     }
 
-    /// Removes the dir and everything in it, logging why. Symlinks inside
-    /// are removed, never followed (`remove_dir_all` guarantees it), and the
-    /// dir itself is checked to be a real directory first.
-    pub(crate) fn remove(&self, reason: &str) -> Result<bool, HookError> {
+    /// Removes the dir and everything in it, logging why; for a caller
+    /// holding its lock, which has judged it under that lock. Symlinks
+    /// inside are removed, never followed (`remove_dir_all` guarantees it),
+    /// and the dir itself is checked to be a real directory first.
+    pub(crate) fn remove_locked(&self, _lock: &PaneLock, reason: &str) -> Result<bool, HookError> {
         if !self.exists()? {
             return Ok(false);
         }

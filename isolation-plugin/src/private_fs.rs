@@ -101,7 +101,7 @@ pub(crate) fn create_private_dir(what: &str, path: &Path) -> Result<bool, HookEr
 
 /// mkdir with mode 0700, which the umask may still narrow; whether it
 /// created the dir (false: something was already there).
-fn mkdir_private(path: &Path) -> Result<bool, HookError> {
+pub(crate) fn mkdir_private(path: &Path) -> Result<bool, HookError> {
     match DirBuilder::new().mode(DIR_MODE).create(path) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
@@ -132,27 +132,78 @@ pub(crate) fn open_dir_nofollow(what: &str, path: &Path) -> Result<File, HookErr
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
         .open(path)
-        .map_err(|err| match err.raw_os_error() {
-            Some(libc::ELOOP) => refused(what, path, "it is a symbolic link"),
-            Some(libc::ENOTDIR) => refused(what, path, "it is not a directory"),
-            _ => io_error("open", path, &err),
-        })
+        .map_err(|err| dir_open_error(what, path, &err))
 }
 
-/// Reads a regular file of at most `limit` bytes without following a
-/// symlink. `Ok(None)` if it is larger: a planted huge file must not make
-/// the plugin read gigabytes.
-pub(crate) fn read_limited_nofollow(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
+/// The error of a failed `O_NOFOLLOW | O_DIRECTORY` open, which gives
+/// `ELOOP` or `ENOTDIR` for a link depending on the platform: the path is
+/// looked at again to say which it was.
+pub(crate) fn dir_open_error(what: &str, path: &Path, err: &io::Error) -> HookError {
+    match err.raw_os_error() {
+        Some(libc::ELOOP | libc::ENOTDIR) => {
+            let problem = match entry(path) {
+                Ok(Entry::Symlink) => "it is a symbolic link",
+                _ => "it is not a directory",
+            };
+            refused(what, path, problem)
+        }
+        _ => io_error("open", path, err),
+    }
+}
+
+/// Why [`read_bounded`] read nothing.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    /// The open or the read failed (`NotFound` included).
+    Io(io::Error),
+    /// Not a regular file: a FIFO would block the read, a device such as
+    /// `/dev/zero` would never end it.
+    NotRegular,
+    /// Larger than the limit (its size, as far as it was read).
+    TooLarge(u64),
+}
+
+/// Whether [`read_bounded`] follows a symlink at the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Links {
+    /// The plugin's own files: a link there was planted, never made by us.
+    Refuse,
+    /// The user's own files (a `.claude.json` kept in a dotfiles repository
+    /// is often a link): reading through the link reads what Claude reads.
+    Follow,
+}
+
+/// Reads a whole regular file of at most `limit` bytes, without ever
+/// blocking: the open is `O_NONBLOCK` (a FIFO opens at once instead of
+/// waiting for a writer) and the opened file must be a regular file, so no
+/// FIFO, socket or device is ever read from. A file that grows past the
+/// limit while being read is refused too, so a planted huge or endless file
+/// cannot make the plugin read gigabytes.
+pub(crate) fn read_bounded(path: &Path, limit: u64, links: Links) -> Result<Vec<u8>, ReadFailure> {
+    let mut flags = libc::O_NONBLOCK;
+    if links == Links::Refuse {
+        flags |= libc::O_NOFOLLOW;
+    }
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Ok(None);
+        .custom_flags(flags)
+        .open(path)
+        .map_err(ReadFailure::Io)?;
+    let meta = file.metadata().map_err(ReadFailure::Io)?;
+    if !meta.is_file() {
+        return Err(ReadFailure::NotRegular);
     }
-    Ok(Some(bytes))
+    if meta.len() > limit {
+        return Err(ReadFailure::TooLarge(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadFailure::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadFailure::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// The suffix of temporary files written by [`write_private_file_atomic`]:

@@ -25,9 +25,13 @@ use ccmux_plugin_api::HookError;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::private_fs::create_private_file;
+use crate::private_fs::{create_private_file, read_bounded, Links, ReadFailure};
 
 pub(crate) const CLAUDE_JSON: &str = ".claude.json";
+
+/// The largest user `.claude.json` read. Real ones reach a few hundred
+/// megabytes (mostly `projects` history); past this it is not Claude's.
+pub(crate) const USER_CLAUDE_JSON_LIMIT: u64 = 1 << 30;
 
 /// Claude rewrites its file in place, so a read can catch it half-written.
 /// A read that fails to parse while the file changed under it is retried.
@@ -134,11 +138,18 @@ impl ClaudeJsonSeed {
         let path = &self.source;
         for attempt in 1..=READ_ATTEMPTS {
             self.parses.fetch_add(1, Ordering::Relaxed);
-            let bytes = match fs::read(path) {
+            let bytes = match read_bounded(path, USER_CLAUDE_JSON_LIMIT, Links::Follow) {
                 Ok(bytes) => bytes,
-                Err(err) if err.kind() == io::ErrorKind::NotFound => return (stamp, None),
-                Err(err) => {
-                    tracing::warn!(path = %path.display(), "not seeding .claude.json: cannot read the user's file: {err}");
+                Err(ReadFailure::Io(err)) if err.kind() == io::ErrorKind::NotFound => {
+                    return (stamp, None)
+                }
+                Err(failure) => {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "not seeding .claude.json from the user's file: {}; new panes get {}",
+                        describe_read_failure(&failure),
+                        if last_good.is_some() { "the last valid seed" } else { "no seeded .claude.json" }
+                    );
                     return (stamp, last_good);
                 }
             };
@@ -162,6 +173,21 @@ impl ClaudeJsonSeed {
             }
         }
         (stamp, last_good)
+    }
+}
+
+/// What a person reads about a user file that could not be read, with
+/// what to do.
+pub(crate) fn describe_read_failure(failure: &ReadFailure) -> String {
+    match failure {
+        ReadFailure::Io(err) => format!("cannot read it: {err}"),
+        ReadFailure::NotRegular => "it is not a regular file (a FIFO, socket or device?); \
+             replace it with a regular file, or remove it and let Claude make a new one"
+            .to_string(),
+        ReadFailure::TooLarge(len) => format!(
+            "it is {len} bytes, more than the {USER_CLAUDE_JSON_LIMIT}-byte limit; \
+             it is not Claude's file, or it needs trimming (its `projects` history)"
+        ),
     }
 }
 

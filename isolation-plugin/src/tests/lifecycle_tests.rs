@@ -300,9 +300,27 @@ fn the_orphan_scan_removes_only_this_servers_unrestored_panes() {
     start(&a, SERVER_A, &["main_0_1"]).unwrap();
     assert!(h.pane_dir("main_0_1").exists());
     assert!(!h.pane_dir("main_0_2").exists());
-    for kept in ["b_0_1", "c_0_1", "stray", "skeleton", "README", ".owners"] {
+    for kept in ["b_0_1", "c_0_1", "README", ".owners"] {
         assert!(h.pane_dir(kept).exists(), "{kept}");
     }
+    assert_unowned_dirs_handled(&h);
+}
+
+/// A dir without metadata: an empty skeleton (what an interrupted claim
+/// leaves) is removed; one with content is moved aside whole into
+/// `.unowned/`, out of its pane id's way, and nothing in it is lost.
+fn assert_unowned_dirs_handled(h: &Harness) {
+    assert!(!h.pane_dir("skeleton").exists(), "empty skeleton");
+    assert!(!h.pane_dir("stray").exists(), "set aside");
+    let unowned = h.base().join(".unowned");
+    let aside = names(&unowned);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(aside[0].starts_with("stray-"), "{aside:?}");
+    assert_eq!(
+        fs::read_to_string(unowned.join(&aside[0]).join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert_eq!(mode(&unowned), 0o700);
 }
 
 #[test]
@@ -321,14 +339,7 @@ fn max_age_also_removes_old_dirs_of_servers_that_are_not_running() {
         "owner not running, but recent"
     );
     assert!(h.pane_dir("c_0_1").exists(), "old, but its owner runs");
-    assert!(
-        !h.pane_dir("skeleton").exists(),
-        "old pane skeleton without metadata"
-    );
-    assert!(
-        h.pane_dir("stray").exists(),
-        "unknown contents are never removed"
-    );
+    assert_unowned_dirs_handled(&h);
     assert!(h.pane_dir("main_0_1").exists());
     assert!(h.base().join("README").exists());
 }
@@ -360,16 +371,6 @@ fn a_pane_closed_while_the_server_stops_keeps_its_dir() {
     });
     assert!(h.pane_dir("main_0_1").exists());
     assert!(!plugin.removals.is_pending("main_0_1"));
-}
-
-/// Runs `f` on another thread; `None` if it has not returned within five
-/// seconds (the thread is then left behind, blocked).
-fn within_5s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(5)).ok()
 }
 
 #[test]
@@ -431,7 +432,7 @@ fn the_removal_thread_error_says_what_failed_and_what_to_do() {
 }
 
 #[test]
-fn max_age_removes_a_dir_without_metadata_only_if_its_pane_dirs_are_empty() {
+fn a_dir_without_metadata_is_removed_only_if_its_pane_dirs_are_empty() {
     let h = Harness::new();
     fs::create_dir_all(h.base()).unwrap();
     fs::create_dir_all(h.outside().join("empty")).unwrap();
@@ -455,15 +456,34 @@ fn max_age_removes_a_dir_without_metadata_only_if_its_pane_dirs_are_empty() {
     make("records", &["config/", "sessions/record.json"]);
     make("linked", &["config/"]);
     std::os::unix::fs::symlink(h.outside().join("empty"), h.pane_dir("linked/sessions")).unwrap();
-    for id in ["skeleton", "history", "records", "linked"] {
-        age(&h.pane_dir(id), 7200);
-    }
+    let outside_before = snapshot(&h.outside());
 
-    let a = h.plugin("max_age_secs = 3600");
+    let a = h.plugin("");
     start(&a, SERVER_A, &[]).unwrap();
     assert!(!h.pane_dir("skeleton").exists());
+    let unowned = h.base().join(".unowned");
     for kept in ["history", "records", "linked"] {
-        assert!(h.pane_dir(kept).exists(), "{kept}");
+        assert!(!h.pane_dir(kept).exists(), "{kept}");
+        let aside: Vec<String> = names(&unowned)
+            .into_iter()
+            .filter(|name| name.starts_with(&format!("{kept}-")))
+            .collect();
+        assert_eq!(aside.len(), 1, "{kept}: {aside:?}");
     }
-    assert!(h.outside().join("empty").is_dir());
+    let history = names(&unowned)
+        .into_iter()
+        .find(|name| name.starts_with("history-"))
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(unowned.join(history).join("config/history.jsonl")).unwrap(),
+        "someone's"
+    );
+    // The link moved with its dir; what it pointed at is untouched.
+    assert_eq!(snapshot(&h.outside()), outside_before);
+
+    // Set aside once: a second start finds nothing more to move.
+    let before = snapshot(&unowned);
+    stop(&a, SERVER_A);
+    start(&a, SERVER_A, &[]).unwrap();
+    assert_eq!(snapshot(&unowned), before);
 }

@@ -154,8 +154,10 @@ fn a_planted_pane_dir_symlink_is_refused_and_nothing_outside_changes() {
         err.message
     );
     assert!(spawn_env(&plugin, "main_0_1", &[]).is_err());
-    // Closing (immediate removal) and the orphan scan leave it alone too.
-    let _ = close(&plugin, "main_0_1", PaneExit::exited(0));
+    // Closing (immediate removal) refuses it too, and says why; the orphan
+    // scan leaves it alone.
+    let err = close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap_err();
+    assert!(err.message.contains("symbolic link"), "{}", err.message);
     stop(&plugin, SERVER_A);
     start(&plugin, SERVER_A, &[]).unwrap();
     assert_eq!(snapshot(&h.outside()), before);
@@ -317,31 +319,51 @@ fn an_empty_leftover_dir_is_taken_but_an_unknown_one_is_refused() {
 
 /// Set in the child process of the umask test: the base dir it creates.
 const UMASK_CHILD_BASE: &str = "CCMUX_ISOLATION_TEST_UMASK_CHILD_BASE";
+/// Set in that child: the fake home it seeds from.
+const UMASK_CHILD_HOME: &str = "CCMUX_ISOLATION_TEST_UMASK_CHILD_HOME";
 
-/// The umask is process-wide, and narrowing it would break the tests
-/// running alongside, so this test re-runs itself in a child process that
-/// sets umask 0277 and creates the base dir there.
+/// Under umask 0277 the creation modes come out 0500 and 0400, so only
+/// the explicit chmod of each dir and file makes them 0700 and 0600. The
+/// umask is process-wide, and narrowing it would break the tests running
+/// alongside, so this test re-runs itself in a child process that sets
+/// umask 0277 and creates the base dir and a whole pane there.
 #[test]
-fn missing_parents_of_the_base_dir_are_0700_even_under_umask_0277() {
+fn dirs_are_0700_and_files_0600_even_under_umask_0277() {
     if let Some(base) = std::env::var_os(UMASK_CHILD_BASE) {
         // SAFETY: umask has no preconditions. This process runs nothing
         // else (see the filter below).
         unsafe { libc::umask(0o277) };
-        crate::layout::Layout::new(PathBuf::from(base))
-            .ensure_base()
-            .unwrap();
+        let home = PathBuf::from(std::env::var_os(UMASK_CHILD_HOME).unwrap());
+        let config = IsolationConfig {
+            base_dir: Some(PathBuf::from(base)),
+            ..IsolationConfig::default()
+        };
+        let env = HostEnvironment {
+            home: Some(home),
+            claude_config_dir: None,
+        };
+        let ctx = InitContext {
+            plugin_name: "isolation".to_string(),
+            config_dir: std::env::temp_dir(),
+        };
+        let plugin = IsolationPlugin::with_environment(config, &ctx, &env).unwrap();
+        start(&plugin, SERVER_A, &[]).unwrap();
+        create(&plugin, "main_0_1").unwrap();
+        stop(&plugin, SERVER_A);
         return;
     }
     let h = Harness::new();
+    h.write_user_claude_json(&serde_json::json!({"theme": "dark"}));
     let root_mode = mode(h.root());
     let base = h.root().join("made/for/base");
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "tests::security_tests::missing_parents_of_the_base_dir_are_0700_even_under_umask_0277",
+            "tests::security_tests::dirs_are_0700_and_files_0600_even_under_umask_0277",
             "--test-threads=1",
         ])
         .env(UMASK_CHILD_BASE, &base)
+        .env(UMASK_CHILD_HOME, h.home())
         .output()
         .unwrap();
     assert!(
@@ -350,13 +372,25 @@ fn missing_parents_of_the_base_dir_are_0700_even_under_umask_0277() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    let pane = base.join("main_0_1");
     for dir in [
         h.root().join("made"),
         h.root().join("made/for"),
         base.clone(),
+        base.join(".owners"),
+        pane.clone(),
+        pane.join("config"),
+        pane.join("sessions"),
     ] {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
-    // Only what the call created changed.
+    for file in [
+        base.join(format!(".owners/{SERVER_A}.lock")),
+        pane.join(".pane-metadata"),
+        pane.join("config/.claude.json"),
+    ] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    // Only what the plugin created changed.
     assert_eq!(mode(h.root()), root_mode);
 }

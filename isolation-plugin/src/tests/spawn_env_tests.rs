@@ -117,13 +117,17 @@ fn the_session_id_is_read_back_from_disk_for_a_pane_this_instance_did_not_create
     stop(&first, SERVER_A);
     drop(first);
 
-    let second = h.plugin("");
+    let second = h.plugin("grace_period_ms = 0");
     start(&second, SERVER_A, &["main_0_1"]).unwrap();
     let vars = spawn_env(&second, "main_0_1", &[]).unwrap();
     assert_eq!(vars["CCMUX_CLAUDE_SESSION_ID"], session.as_str().unwrap());
 
-    // Closed: no longer spawnable.
+    // Closed (with no grace period): its dir is gone, and it is never
+    // started again without one.
     second
         .on_pane_close(&pane("main_0_1"), &PaneExit::exited(0))
         .unwrap();
+    assert!(!h.pane_dir("main_0_1").exists());
+    let err = spawn_env(&second, "main_0_1", &[]).unwrap_err();
+    assert!(err.message.contains("without isolation"), "{}", err.message);
 }
