@@ -31,6 +31,86 @@ fn an_absent_table_gives_the_documented_defaults() {
     assert_eq!(settings.grace_period, Duration::from_millis(3000));
 }
 
+/// The README's configuration table, as (key, default cell) pairs.
+fn readme_defaults() -> Vec<(String, String)> {
+    let readme = include_str!("../../README.md");
+    let table = readme
+        .split("## Configuration")
+        .nth(1)
+        .expect("README has a Configuration section");
+    table
+        .lines()
+        .skip_while(|line| !line.starts_with("| Key"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let key = cells[0].trim_start_matches("| ").trim_matches('`');
+            (key.to_string(), cells[1].to_string())
+        })
+        .collect()
+}
+
+/// Every key the code accepts, from serde's own list of expected fields.
+fn config_keys() -> Vec<String> {
+    let err = parse_config::<IsolationConfig>("isolation", "no_such_key = 1").unwrap_err();
+    let expected = err
+        .message
+        .split("expected one of ")
+        .nth(1)
+        .expect("serde lists the fields")
+        .lines()
+        .next()
+        .unwrap_or_default();
+    expected
+        .split(", ")
+        .map(|key| {
+            key.trim_matches(|c: char| c == '`' || !c.is_ascii_graphic())
+                .to_string()
+        })
+        .filter(|key| !key.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_readme_documents_every_key_with_the_codes_default() {
+    let rows = readme_defaults();
+    let mut documented: Vec<&str> = rows.iter().map(|(key, _)| key.as_str()).collect();
+    let mut accepted = config_keys();
+    documented.sort_unstable();
+    accepted.sort();
+    assert_eq!(documented, accepted, "README table vs the config's keys");
+
+    let home = Path::new("/home/someone");
+    let defaults = IsolationConfig::default();
+    for (key, cell) in rows {
+        let Some(value) = cell.strip_prefix('`').and_then(|v| v.strip_suffix('`')) else {
+            // "unset (off)": the key has no default value.
+            assert!(cell.starts_with("unset"), "{key}: {cell}");
+            let unset: IsolationConfig = parse_config("isolation", "").unwrap();
+            assert_eq!(unset, defaults, "{key}");
+            continue;
+        };
+        let toml = match key.as_str() {
+            "base_dir" => format!("{key} = {value:?}"),
+            _ => format!("{key} = {value}"),
+        };
+        let documented: IsolationConfig = parse_config("isolation", &toml)
+            .unwrap_or_else(|err| panic!("README default of `{key}`: {err}"));
+        if key == "base_dir" {
+            let resolve = |config: IsolationConfig| {
+                config
+                    .resolve(Path::new("/etc/ccmux"), Some(home))
+                    .unwrap()
+                    .base_dir
+            };
+            assert_eq!(resolve(documented), resolve(defaults.clone()), "{key}");
+        } else {
+            assert_eq!(documented, defaults, "README default of `{key}`: {value}");
+        }
+    }
+}
+
 #[test]
 fn unknown_keys_are_reported() {
     let err = parse_config::<IsolationConfig>("isolation", "grace_period = 10").unwrap_err();
