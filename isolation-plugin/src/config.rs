@@ -13,6 +13,10 @@ use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde::Deserialize;
 
 use crate::seed::CLAUDE_JSON;
+use crate::shared_data::DataEntry;
+
+/// Claude's backups of `.claude.json`: per pane, like the file itself.
+const BACKUPS_DIR: &str = "backups";
 
 /// The base dir when `base_dir` is not set, relative to the home dir.
 pub const DEFAULT_BASE_DIR: &str = ".ccmux/claude";
@@ -33,6 +37,22 @@ pub const DEFAULT_SHARE: &[&str] = &[
     "skills",
     "output-styles",
     "plugins",
+];
+
+/// Entries of the user's Claude dir that Claude keeps per session or
+/// append-only, linked into every pane (created in the user's dir first if
+/// missing): conversations, history and checkpoints outlive the pane and
+/// are reachable from everywhere. A trailing `/` marks a directory; a file
+/// entry must be an append-only log. See the classification table in the
+/// README for why each is here.
+pub const DEFAULT_SHARE_DATA: &[&str] = &[
+    "projects/",
+    "history.jsonl",
+    "file-history/",
+    "todos/",
+    "tasks/",
+    "plans/",
+    "ide/",
 ];
 
 /// The user-level keys of `.claude.json` copied into a new pane: who the
@@ -81,6 +101,10 @@ pub struct IsolationConfig {
     pub max_age_secs: Option<u64>,
     /// Entries of the user's Claude dir symlinked into every pane.
     pub share: Vec<String>,
+    /// Entries of the user's Claude dir that every pane shares as data:
+    /// created in the user's dir if missing, then linked; anything
+    /// pane-local there is moved home before a pane dir is removed.
+    pub share_data: Vec<String>,
     /// Top-level keys of the user's `.claude.json` copied into a new pane.
     pub seed_keys: Vec<String>,
     /// Point `CLAUDE_SECURESTORAGE_CONFIG_DIR` at the user's Claude dir, so
@@ -97,6 +121,7 @@ impl Default for IsolationConfig {
             grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
             max_age_secs: None,
             share: DEFAULT_SHARE.iter().map(ToString::to_string).collect(),
+            share_data: DEFAULT_SHARE_DATA.iter().map(ToString::to_string).collect(),
             seed_keys: DEFAULT_SEED_KEYS.iter().map(ToString::to_string).collect(),
             share_credentials: true,
             extra_env: BTreeMap::new(),
@@ -112,6 +137,7 @@ pub(crate) struct Settings {
     pub grace_period: Duration,
     pub max_age: Option<Duration>,
     pub share: Vec<String>,
+    pub share_data: Vec<DataEntry>,
     pub seed_keys: Vec<String>,
     pub share_credentials: bool,
     pub extra_env: Vec<(String, String)>,
@@ -139,7 +165,24 @@ impl IsolationConfig {
             )));
         }
         for name in &self.share {
-            check_share_name(name)?;
+            check_share_name("share", name)?;
+        }
+        let mut share_data = Vec::with_capacity(self.share_data.len());
+        for name in &self.share_data {
+            let data = DataEntry::parse(name);
+            check_share_name("share_data", &data.name)?;
+            if data.name == BACKUPS_DIR {
+                return Err(config_error(format!(
+                    "`share_data` may not contain {BACKUPS_DIR:?}: it holds backups of .claude.json, which each pane keeps its own"
+                )));
+            }
+            if self.share.contains(&data.name) {
+                return Err(config_error(format!(
+                    "{:?} is in both `share` and `share_data`; keep it in one",
+                    data.name
+                )));
+            }
+            share_data.push(data);
         }
         if self.seed_keys.iter().any(|key| key == "projects") {
             return Err(config_error(
@@ -157,6 +200,7 @@ impl IsolationConfig {
             grace_period: Duration::from_millis(self.grace_period_ms),
             max_age: self.max_age_secs.map(Duration::from_secs),
             share: self.share,
+            share_data,
             seed_keys: self.seed_keys,
             share_credentials: self.share_credentials,
             extra_env,
@@ -258,7 +302,7 @@ pub(crate) fn normalize_lexically(path: &Path) -> PathBuf {
     normal
 }
 
-fn check_share_name(name: &str) -> Result<(), HookError> {
+fn check_share_name(key: &str, name: &str) -> Result<(), HookError> {
     let mut components = Path::new(name).components();
     let single_name = matches!(
         (components.next(), components.next()),
@@ -266,12 +310,12 @@ fn check_share_name(name: &str) -> Result<(), HookError> {
     );
     if !single_name || name.contains('/') {
         return Err(config_error(format!(
-            "`share` entry {name:?} is not a single file or directory name of the Claude dir; write names such as \"settings.json\""
+            "`{key}` entry {name:?} is not a single file or directory name of the Claude dir; write names such as \"settings.json\" or \"projects/\""
         )));
     }
     if name == CLAUDE_JSON {
         return Err(config_error(format!(
-            "`share` may not contain {CLAUDE_JSON:?}: sharing it is exactly what corrupts it; its user-level keys are seeded instead (see `seed_keys`)"
+            "`{key}` may not contain {CLAUDE_JSON:?}: sharing it is exactly what corrupts it; its user-level keys are seeded instead (see `seed_keys`)"
         )));
     }
     Ok(())

@@ -18,14 +18,15 @@
 //! and keeps the user's identity: the user's configuration is symlinked in,
 //! the user-level keys of their `.claude.json` are seeded, and
 //! `CLAUDE_SECURESTORAGE_CONFIG_DIR` points at the user's own Claude dir so
-//! every pane shares one login.
+//! every pane shares one login. What Claude keeps per session or
+//! append-only (conversations, prompt history, checkpoints, ...) is shared
+//! data: linked to the user's own dir, so it outlives every pane.
 //!
 //! # What it is not
 //!
 //! Not a sandbox: it separates Claude's *state*, not its privileges; Claude
 //! in a pane can still read and write everything the user can. It does not
-//! merge pane state back into the user's `.claude.json`, and it does not
-//! move existing history into panes.
+//! merge pane state back into the user's `.claude.json`.
 //!
 //! # Reading this crate
 //!
@@ -38,6 +39,8 @@
 //! * `orphans`: the cleanup scan at server start.
 //! * `removal`: the grace-period removal of closed panes' dirs.
 //! * `user_claude_dir`, `share`, `seed`: keeping the user's identity.
+//! * `shared_data`, `rescue`: the user's data shared by every pane, and
+//!   moved home from a pane dir before it is removed.
 //! * `private_fs`, `errors`, `process`, `open_panes`: the plumbing.
 //!
 //! Unix only: it relies on symlinks, file modes and `O_NOFOLLOW`.
@@ -55,15 +58,17 @@ mod private_fs;
 mod process;
 mod reload_bases;
 mod removal;
+mod rescue;
 mod seed;
 mod share;
+mod shared_data;
 mod user_claude_dir;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashSet;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use ccmux_plugin_api::{
@@ -84,6 +89,7 @@ use owner_lock::OwnerLock;
 use pane_dir::{Claimed, MetadataState, PaneDir};
 use removal::{Removal, RemovalQueue};
 use seed::ClaudeJsonSeed;
+use shared_data::SharedData;
 pub use user_claude_dir::{HostEnvironment, UserClaudeDir};
 
 /// The plugin. One instance per plugins.toml entry; hooks may run on
@@ -95,6 +101,9 @@ pub struct IsolationPlugin {
     /// (no home dir), in which case panes are isolated but not seeded.
     user: Option<UserClaudeDir>,
     seed: Option<ClaudeJsonSeed>,
+    /// The user's data every pane shares; `None` without a user dir (or
+    /// with `share_data` empty), in which case a pane's data is its own.
+    shared_data: Option<Arc<SharedData>>,
     /// Set between `on_server_start` and `on_server_stop`.
     server: Mutex<Option<RunningServer>>,
     panes: OpenPanes,
@@ -186,6 +195,7 @@ impl Plugin for IsolationPlugin {
                 keep,
                 max_age: self.settings.max_age,
                 now: SystemTime::now(),
+                shared_data: self.shared_data.as_deref(),
             },
         );
         tracing::info!(
@@ -323,6 +333,7 @@ impl Plugin for IsolationPlugin {
             owner: owner.server_id,
             claim,
             wait_for,
+            shared_data: self.shared_data.clone(),
         };
         if self.settings.grace_period.is_zero() {
             removal.try_run()?;
@@ -376,12 +387,22 @@ impl IsolationPlugin {
         let seed = user
             .as_ref()
             .map(|user| ClaudeJsonSeed::new(user.claude_json.clone(), &settings.seed_keys));
+        let shared_data = user
+            .as_ref()
+            .filter(|_| !settings.share_data.is_empty())
+            .map(|user| {
+                Arc::new(SharedData::new(
+                    user.dir.clone(),
+                    settings.share_data.clone(),
+                ))
+            });
         Ok(IsolationPlugin {
             removals: RemovalQueue::start()?,
             settings,
             layout,
             user,
             seed,
+            shared_data,
             server: Mutex::new(None),
             panes: OpenPanes::default(),
         })
@@ -418,11 +439,15 @@ impl IsolationPlugin {
         };
         let config_dir = dir.config_dir();
         let linked = share::link_shared_entries(&user.dir, &config_dir, &self.settings.share)?;
+        let shared = match &self.shared_data {
+            Some(shared_data) => shared_data.link_into(dir.id(), &config_dir)?,
+            None => 0,
+        };
         let seeded = match &self.seed {
             Some(seed) => seed.seed_pane(&config_dir)?,
             None => false,
         };
-        tracing::debug!(pane = %dir.id(), linked, seeded, "pane seeded from the user's Claude dir");
+        tracing::debug!(pane = %dir.id(), linked, shared, seeded, "pane seeded from the user's Claude dir");
         Ok(())
     }
 

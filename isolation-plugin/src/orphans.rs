@@ -21,6 +21,7 @@ use crate::metadata::{unix_now, METADATA_FILE};
 use crate::owner_lock::{probe_owner, OwnerState};
 use crate::pane_dir::{MetadataState, PaneDir};
 use crate::private_fs::ensure_private_dir;
+use crate::shared_data::SharedData;
 
 pub(crate) struct ScanPolicy<'a> {
     /// This server's identity.
@@ -30,6 +31,8 @@ pub(crate) struct ScanPolicy<'a> {
     /// `max_age_secs`, if set.
     pub max_age: Option<Duration>,
     pub now: SystemTime,
+    /// Where a removed dir's data goes first.
+    pub shared_data: Option<&'a SharedData>,
 }
 
 /// Scans the base dir; returns the ids of the pane dirs it removed.
@@ -69,7 +72,19 @@ pub(crate) fn remove_orphans(layout: &Layout, policy: &ScanPolicy<'_>) -> Vec<St
         };
         match judge(layout, &pane, policy) {
             Verdict::Keep => {}
-            Verdict::Remove(reason) => match pane.remove_locked(&lock, &reason) {
+            Verdict::Remove(reason) => match pane.remove_locked(&lock, &reason, policy.shared_data)
+            {
+                Ok(true) if reason.starts_with(UNRESTORED) => {
+                    tracing::warn!(
+                        pane = name,
+                        "removed the dir of a pane this server kept but did not restore (start the server with its panes restored to keep them): {}",
+                        match policy.shared_data {
+                            Some(_) => "its conversations, prompt history, checkpoints and memory are in the user's Claude dir, where any pane or plain `claude --resume` finds them; its own .claude.json is gone",
+                            None => "`share_data` is empty, so its conversations went with it",
+                        }
+                    );
+                    removed.push(name.to_string());
+                }
                 Ok(true) => removed.push(name.to_string()),
                 Ok(false) => {}
                 Err(err) => tracing::warn!(pane = name, "orphan scan: could not remove: {err}"),
@@ -116,6 +131,9 @@ fn set_aside(layout: &Layout, pane: &PaneDir) {
     }
 }
 
+/// The removal reason of this server's own panes that were not restored.
+const UNRESTORED: &str = "orphan of this server, not restored";
+
 enum Verdict {
     Keep,
     Remove(String),
@@ -150,7 +168,7 @@ fn judge(layout: &Layout, pane: &PaneDir, policy: &ScanPolicy<'_>) -> Verdict {
             Verdict::Keep
         }
         MetadataState::Valid(found) if found.owner == policy.server_id => Verdict::Remove(format!(
-            "orphan of this server ({}): its pane was not restored",
+            "{UNRESTORED} ({})",
             policy.server_id
         )),
         MetadataState::Valid(found) => match policy.max_age {

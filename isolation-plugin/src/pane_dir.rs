@@ -25,6 +25,7 @@ use crate::private_fs::{
     write_private_file_atomic, Entry, Links, ReadFailure,
 };
 use crate::seed::CLAUDE_JSON;
+use crate::shared_data::SharedData;
 
 pub(crate) const CONFIG_DIR: &str = "config";
 pub(crate) const SESSIONS_DIR: &str = "sessions";
@@ -316,6 +317,7 @@ impl PaneDir {
         owner: &str,
         claim: &str,
         reason: &str,
+        shared_data: Option<&SharedData>,
     ) -> Result<bool, HookError> {
         let Some(lock) = self.lock()? else {
             return Ok(false);
@@ -342,7 +344,7 @@ impl PaneDir {
                 );
                 Ok(false)
             }
-            MetadataState::Valid(_) => self.remove_locked(&lock, reason),
+            MetadataState::Valid(_) => self.remove_locked(&lock, reason, shared_data),
             MetadataState::Missing | MetadataState::Invalid(_) => {
                 tracing::warn!(
                     pane = %self.id,
@@ -358,9 +360,36 @@ impl PaneDir {
     /// holding its lock, which has judged it under that lock. Symlinks
     /// inside are removed, never followed (`remove_dir_all` guarantees it),
     /// and the dir itself is checked to be a real directory first.
-    pub(crate) fn remove_locked(&self, _lock: &PaneLock, reason: &str) -> Result<bool, HookError> {
+    ///
+    /// With `shared_data`, whatever the pane holds pane-locally where a
+    /// shared entry belongs is moved into the user's dir first; if that
+    /// fails, the dir is kept (the error says why) and nothing is lost.
+    pub(crate) fn remove_locked(
+        &self,
+        _lock: &PaneLock,
+        reason: &str,
+        shared_data: Option<&SharedData>,
+    ) -> Result<bool, HookError> {
         if !self.exists()? {
             return Ok(false);
+        }
+        if let Some(shared_data) = shared_data {
+            let config = self.config_dir();
+            if check_own_dir("the pane's Claude config dir", &config)? {
+                let rescued = shared_data.rescue(&self.id, &config).map_err(|err| {
+                    HookError::new(
+                        err.kind,
+                        format!(
+                            "keeping pane dir {}: its data could not all be moved into the user's Claude dir first: {}",
+                            self.root.display(),
+                            err.message
+                        ),
+                    )
+                })?;
+                if !rescued.is_empty() {
+                    tracing::info!(pane = %self.id, "moved the pane's own data into the user's Claude dir before removing it: {rescued}");
+                }
+            }
         }
         self.remove_checked(reason)
     }

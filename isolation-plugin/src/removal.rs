@@ -26,6 +26,7 @@ use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::pane_dir::PaneDir;
 use crate::process::process_is_gone;
+use crate::shared_data::SharedData;
 
 /// How often a removal that waits for a process checks on it.
 const PROCESS_POLL: Duration = Duration::from_millis(100);
@@ -45,6 +46,8 @@ pub(crate) struct Removal {
     /// soon as it has gone, or kept (with a warning) if it outlives the
     /// deadline; the next server start then cleans it as an orphan.
     pub wait_for: Option<u32>,
+    /// Where the pane's data goes before its dir is removed.
+    pub shared_data: Option<Arc<SharedData>>,
 }
 
 impl Removal {
@@ -66,8 +69,12 @@ impl Removal {
             Some(_) => "pane closed and its process has exited",
             None => "pane closed and its grace period is over",
         };
-        self.pane
-            .remove_if_claimed(&self.owner, &self.claim, reason)
+        self.pane.remove_if_claimed(
+            &self.owner,
+            &self.claim,
+            reason,
+            self.shared_data.as_deref(),
+        )
     }
 
     /// [`try_run`](Self::try_run) where errors can only be logged (there is

@@ -8,6 +8,7 @@ mod lifecycle_tests;
 mod reload_tests;
 mod security_tests;
 mod seed_tests;
+mod shared_data_tests;
 mod spawn_env_tests;
 
 use std::collections::BTreeMap;

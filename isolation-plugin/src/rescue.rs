@@ -1,0 +1,329 @@
+//! Moving what a pane holds of the user's data into the user's Claude dir,
+//! without ever overwriting, deleting or writing through a link.
+//!
+//! Why: a pane dir is removed after its pane closes, and everything in it
+//! goes with it. Shared entries (`projects/`, `history.jsonl`, ...) are
+//! links to the user's dir, so what Claude writes there is the user's
+//! already. But something can still sit pane-locally where a shared entry
+//! belongs: a pane dir made by an older plugin version (real `projects/`),
+//! a link that something replaced with a real file, a transcript written
+//! before the link existed. This module moves such data home first; only
+//! then may the pane dir be removed.
+//!
+//! The rules, for each entry under a pane-local dir:
+//! - a name the user's side lacks is moved (a rename, no copy on one
+//!   filesystem);
+//! - a dir on both sides is merged entry by entry;
+//! - a file on both sides with the same bytes is already home;
+//! - anything else that exists on both sides (different bytes, a dir
+//!   against a file, a link on the user's side) is moved in beside the
+//!   user's under a new name (`{stem}.pane-{id}[-n].{ext}`): both copies
+//!   stay;
+//! - links and special files in the pane are not data and stay behind.
+//!
+//! An append-only log (`history.jsonl`) is appended to the user's instead:
+//! the lines are what matters, and the user's up-arrow history then has
+//! them.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use ccmux_plugin_api::HookError;
+
+use crate::errors::io_error;
+use crate::private_fs::{entry, Entry, FILE_MODE};
+
+/// What a rescue did, for the log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Rescued {
+    /// Entries moved in under their own name.
+    pub moved: usize,
+    /// Entries moved in beside a different one of the same name.
+    pub set_beside: usize,
+    /// Bytes appended to the user's append-only logs.
+    pub appended_bytes: u64,
+}
+
+impl Rescued {
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Rescued::default()
+    }
+
+    fn add(&mut self, other: &Rescued) {
+        self.moved += other.moved;
+        self.set_beside += other.set_beside;
+        self.appended_bytes += other.appended_bytes;
+    }
+}
+
+impl std::fmt::Display for Rescued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} moved, {} kept beside the user's copy, {} bytes of history appended",
+            self.moved, self.set_beside, self.appended_bytes
+        )
+    }
+}
+
+/// Merges the real dir `src` (pane-local) into the real dir `dst` (the
+/// user's), by the rules above. What stays in `src` afterwards is links,
+/// special files and files already present in `dst`: nothing that is
+/// only there.
+pub(crate) fn merge_dir(src: &Path, dst: &Path, pane_id: &str) -> Result<Rescued, HookError> {
+    let mut rescued = Rescued::default();
+    let entries = fs::read_dir(src).map_err(|err| io_error("list", src, &err))?;
+    for dir_entry in entries {
+        let dir_entry = dir_entry.map_err(|err| io_error("list", src, &err))?;
+        let from = dir_entry.path();
+        let to = dst.join(dir_entry.file_name());
+        let from_kind = entry(&from).map_err(|err| io_error("inspect", &from, &err))?;
+        if matches!(from_kind, Entry::Symlink | Entry::Other | Entry::Missing) {
+            continue;
+        }
+        let to_kind = entry(&to).map_err(|err| io_error("inspect", &to, &err))?;
+        match (from_kind, to_kind) {
+            (_, Entry::Missing) => match move_no_replace(&from, &to, pane_id)? {
+                true => rescued.moved += 1,
+                // Made on the user's side meanwhile: judged again.
+                false => rescued.add(&merge_entry_again(&from, &to, pane_id)?),
+            },
+            (Entry::Dir(_), Entry::Dir(_)) => rescued.add(&merge_dir(&from, &to, pane_id)?),
+            (Entry::File, Entry::File) if same_bytes(&from, &to)? => {}
+            _ => {
+                set_beside(&from, dst, pane_id)?;
+                rescued.set_beside += 1;
+            }
+        }
+    }
+    Ok(rescued)
+}
+
+fn merge_entry_again(from: &Path, to: &Path, pane_id: &str) -> Result<Rescued, HookError> {
+    let dst = to.parent().unwrap_or(to);
+    let mut rescued = Rescued::default();
+    match (
+        entry(from).map_err(|err| io_error("inspect", from, &err))?,
+        entry(to).map_err(|err| io_error("inspect", to, &err))?,
+    ) {
+        (Entry::Dir(_), Entry::Dir(_)) => rescued.add(&merge_dir(from, to, pane_id)?),
+        (Entry::File, Entry::File) if same_bytes(from, to)? => {}
+        _ => {
+            set_beside(from, dst, pane_id)?;
+            rescued.set_beside += 1;
+        }
+    }
+    Ok(rescued)
+}
+
+/// Appends the pane-local log `src` to the user's `dst` (made 0600 if
+/// missing), in one `write` on an `O_APPEND` descriptor, so it lands
+/// whole after whatever Claude instances have appended meanwhile. Never
+/// through a link. Returns the bytes appended.
+pub(crate) fn append_log(src: &Path, dst: &Path) -> Result<u64, HookError> {
+    let mut bytes = Vec::new();
+    File::open(src)
+        .and_then(|mut file| file.read_to_end(&mut bytes))
+        .map_err(|err| io_error("read", src, &err))?;
+    if bytes.is_empty() {
+        return Ok(0);
+    }
+    if !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    let mut log = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(dst)
+        .map_err(|err| io_error("open for appending", dst, &err))?;
+    let meta = log
+        .metadata()
+        .map_err(|err| io_error("inspect", dst, &err))?;
+    if !meta.is_file() {
+        return Err(io_error(
+            "append to",
+            dst,
+            &io::Error::other("it is not a regular file"),
+        ));
+    }
+    log.write_all(&bytes)
+        .and_then(|()| log.sync_all())
+        .map_err(|err| io_error("append to", dst, &err))?;
+    Ok(bytes.len() as u64)
+}
+
+/// Moves `from` into `dir` under a name no entry there has:
+/// `{stem}.pane-{id}.{ext}`, then `{stem}.pane-{id}-2.{ext}`, ...
+fn set_beside(from: &Path, dir: &Path, pane_id: &str) -> Result<PathBuf, HookError> {
+    let name = from
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+        _ => (name.clone(), String::new()),
+    };
+    for n in 1..=1000 {
+        let suffix = if n == 1 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        let to = dir.join(format!("{stem}.pane-{pane_id}{suffix}{ext}"));
+        if move_no_replace(from, &to, pane_id)? {
+            return Ok(to);
+        }
+    }
+    Err(io_error(
+        "find a free name beside the user's copy of",
+        from,
+        &io::Error::other("1000 names taken"),
+    ))
+}
+
+/// Whether two regular files hold the same bytes, read in chunks.
+fn same_bytes(a: &Path, b: &Path) -> Result<bool, HookError> {
+    let open = |path: &Path| {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|err| io_error("read", path, &err))
+    };
+    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    let len = |file: &File, path: &Path| {
+        file.metadata()
+            .map(|meta| meta.len())
+            .map_err(|err| io_error("inspect", path, &err))
+    };
+    if len(&fa, a)? != len(&fb, b)? {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let na = read_full(&mut fa, &mut ba).map_err(|err| io_error("read", a, &err))?;
+        let nb = read_full(&mut fb, &mut bb).map_err(|err| io_error("read", b, &err))?;
+        if na != nb || ba[..na] != bb[..nb] {
+            return Ok(false);
+        }
+        if na == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Moves `from` to `to` unless something is at `to`: returns false then,
+/// and changes nothing. Never replaces: a plain `rename` would overwrite a
+/// file another Claude wrote at `to` a moment ago. Across filesystems
+/// (the base dir elsewhere than the user's dir), copies then removes.
+pub(crate) fn move_no_replace(from: &Path, to: &Path, pane_id: &str) -> Result<bool, HookError> {
+    match rename_no_replace(from, to) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) if err.raw_os_error() == Some(libc::ENOTEMPTY) => Ok(false),
+        Err(err) if err.raw_os_error() == Some(libc::EXDEV) => copy_then_remove(from, to, pane_id),
+        Err(err) => Err(io_error(&format!("move to {}", to.display()), from, &err)),
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |path: &Path| {
+        CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a path"))
+    };
+    let (from_c, to_c) = (c(from)?, c(to)?);
+    // SAFETY: two valid NUL-terminated paths, resolved against the cwd
+    // (they are absolute); renameat2 reads them and nothing else.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from_c.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        // A filesystem without RENAME_NOREPLACE: the portable way.
+        Some(libc::EINVAL | libc::ENOSYS) => rename_no_replace_portable(from, to),
+        _ => Err(err),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    rename_no_replace_portable(from, to)
+}
+
+/// A hard link fails if `to` exists, so for files it is an exact
+/// no-replace move. A dir cannot be hard-linked; renaming a dir onto an
+/// existing *empty* dir is the only replace left possible, and an empty
+/// dir holds nothing to lose.
+fn rename_no_replace_portable(from: &Path, to: &Path) -> io::Result<()> {
+    if fs::symlink_metadata(from)?.is_dir() {
+        if fs::symlink_metadata(to).is_ok() {
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+        }
+        return fs::rename(from, to);
+    }
+    fs::hard_link(from, to)?;
+    fs::remove_file(from)
+}
+
+fn copy_then_remove(from: &Path, to: &Path, pane_id: &str) -> Result<bool, HookError> {
+    match entry(from).map_err(|err| io_error("inspect", from, &err))? {
+        Entry::Dir(_) => {
+            match fs::create_dir(to) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(err) => return Err(io_error("create the directory", to, &err)),
+            }
+            merge_dir(from, to, pane_id)?;
+            Ok(true)
+        }
+        Entry::File => {
+            let mut source = File::open(from).map_err(|err| io_error("read", from, &err))?;
+            let mut target = match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(to)
+            {
+                Ok(file) => file,
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(err) => return Err(io_error("create", to, &err)),
+            };
+            io::copy(&mut source, &mut target)
+                .and_then(|_| target.sync_all())
+                .map_err(|err| io_error("copy into", to, &err))?;
+            fs::remove_file(from).map_err(|err| io_error("remove", from, &err))?;
+            Ok(true)
+        }
+        // Links and special files are not moved (see the module docs).
+        _ => Ok(false),
+    }
+}

@@ -1,0 +1,246 @@
+//! SharedData: the entries of a Claude config dir that Claude keeps per
+//! session or append-only (transcripts, prompt history, checkpoints,
+//! todos, ...), linked from the user's Claude dir into every pane.
+//!
+//! Why: none of this needs isolating. Claude already runs many instances
+//! on one `~/.claude/` and never rewrites these whole: each session writes
+//! its own files, and `history.jsonl` is only appended to. Kept in the
+//! user's dir, every conversation survives its pane and can be resumed
+//! from any pane or from a plain terminal, as without ccmux. What
+//! concurrent instances do corrupt, `.claude.json`, stays per pane.
+//!
+//! Unlike the `share` links, an entry the user lacks is created in the
+//! user's dir first (dirs 0700, files 0600, never through a link), so the
+//! link is always made and nothing is ever written pane-locally. Anything
+//! that does sit pane-locally where a shared entry belongs is moved home
+//! (see [`rescue`](crate::rescue)) before the link is made and before a
+//! pane dir is removed.
+
+use std::io;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use ccmux_plugin_api::{HookError, HookErrorKind};
+
+use crate::errors::{io_error, refused};
+use crate::private_fs::{create_private_dir, create_private_file, entry, Entry};
+use crate::rescue::{append_log, merge_dir, Rescued};
+
+/// One entry of `share_data`: `"projects/"` is a dir, `"history.jsonl"`
+/// an append-only file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DataEntry {
+    pub name: String,
+    pub kind: DataKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DataKind {
+    Dir,
+    /// Only ever appended to: a pane-local copy is appended home.
+    AppendLog,
+}
+
+impl DataEntry {
+    /// Parses a config entry; the caller checks the name itself.
+    pub(crate) fn parse(entry: &str) -> DataEntry {
+        match entry.strip_suffix('/') {
+            Some(name) => DataEntry {
+                name: name.to_string(),
+                kind: DataKind::Dir,
+            },
+            None => DataEntry {
+                name: entry.to_string(),
+                kind: DataKind::AppendLog,
+            },
+        }
+    }
+}
+
+/// The user's Claude dir and the entries shared from it.
+#[derive(Debug)]
+pub(crate) struct SharedData {
+    user_dir: PathBuf,
+    entries: Vec<DataEntry>,
+}
+
+impl SharedData {
+    pub(crate) fn new(user_dir: PathBuf, entries: Vec<DataEntry>) -> Self {
+        SharedData { user_dir, entries }
+    }
+
+    /// Links every entry into the pane's `config/`, first creating it in
+    /// the user's dir if the user lacks it, and first moving home anything
+    /// the pane holds there itself (a pane dir of an older layout). An
+    /// entry the user has as a link or as the wrong kind is not shared, with
+    /// a warning: nothing is written through it. Returns how many links
+    /// were made.
+    pub(crate) fn link_into(&self, pane_id: &str, pane_config: &Path) -> Result<usize, HookError> {
+        self.ensure_user_dir()?;
+        let mut made = 0;
+        for data in &self.entries {
+            let target = self.user_dir.join(&data.name);
+            if let Err(err) = self.ensure_user_entry(data, &target) {
+                tracing::warn!(pane = pane_id, "not sharing {}: {err}", data.name);
+                continue;
+            }
+            let link = pane_config.join(&data.name);
+            let rescued = self.rescue_entry(pane_id, data, &link, &target)?;
+            if !rescued.is_empty() {
+                tracing::info!(
+                    pane = pane_id,
+                    entry = %data.name,
+                    "moved the pane's own {} into the user's Claude dir before sharing it: {rescued}",
+                    data.name
+                );
+            }
+            if link_to(&target, &link)? {
+                made += 1;
+            }
+        }
+        Ok(made)
+    }
+
+    /// Moves home whatever the pane holds pane-locally where a shared
+    /// entry belongs. Called before a pane dir is removed: an error means
+    /// the dir must be kept, since something in it is not home yet.
+    pub(crate) fn rescue(&self, pane_id: &str, pane_config: &Path) -> Result<Rescued, HookError> {
+        let mut total = Rescued::default();
+        for data in &self.entries {
+            let local = pane_config.join(&data.name);
+            if !matches!(
+                entry(&local).map_err(|err| io_error("inspect", &local, &err))?,
+                Entry::Dir(_) | Entry::File
+            ) {
+                continue;
+            }
+            self.ensure_user_dir()?;
+            let target = self.user_dir.join(&data.name);
+            self.ensure_user_entry(data, &target)?;
+            let rescued = self.rescue_entry(pane_id, data, &local, &target)?;
+            total.moved += rescued.moved;
+            total.set_beside += rescued.set_beside;
+            total.appended_bytes += rescued.appended_bytes;
+        }
+        Ok(total)
+    }
+
+    /// Moves a real entry at `local` into the user's `target`, then
+    /// removes what is left of it (links, copies already home). Nothing if
+    /// `local` is missing or a link.
+    fn rescue_entry(
+        &self,
+        pane_id: &str,
+        data: &DataEntry,
+        local: &Path,
+        target: &Path,
+    ) -> Result<Rescued, HookError> {
+        let found = entry(local).map_err(|err| io_error("inspect", local, &err))?;
+        let mut rescued = Rescued::default();
+        match (found, data.kind) {
+            (Entry::Dir(_), DataKind::Dir) => {
+                rescued = merge_dir(local, target, pane_id)?;
+                std::fs::remove_dir_all(local).map_err(|err| io_error("remove", local, &err))?;
+            }
+            (Entry::File, DataKind::AppendLog) => {
+                rescued.appended_bytes = append_log(local, target)?;
+                std::fs::remove_file(local).map_err(|err| io_error("remove", local, &err))?;
+            }
+            (Entry::Dir(_) | Entry::File, _) => {
+                // The wrong kind for this entry: keep it whole, beside the
+                // user's, rather than guess.
+                let parent = self.user_dir.as_path();
+                let moved = crate::rescue::move_no_replace(
+                    local,
+                    &parent.join(format!("{}.pane-{pane_id}", data.name)),
+                    pane_id,
+                )?;
+                if !moved {
+                    return Err(io_error(
+                        "move aside",
+                        local,
+                        &io::Error::other("the name beside it is taken"),
+                    ));
+                }
+                rescued.set_beside += 1;
+            }
+            (Entry::Missing | Entry::Symlink | Entry::Other, _) => {}
+        }
+        Ok(rescued)
+    }
+
+    /// The user's Claude dir: made (0700) if missing, as Claude itself
+    /// would on first run. It may be a link (a dotfiles checkout): it is
+    /// the user's own choice of where their Claude state lives.
+    fn ensure_user_dir(&self) -> Result<(), HookError> {
+        if self.user_dir.is_dir() {
+            return Ok(());
+        }
+        match entry(&self.user_dir).map_err(|err| io_error("inspect", &self.user_dir, &err))? {
+            Entry::Missing => {
+                create_private_dir("the user's Claude dir", &self.user_dir)?;
+                Ok(())
+            }
+            _ => Err(refused(
+                "the user's Claude dir",
+                &self.user_dir,
+                "it is not a directory",
+            )),
+        }
+    }
+
+    /// Makes sure the user has the entry, of the right kind and not a link.
+    fn ensure_user_entry(&self, data: &DataEntry, target: &Path) -> Result<(), HookError> {
+        let what = format!("the user's {}", data.name);
+        for _ in 0..3 {
+            match (
+                entry(target).map_err(|err| io_error("inspect", target, &err))?,
+                data.kind,
+            ) {
+                (Entry::Dir(_), DataKind::Dir) | (Entry::File, DataKind::AppendLog) => {
+                    return Ok(())
+                }
+                (Entry::Missing, DataKind::Dir) => {
+                    create_private_dir(&what, target)?;
+                }
+                (Entry::Missing, DataKind::AppendLog) => {
+                    create_private_file(&self.user_dir, &data.name, b"")?;
+                }
+                (Entry::Symlink, _) => {
+                    return Err(refused(&what, target, "it is a symbolic link"));
+                }
+                (_, DataKind::Dir) => return Err(refused(&what, target, "it is not a directory")),
+                (_, DataKind::AppendLog) => {
+                    return Err(refused(&what, target, "it is not a regular file"))
+                }
+            }
+        }
+        Err(HookError::new(
+            HookErrorKind::Io,
+            format!("{} keeps changing while being created", target.display()),
+        ))
+    }
+}
+
+/// Links `link` to `target`. An existing link is made to point at
+/// `target` (links hold no data); a real entry there is left alone (it is
+/// rescued first by the caller). Returns whether a link was made.
+fn link_to(target: &Path, link: &Path) -> Result<bool, HookError> {
+    match symlink(target, link) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+            match std::fs::read_link(link) {
+                Ok(existing) if existing == target => Ok(false),
+                Ok(_) => {
+                    std::fs::remove_file(link).map_err(|err| io_error("replace", link, &err))?;
+                    symlink(target, link)
+                        .map(|()| true)
+                        .map_err(|err| io_error("create the shared-data link", link, &err))
+                }
+                // A real entry: the caller's rescue has failed to move it.
+                Err(_) => Ok(false),
+            }
+        }
+        Err(err) => Err(io_error("create the shared-data link", link, &err)),
+    }
+}
