@@ -73,6 +73,25 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The transcripts (`*.jsonl` under `projects/`) in the user's own dir.
+fn transcripts(sandbox: &Sandbox) -> Vec<PathBuf> {
+    files_under(&sandbox.home().join(".claude/projects"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect()
+}
+
+/// The user's transcript of `session`.
+fn transcript_of(sandbox: &Sandbox, session: &str) -> Option<PathBuf> {
+    transcripts(sandbox)
+        .into_iter()
+        .find(|p| p.file_stem().is_some_and(|n| n == session))
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
+}
+
 fn assert_valid_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text)
@@ -111,14 +130,12 @@ fn concurrent_panes_keep_their_state_apart_and_out_of_home() {
         let metadata = assert_valid_json(&pane_dir.join(".pane-metadata"));
         assert_eq!(metadata["pane_id"], id.as_str());
         assert_valid_json(&config_dir.join(".claude.json"));
-        let transcripts: Vec<PathBuf> = files_under(&config_dir.join("projects"))
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-            .collect();
-        assert_eq!(transcripts.len(), 1, "{id}: {transcripts:?}");
     }
+    // Conversations are the user's: one transcript per pane, in the user's
+    // own projects/ (every pane's projects/ links there).
+    assert_eq!(transcripts(&sandbox).len(), 3);
+    // No pane's Claude wrote a `.claude.json` of the user's.
     assert!(!sandbox.home().join(".claude.json").exists());
-    assert!(!sandbox.home().join(".claude").exists());
 
     // The same panes restored, then closed: their dirs go.
     let out = run(shim(&sandbox, &claude, &config, "state").args(["--restore", "--", "true"]));
@@ -145,7 +162,7 @@ fn resume_works_in_the_same_pane_across_a_restart() {
         .map(str::to_string)
         .expect("session id printed");
     assert_eq!(session.len(), 36, "a UUID: {session}");
-    let transcript = files_under(&base_dir(&sandbox).join("resume_0_0/config/projects"))
+    let transcript = files_under(&sandbox.home().join(".claude/projects"))
         .into_iter()
         .find(|p| {
             p.file_name()
@@ -175,12 +192,10 @@ fn resume_works_in_the_same_pane_across_a_restart() {
         "resume appended to the transcript ({before} -> {after})"
     );
 
-    // The control: another pane has no such conversation.
+    // The control: a session id nobody used is not found, in any pane.
     let out = run(shim(&sandbox, &claude, &config, "other-state")
         .args(["--pane-id", "elsewhere_0_0", "--", "sh", "-c"])
-        .arg(format!(
-            "\"$CLAUDE_BIN\" -p again --resume {session} 2>&1 | cat"
-        )));
+        .arg("\"$CLAUDE_BIN\" -p again --resume 0b5e2f7c-1d3a-4c5b-9e8f-7a6b5c4d3e2f 2>&1 | cat"));
     assert!(out.stdout.contains("No conversation found"), "{out}");
 }
 
@@ -239,8 +254,7 @@ fn every_pane_shares_the_users_login_settings_and_mcp_servers() {
             .get("projects")
             .is_none_or(|p| !p.to_string().contains("secret-history")));
     }
-    // Nothing of the panes' state went into the user's own dir.
-    assert!(!user_dir.join("projects").exists());
+    // Per-process state stayed in the panes.
     assert!(!user_dir.join("sessions").exists());
 }
 

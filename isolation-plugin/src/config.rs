@@ -15,6 +15,9 @@ use serde::Deserialize;
 use crate::seed::CLAUDE_JSON;
 use crate::shared_data::DataEntry;
 
+/// The login; shared through `CLAUDE_SECURESTORAGE_CONFIG_DIR`, never linked.
+const CREDENTIALS_JSON: &str = ".credentials.json";
+
 /// Claude's backups of `.claude.json`: per pane, like the file itself.
 const BACKUPS_DIR: &str = "backups";
 
@@ -32,10 +35,15 @@ pub const MAX_GRACE_PERIOD_MS: u64 = 24 * 60 * 60 * 1000;
 pub const DEFAULT_SHARE: &[&str] = &[
     "settings.json",
     "CLAUDE.md",
+    "rules",
     "agents",
     "commands",
     "skills",
     "output-styles",
+    "workflows",
+    "themes",
+    "keybindings.json",
+    "loop.md",
     "plugins",
 ];
 
@@ -51,9 +59,19 @@ pub const DEFAULT_SHARE_DATA: &[&str] = &[
     "file-history/",
     "todos/",
     "tasks/",
-    "plans/",
+    "paste-cache/",
+    "session-env/",
+    "sessions/",
+    "teams/",
+    "debug/",
     "ide/",
 ];
+
+/// Entries each pane keeps its own while it runs, moved into the user's
+/// Claude dir before its dir is removed. For data Claude's permission
+/// rules only accept at a real path of the pane's own dir (a plan file
+/// written through a link asks for permission), but which must not be lost.
+pub const DEFAULT_MOVE_HOME: &[&str] = &["plans/"];
 
 /// The user-level keys of `.claude.json` copied into a new pane: who the
 /// user is and what they already agreed to, so a new pane neither asks to
@@ -79,6 +97,8 @@ pub const DEFAULT_SEED_KEYS: &[&str] = &[
 pub const CLAUDE_CONFIG_DIR: &str = "CLAUDE_CONFIG_DIR";
 pub const CCMUX_PANE_ID: &str = "CCMUX_PANE_ID";
 pub const CCMUX_CLAUDE_SESSION_ID: &str = "CCMUX_CLAUDE_SESSION_ID";
+/// Where Claude keeps auto-memory (`projects/<repo>/memory/`), when set.
+pub const CLAUDE_CODE_REMOTE_MEMORY_DIR: &str = "CLAUDE_CODE_REMOTE_MEMORY_DIR";
 /// Where Claude reads `.credentials.json` from, when set.
 pub const CLAUDE_SECURESTORAGE_CONFIG_DIR: &str = "CLAUDE_SECURESTORAGE_CONFIG_DIR";
 
@@ -105,6 +125,9 @@ pub struct IsolationConfig {
     /// created in the user's dir if missing, then linked; anything
     /// pane-local there is moved home before a pane dir is removed.
     pub share_data: Vec<String>,
+    /// Entries each pane keeps its own while it runs and that are moved
+    /// into the user's Claude dir before its dir is removed.
+    pub move_home: Vec<String>,
     /// Top-level keys of the user's `.claude.json` copied into a new pane.
     pub seed_keys: Vec<String>,
     /// Point `CLAUDE_SECURESTORAGE_CONFIG_DIR` at the user's Claude dir, so
@@ -122,6 +145,7 @@ impl Default for IsolationConfig {
             max_age_secs: None,
             share: DEFAULT_SHARE.iter().map(ToString::to_string).collect(),
             share_data: DEFAULT_SHARE_DATA.iter().map(ToString::to_string).collect(),
+            move_home: DEFAULT_MOVE_HOME.iter().map(ToString::to_string).collect(),
             seed_keys: DEFAULT_SEED_KEYS.iter().map(ToString::to_string).collect(),
             share_credentials: true,
             extra_env: BTreeMap::new(),
@@ -138,6 +162,7 @@ pub(crate) struct Settings {
     pub max_age: Option<Duration>,
     pub share: Vec<String>,
     pub share_data: Vec<DataEntry>,
+    pub move_home: Vec<DataEntry>,
     pub seed_keys: Vec<String>,
     pub share_credentials: bool,
     pub extra_env: Vec<(String, String)>,
@@ -167,23 +192,9 @@ impl IsolationConfig {
         for name in &self.share {
             check_share_name("share", name)?;
         }
-        let mut share_data = Vec::with_capacity(self.share_data.len());
-        for name in &self.share_data {
-            let data = DataEntry::parse(name);
-            check_share_name("share_data", &data.name)?;
-            if data.name == BACKUPS_DIR {
-                return Err(config_error(format!(
-                    "`share_data` may not contain {BACKUPS_DIR:?}: it holds backups of .claude.json, which each pane keeps its own"
-                )));
-            }
-            if self.share.contains(&data.name) {
-                return Err(config_error(format!(
-                    "{:?} is in both `share` and `share_data`; keep it in one",
-                    data.name
-                )));
-            }
-            share_data.push(data);
-        }
+        let share_data = check_data_entries("share_data", &self.share_data, &self.share, &[])?;
+        let move_home =
+            check_data_entries("move_home", &self.move_home, &self.share, &self.share_data)?;
         if self.seed_keys.iter().any(|key| key == "projects") {
             return Err(config_error(
                 "`seed_keys` may not contain \"projects\": per-project state belongs to each pane; remove it"
@@ -201,6 +212,7 @@ impl IsolationConfig {
             max_age: self.max_age_secs.map(Duration::from_secs),
             share: self.share,
             share_data,
+            move_home,
             seed_keys: self.seed_keys,
             share_credentials: self.share_credentials,
             extra_env,
@@ -318,7 +330,42 @@ fn check_share_name(key: &str, name: &str) -> Result<(), HookError> {
             "`{key}` may not contain {CLAUDE_JSON:?}: sharing it is exactly what corrupts it; its user-level keys are seeded instead (see `seed_keys`)"
         )));
     }
+    if name == CREDENTIALS_JSON {
+        return Err(config_error(format!(
+            "`{key}` may not contain {CREDENTIALS_JSON:?}: Claude replaces it whole at every token refresh, which would turn the link into a pane's own copy; the login is shared through `share_credentials` instead"
+        )));
+    }
     Ok(())
+}
+
+/// Parses and checks the entries of `key` (`share_data` or `move_home`):
+/// single names, never what must stay per pane, and in no other list.
+fn check_data_entries(
+    key: &str,
+    entries: &[String],
+    share: &[String],
+    other: &[String],
+) -> Result<Vec<DataEntry>, HookError> {
+    let mut checked = Vec::with_capacity(entries.len());
+    for name in entries {
+        let data = DataEntry::parse(name);
+        check_share_name(key, &data.name)?;
+        if data.name == BACKUPS_DIR {
+            return Err(config_error(format!(
+                "`{key}` may not contain {BACKUPS_DIR:?}: it holds backups of .claude.json, which each pane keeps its own"
+            )));
+        }
+        let elsewhere =
+            |list: &[String]| list.iter().any(|n| DataEntry::parse(n).name == data.name);
+        if elsewhere(share) || elsewhere(other) {
+            return Err(config_error(format!(
+                "{:?} is in `{key}` and in another of `share`, `share_data` and `move_home`; keep it in one",
+                data.name
+            )));
+        }
+        checked.push(data);
+    }
+    Ok(checked)
 }
 
 fn check_env_entry(key: &str, value: &str) -> Result<(), HookError> {

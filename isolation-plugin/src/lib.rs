@@ -78,8 +78,8 @@ use ccmux_plugin_api::{
 
 pub use config::IsolationConfig;
 use config::{
-    Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CLAUDE_CONFIG_DIR,
-    CLAUDE_SECURESTORAGE_CONFIG_DIR,
+    Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CLAUDE_CODE_REMOTE_MEMORY_DIR,
+    CLAUDE_CONFIG_DIR, CLAUDE_SECURESTORAGE_CONFIG_DIR,
 };
 use layout::Layout;
 pub use metadata::PaneMetadata;
@@ -273,6 +273,7 @@ impl Plugin for IsolationPlugin {
         env.set(CCMUX_PANE_ID, dir.id());
         env.set(CCMUX_CLAUDE_SESSION_ID, session_id);
         self.share_credentials(env);
+        self.share_memory(env);
         for (key, value) in &self.settings.extra_env {
             env.set(key, value);
         }
@@ -389,11 +390,12 @@ impl IsolationPlugin {
             .map(|user| ClaudeJsonSeed::new(user.claude_json.clone(), &settings.seed_keys));
         let shared_data = user
             .as_ref()
-            .filter(|_| !settings.share_data.is_empty())
+            .filter(|_| !(settings.share_data.is_empty() && settings.move_home.is_empty()))
             .map(|user| {
                 Arc::new(SharedData::new(
                     user.dir.clone(),
                     settings.share_data.clone(),
+                    settings.move_home.clone(),
                 ))
             });
         Ok(IsolationPlugin {
@@ -522,6 +524,30 @@ impl IsolationPlugin {
                 path = %user.dir.display(),
                 "not sharing the login: the user's Claude dir path is not UTF-8"
             ),
+        }
+    }
+}
+
+impl IsolationPlugin {
+    /// Claude's auto-memory (`projects/<repo>/memory/`) is written by the
+    /// model through its file tools, whose permission rules refuse a path
+    /// that reaches the user's dir through the pane's `projects` link (a
+    /// "sensitive file" under `.claude`). `CLAUDE_CODE_REMOTE_MEMORY_DIR`
+    /// moves the memory root itself to the user's dir: the same files, at
+    /// a real path the rules accept, and shared by every pane. A value the
+    /// user set themselves wins.
+    fn share_memory(&self, env: &mut SpawnEnv<'_>) {
+        let Some(shared_data) = self.shared_data.as_deref().filter(|s| s.shares("projects")) else {
+            return;
+        };
+        if env
+            .get(CLAUDE_CODE_REMOTE_MEMORY_DIR)
+            .is_some_and(|value| !value.is_empty())
+        {
+            return;
+        }
+        if let Some(dir) = shared_data.user_dir().to_str() {
+            env.set(CLAUDE_CODE_REMOTE_MEMORY_DIR, dir);
         }
     }
 }

@@ -30,6 +30,16 @@ pub(crate) fn link_shared_entries(
             tracing::debug!(path = %target.display(), "not sharing: the user has none");
             continue;
         }
+        // A user entry that is itself a link (a dotfiles checkout) is
+        // linked at what it resolves to: Claude writes settings through one
+        // link only (it renames its temp file onto the link's target), so a
+        // link to a link would replace the user's own link with a file.
+        let target = match std::fs::symlink_metadata(&target) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                std::fs::canonicalize(&target).unwrap_or(target)
+            }
+            _ => target,
+        };
         // `symlink` never replaces an existing entry: it fails instead.
         let link = pane_config.join(name);
         match symlink(&target, &link) {

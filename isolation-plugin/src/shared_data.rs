@@ -57,16 +57,35 @@ impl DataEntry {
     }
 }
 
-/// The user's Claude dir and the entries shared from it.
+/// The user's Claude dir, the entries shared from it, and those each pane
+/// keeps its own but moves home before its dir goes.
 #[derive(Debug)]
 pub(crate) struct SharedData {
     user_dir: PathBuf,
     entries: Vec<DataEntry>,
+    move_home: Vec<DataEntry>,
 }
 
 impl SharedData {
-    pub(crate) fn new(user_dir: PathBuf, entries: Vec<DataEntry>) -> Self {
-        SharedData { user_dir, entries }
+    pub(crate) fn new(
+        user_dir: PathBuf,
+        entries: Vec<DataEntry>,
+        move_home: Vec<DataEntry>,
+    ) -> Self {
+        SharedData {
+            user_dir,
+            entries,
+            move_home,
+        }
+    }
+
+    pub(crate) fn user_dir(&self) -> &Path {
+        &self.user_dir
+    }
+
+    /// Whether the entry `name` is linked into every pane.
+    pub(crate) fn shares(&self, name: &str) -> bool {
+        self.entries.iter().any(|data| data.name == name)
     }
 
     /// Links every entry into the pane's `config/`, first creating it in
@@ -106,7 +125,7 @@ impl SharedData {
     /// the dir must be kept, since something in it is not home yet.
     pub(crate) fn rescue(&self, pane_id: &str, pane_config: &Path) -> Result<Rescued, HookError> {
         let mut total = Rescued::default();
-        for data in &self.entries {
+        for data in self.entries.iter().chain(&self.move_home) {
             let local = pane_config.join(&data.name);
             if !matches!(
                 entry(&local).map_err(|err| io_error("inspect", &local, &err))?,

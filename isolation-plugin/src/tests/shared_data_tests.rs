@@ -9,7 +9,18 @@ use ccmux_plugin_api::PaneExit;
 
 use super::*;
 
-const DIRS: &[&str] = &["projects", "file-history", "todos", "tasks", "plans", "ide"];
+const DIRS: &[&str] = &[
+    "projects",
+    "file-history",
+    "todos",
+    "tasks",
+    "paste-cache",
+    "session-env",
+    "sessions",
+    "teams",
+    "debug",
+    "ide",
+];
 
 /// Writes `content` at `rel` under `dir`, making parents.
 fn put(dir: &Path, rel: &str, content: &str) {
@@ -69,6 +80,8 @@ fn old_layout_pane(h: &Harness, plugin: &IsolationPlugin, id: &str) -> PathBuf {
     put(&config, "projects/-work/differs.jsonl", "pane's\n");
     put(&config, "todos/t1.json", "[]");
     put(&config, "history.jsonl", "{\"display\":\"pane prompt\"}\n");
+    // Per pane while it runs (move_home), like in every layout.
+    put(&config, "plans/bright-plan.md", "the plan\n");
     config
 }
 
@@ -96,6 +109,7 @@ fn assert_rescued(h: &Harness, id: &str) {
         "pane memory\n"
     );
     assert_eq!(read("todos/t1.json"), "[]");
+    assert_eq!(read("plans/bright-plan.md"), "the plan\n");
     assert_eq!(
         read("history.jsonl"),
         "{\"display\":\"user prompt\"}\n{\"display\":\"pane prompt\"}\n"
@@ -122,10 +136,15 @@ fn a_restored_pane_of_the_old_layout_is_migrated_then_linked() {
     stop(&first, SERVER_A);
     drop(first);
 
-    let second = h.plugin("");
+    let second = h.plugin("grace_period_ms = 0");
     start(&second, SERVER_A, &["main_0_1"]).unwrap();
     create(&second, "main_0_1").unwrap();
+    // The plan stays the pane's while it runs, and goes home with the rest
+    // when the pane's dir goes.
+    assert!(config.join("plans/bright-plan.md").is_file());
+    close(&second, "main_0_1", PaneExit::exited(0)).unwrap();
     assert_rescued(&h, "main_0_1");
+    create(&second, "main_0_1").unwrap();
     for name in DIRS {
         assert!(is_symlink(&config.join(name)), "{name}");
     }
@@ -207,10 +226,10 @@ fn share_data_is_checked_when_the_plugin_loads() {
         ("share_data = [\".claude.json\"]", "may not contain"),
         ("share_data = [\"backups/\"]", "backups"),
         ("share_data = [\"a/b/\"]", "single file or directory name"),
-        (
-            "share_data = [\"settings.json\"]",
-            "both `share` and `share_data`",
-        ),
+        ("share_data = [\"settings.json\"]", "in another of `share`"),
+        ("move_home = [\"projects/\"]", "in another of `share`"),
+        ("share_data = [\".credentials.json\"]", "token refresh"),
+        ("share = [\".credentials.json\"]", "token refresh"),
     ] {
         let Err(err) = h.try_plugin(toml) else {
             panic!("{toml} accepted");
@@ -218,8 +237,50 @@ fn share_data_is_checked_when_the_plugin_loads() {
         assert!(err.message.contains(expect), "{toml}: {}", err.message);
     }
     // Empty: every pane's data is its own again.
-    let plugin = h.started("share_data = []\ngrace_period_ms = 0", SERVER_A);
+    let plugin = h.started(
+        "share_data = []\nmove_home = []\ngrace_period_ms = 0",
+        SERVER_A,
+    );
     create(&plugin, "main_0_1").unwrap();
     assert!(!h.pane_dir("main_0_1").join("config/projects").exists());
     assert!(!h.user_claude_dir().join("projects").exists());
+}
+
+#[test]
+fn claudes_memory_root_is_the_users_dir_unless_the_user_set_one() {
+    let h = Harness::new();
+    let plugin = h.started("", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    let vars = spawn_env(&plugin, "main_0_1", &[]).unwrap();
+    assert_eq!(
+        vars["CLAUDE_CODE_REMOTE_MEMORY_DIR"],
+        h.user_claude_dir().to_str().unwrap()
+    );
+    let vars = spawn_env(
+        &plugin,
+        "main_0_1",
+        &[("CLAUDE_CODE_REMOTE_MEMORY_DIR", "/elsewhere")],
+    )
+    .unwrap();
+    assert_eq!(vars["CLAUDE_CODE_REMOTE_MEMORY_DIR"], "/elsewhere");
+
+    // Without a shared projects/ there is no shared memory to point at.
+    let own = h.started("share_data = [\"todos/\"]", SERVER_B);
+    create(&own, "b_0_1").unwrap();
+    let vars = spawn_env(&own, "b_0_1", &[]).unwrap();
+    assert!(!vars.contains_key("CLAUDE_CODE_REMOTE_MEMORY_DIR"));
+}
+
+#[test]
+fn a_share_link_to_a_users_link_points_at_what_it_resolves_to() {
+    let h = Harness::new();
+    let dotfiles = h.outside().join("dotfiles-settings.json");
+    fs::write(&dotfiles, "{}").unwrap();
+    symlink(&dotfiles, h.user_claude_dir().join("settings.json")).unwrap();
+    let plugin = h.started("", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    assert_eq!(
+        fs::read_link(h.pane_dir("main_0_1").join("config/settings.json")).unwrap(),
+        fs::canonicalize(&dotfiles).unwrap()
+    );
 }
