@@ -254,8 +254,13 @@ fn every_pane_shares_the_users_login_settings_and_mcp_servers() {
             .get("projects")
             .is_none_or(|p| !p.to_string().contains("secret-history")));
     }
-    // Per-process state stayed in the panes.
-    assert!(!user_dir.join("sessions").exists());
+    // What each pane's Claude rewrites whole stayed in the panes.
+    assert!(!user_dir.join(".claude.json").exists());
+    assert!(!user_dir.join("backups").exists());
+    for id in &ids {
+        let backups = base_dir(&sandbox).join(id).join("config/backups");
+        assert!(backups.is_dir() && !is_link(&backups), "{id}");
+    }
 }
 
 #[test]
@@ -348,4 +353,232 @@ fn orphans_are_cleaned_only_by_their_own_server() {
     );
     assert!(base.join("run_0_0").is_dir());
     assert!(!base.join("done_0_1").exists());
+}
+
+/// The real CLI's `-p` run in a pane, with the session id the pane was
+/// given: writes a transcript offline (and then says "Not logged in").
+const FIRST_TURN: &str =
+    "\"$CLAUDE_BIN\" -p first --session-id \"$CCMUX_CLAUDE_SESSION_ID\" >/dev/null 2>&1; echo \"session=$CCMUX_CLAUDE_SESSION_ID\"";
+
+fn session_of(out: &ccmux_tests::Run, pane: &str) -> String {
+    pane_lines(&out.stdout, pane)
+        .iter()
+        .find_map(|l| l.strip_prefix("session="))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no session id printed by {pane}: {out}"))
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn a_conversation_outlives_its_pane_and_resumes_anywhere() {
+    let claude = claude_bin();
+    let sandbox = Sandbox::new();
+    let config = root_config(&sandbox, Some(0), true);
+    let out = run(shim(&sandbox, &claude, &config, "state-a").args([
+        "--pane-id",
+        "a_0_0",
+        "--",
+        "sh",
+        "-c",
+        FIRST_TURN,
+    ]));
+    assert!(out.status.success(), "{out}");
+    let session = session_of(&out, "a_0_0");
+    // The pane is closed and its dir removed; the conversation is the user's.
+    assert_eq!(pane_dirs(&sandbox), Vec::<String>::new());
+    let transcript = transcript_of(&sandbox, &session).expect("transcript in the user's projects/");
+    let lines = line_count(&transcript);
+
+    // Resumed by id in a pane of another server (another identity).
+    let out = run(shim(&sandbox, &claude, &config, "state-b")
+        .args(["--pane-id", "b_0_0", "--", "sh", "-c"])
+        .arg(format!(
+            "\"$CLAUDE_BIN\" -p again --resume {session} 2>&1 | cat"
+        )));
+    assert!(out.stdout.contains("Not logged in"), "{out}");
+    assert!(!out.stdout.contains("No conversation found"), "{out}");
+    let resumed = line_count(&transcript);
+    assert!(resumed > lines, "resume appended ({lines} -> {resumed})");
+
+    // Continued (the newest conversation of this folder) in a third server.
+    let out = run(shim(&sandbox, &claude, &config, "state-c")
+        .args(["--pane-id", "c_0_0", "--", "sh", "-c"])
+        .arg("\"$CLAUDE_BIN\" -p more --continue 2>&1 | cat"));
+    assert!(out.status.success(), "{out}");
+    let continued = line_count(&transcript);
+    assert!(
+        continued > resumed,
+        "--continue appended ({resumed} -> {continued})"
+    );
+    assert_eq!(transcripts(&sandbox).len(), 1, "no new conversation");
+
+    // And in a plain terminal, without ccmux (same HOME).
+    let out = run(sandbox
+        .command(&claude)
+        .args(["-p", "plain", "--resume", &session]));
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("Not logged in"), "{out}");
+    assert!(!text.contains("No conversation found"), "{out}");
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn memory_history_and_ide_locks_are_the_users_in_every_pane() {
+    let claude = claude_bin();
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "home/.claude/ide/41234.lock",
+        r#"{"pid":1,"workspaceFolders":["/w"],"ideName":"Fake IDE","transport":"ws"}"#,
+    );
+    let config = root_config(&sandbox, Some(0), true);
+    // Pane A writes where Claude writes memory and prompt history; the
+    // memory root is the one Claude is told to use.
+    let out = run(shim(&sandbox, &claude, &config, "state")
+        .args(["--pane-id", "a_0_0", "--", "sh", "-c"])
+        .arg(
+            "cat \"$CLAUDE_CONFIG_DIR/ide/41234.lock\"; echo; \
+             m=\"$CLAUDE_CODE_REMOTE_MEMORY_DIR/projects/-repo/memory\"; mkdir -p \"$m\" && echo remembered > \"$m/MEMORY.md\"; \
+             echo '{\"display\":\"from pane a\"}' >> \"$CLAUDE_CONFIG_DIR/history.jsonl\"",
+        ));
+    assert!(out.status.success(), "{out}");
+    assert!(
+        pane_lines(&out.stdout, "a_0_0")
+            .join("\n")
+            .contains("Fake IDE"),
+        "{out}"
+    );
+    let user = sandbox.home().join(".claude");
+    assert_eq!(
+        std::fs::read_to_string(user.join("projects/-repo/memory/MEMORY.md")).unwrap(),
+        "remembered\n"
+    );
+    assert!(std::fs::read_to_string(user.join("history.jsonl"))
+        .unwrap()
+        .contains("from pane a"));
+    // Pane B, after A's dir is gone, sees both through its own config dir;
+    // and Claude run there keeps the history link (it appends, never
+    // replaces).
+    let out = run(shim(&sandbox, &claude, &config, "state")
+        .args(["--pane-id", "b_0_0", "--", "sh", "-c"])
+        .arg(
+            "cat \"$CLAUDE_CONFIG_DIR/projects/-repo/memory/MEMORY.md\" \"$CLAUDE_CONFIG_DIR/history.jsonl\"; \
+             \"$CLAUDE_BIN\" -p hi >/dev/null 2>&1; test -L \"$CLAUDE_CONFIG_DIR/history.jsonl\" && echo still-linked",
+        ));
+    let text = pane_lines(&out.stdout, "b_0_0").join("\n");
+    assert!(text.contains("remembered"), "{out}");
+    assert!(text.contains("from pane a"), "{out}");
+    assert!(text.contains("still-linked"), "{out}");
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn panes_of_the_previous_layout_keep_their_conversations() {
+    let claude = claude_bin();
+    let sandbox = Sandbox::new();
+    // The previous layout: nothing shared, every pane's projects/ its own.
+    let old = sandbox.write(
+        "old-plugins.toml",
+        &std::fs::read_to_string(root_config(&sandbox, Some(0), true))
+            .unwrap()
+            .replace(
+                "grace_period_ms = 0",
+                "grace_period_ms = 0\nshare_data = []\nmove_home = []",
+            ),
+    );
+    let out = run(shim(&sandbox, &claude, &old, "state")
+        .args([
+            "--pane-id",
+            "restored_0_0",
+            "--pane-id",
+            "orphan_0_1",
+            "--keep-panes",
+        ])
+        .args(["--", "sh", "-c", FIRST_TURN]));
+    assert!(out.status.success(), "{out}");
+    let restored = session_of(&out, "restored_0_0");
+    let orphaned = session_of(&out, "orphan_0_1");
+    let base = base_dir(&sandbox);
+    assert!(base.join("restored_0_0/config/projects").is_dir());
+    assert!(!is_link(&base.join("restored_0_0/config/projects")));
+    assert!(transcripts(&sandbox).is_empty());
+
+    // Restored by today's plugin (orphan_0_1 is not restored): the
+    // restored pane's transcript is migrated and its projects/ linked; the
+    // orphan's dir goes, its transcript kept in the user's dir.
+    let config = root_config(&sandbox, Some(0), true);
+    let panes_file = sandbox.path().join("state/panes.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&panes_file).unwrap()).unwrap();
+    saved["panes"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|pane| pane["pane_id"] != "orphan_0_1");
+    std::fs::write(&panes_file, saved.to_string()).unwrap();
+    let out = run(shim(&sandbox, &claude, &config, "state")
+        .args(["--restore", "--", "sh", "-c"])
+        .arg("test -L \"$CLAUDE_CONFIG_DIR/projects\" && echo linked"));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(pane_lines(&out.stdout, "restored_0_0"), ["linked"], "{out}");
+    assert!(transcript_of(&sandbox, &restored).is_some());
+    assert!(transcript_of(&sandbox, &orphaned).is_some());
+    assert!(!base.join("orphan_0_1").exists());
+
+    // Both resumable elsewhere.
+    for session in [&restored, &orphaned] {
+        let out = run(shim(&sandbox, &claude, &config, "elsewhere")
+            .args(["--pane-id", "e_0_0", "--", "sh", "-c"])
+            .arg(format!(
+                "\"$CLAUDE_BIN\" -p again --resume {session} 2>&1 | cat"
+            )));
+        assert!(out.stdout.contains("Not logged in"), "{out}");
+        assert!(!out.stdout.contains("No conversation found"), "{out}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn concurrent_panes_never_write_the_users_claude_json() {
+    use std::os::unix::fs::MetadataExt;
+    let claude = claude_bin();
+    let sandbox = Sandbox::new();
+    let user_json = sandbox.write(
+        "home/.claude.json",
+        &serde_json::json!({"hasCompletedOnboarding": true, "theme": "dark", "numStartups": 7})
+            .to_string(),
+    );
+    let before = std::fs::read(&user_json).unwrap();
+    let inode = std::fs::metadata(&user_json).unwrap().ino();
+    let config = root_config(&sandbox, None, true);
+    let out = run(shim(&sandbox, &claude, &config, "state")
+        .args(["--panes", "4", "--keep-panes", "--", "sh", "-c"])
+        .arg("\"$CLAUDE_BIN\" -p hi --session-id \"$CCMUX_CLAUDE_SESSION_ID\" >/dev/null 2>&1; echo \"session=$CCMUX_CLAUDE_SESSION_ID\""));
+    assert!(out.status.success(), "{out}");
+    let ids = pane_ids(&out.stdout);
+    assert_eq!(ids.len(), 4, "{out}");
+    assert_eq!(std::fs::read(&user_json).unwrap(), before);
+    assert_eq!(std::fs::metadata(&user_json).unwrap().ino(), inode);
+    for id in &ids {
+        assert_valid_json(&base_dir(&sandbox).join(id).join("config/.claude.json"));
+        let session = session_of(&out, id);
+        assert!(
+            transcript_of(&sandbox, &session).is_some(),
+            "{id}: {session}"
+        );
+    }
+}
+
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
