@@ -64,16 +64,26 @@ struct Isolation {
 
 impl Isolation {
     fn start(dir: &Path, grace_period_ms: u64) -> Isolation {
+        Self::start_with(dir, &isolation_config(&dir.join("base"), grace_period_ms))
+    }
+
+    /// Started for the user whose Claude state is in `home` (as
+    /// `UserClaudeDir::create` lays it out) rather than the bench's own.
+    fn start_for_user(dir: &Path, grace_period_ms: u64, home: &Path) -> Isolation {
+        let config = format!(
+            "{}user_config_dir = {:?}\n",
+            isolation_config(&dir.join("base"), grace_period_ms),
+            home.join(".claude").display().to_string()
+        );
+        Self::start_with(dir, &config)
+    }
+
+    fn start_with(dir: &Path, config: &str) -> Isolation {
         let base = dir.join("base");
         let toml = dir.join("plugins.toml");
         fs::write(
             &toml,
-            plugin_entry(
-                "isolation",
-                &artifacts().isolation_plugin,
-                true,
-                &isolation_config(&base, grace_period_ms),
-            ),
+            plugin_entry("isolation", &artifacts().isolation_plugin, true, config),
         )
         .expect("write plugins.toml");
         let host = PluginHost::start(&toml).expect("the isolation plugin loads");
@@ -151,11 +161,13 @@ impl PaneTemplate {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         shared.sort();
+        // The user's configuration (`share`) and data (`share_data`, which
+        // the first pane created in the user's dir) are all links.
         let expected = UserClaudeDir::shared_names();
-        assert_eq!(
-            shared.len(),
-            expected.len(),
-            "the plugin links every shared entry ({expected:?}), found {shared:?}"
+        assert!(
+            expected.iter().all(|name| shared.iter().any(|s| s == name))
+                && shared.iter().any(|s| s == "projects"),
+            "the plugin links every shared entry ({expected:?} and its data), found {shared:?}"
         );
         isolation
             .host
@@ -590,8 +602,8 @@ fn row5(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
         .measurement_time(Duration::from_secs(2));
     let next = AtomicUsize::new(0);
     for (label, bytes) in sizes {
-        // Each size is a user of its own: the plugin reads the user's dir
-        // from HOME when it is constructed.
+        // Each size is a user of its own, named by the plugin's
+        // `user_config_dir` (never by changing HOME: plugin threads run).
         let dir = env.tempdir(&format!("row5-{label}-"));
         // The pane dirs go to tmpfs where there is one: the pane's own
         // filesystem work is the same for both sizes, and on this disk its
@@ -604,8 +616,9 @@ fn row5(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
         let fixture: OnceLock<(Isolation, UserClaudeDir)> = OnceLock::new();
         let setup = || {
             fixture.get_or_init(|| {
-                let user = UserClaudeDir::create(&dir.path().join("home"), bytes);
-                let isolation = with_home(&user.home, || Isolation::start(panes.path(), 0));
+                let user = UserClaudeDir::create(&dir.path().join("home"), bytes)
+                    .with_claude_json_inside();
+                let isolation = Isolation::start_for_user(panes.path(), 0, &user.home);
                 (isolation, user)
             })
         };
@@ -686,17 +699,4 @@ fn row5(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
             },
         });
     }
-}
-
-/// Runs `f` with `HOME` pointing at `home`, then restores it. Plugin
-/// worker threads may exist, but none reads the environment.
-fn with_home<T>(home: &Path, f: impl FnOnce() -> T) -> T {
-    let previous = std::env::var_os("HOME");
-    std::env::set_var("HOME", home);
-    let result = f();
-    match previous {
-        Some(value) => std::env::set_var("HOME", value),
-        None => std::env::remove_var("HOME"),
-    }
-    result
 }

@@ -57,6 +57,18 @@ impl UserClaudeDir {
         }
     }
 
+    /// The same user as Claude lays it out under `CLAUDE_CONFIG_DIR`:
+    /// `.claude.json` inside the Claude dir. For a plugin given the dir as
+    /// `user_config_dir`.
+    pub fn with_claude_json_inside(self) -> UserClaudeDir {
+        let inside = self.claude_dir.join(".claude.json");
+        fs::rename(&self.claude_json, &inside).expect("move .claude.json into the Claude dir");
+        UserClaudeDir {
+            claude_json: inside,
+            ..self
+        }
+    }
+
     /// The names in `.claude/` that a pane shares (symlinks), as the
     /// isolation plugin's default `share` list has them.
     pub fn shared_names() -> Vec<&'static str> {

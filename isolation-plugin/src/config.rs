@@ -112,6 +112,10 @@ pub struct IsolationConfig {
     /// Where pane dirs live. `~` is the home dir; a relative path is
     /// relative to the directory of plugins.toml. Default `~/.ccmux/claude`.
     pub base_dir: Option<PathBuf>,
+    /// The user's own Claude dir, as if the server had been started with
+    /// `CLAUDE_CONFIG_DIR` set to it. Default: the server's
+    /// `CLAUDE_CONFIG_DIR`, else `~/.claude` (with `~/.claude.json`).
+    pub user_config_dir: Option<PathBuf>,
     /// How long a closed pane's dir is kept, so re-creating the pane keeps
     /// its Claude state. 0 removes it at once.
     pub grace_period_ms: u64,
@@ -141,6 +145,7 @@ impl Default for IsolationConfig {
     fn default() -> Self {
         IsolationConfig {
             base_dir: None,
+            user_config_dir: None,
             grace_period_ms: DEFAULT_GRACE_PERIOD_MS,
             max_age_secs: None,
             share: DEFAULT_SHARE.iter().map(ToString::to_string).collect(),
@@ -158,6 +163,8 @@ impl Default for IsolationConfig {
 pub(crate) struct Settings {
     /// Absolute and valid UTF-8 (it goes into `CLAUDE_CONFIG_DIR`).
     pub base_dir: PathBuf,
+    /// Absolute, if set.
+    pub user_config_dir: Option<PathBuf>,
     pub grace_period: Duration,
     pub max_age: Option<Duration>,
     pub share: Vec<String>,
@@ -177,6 +184,10 @@ impl IsolationConfig {
         home: Option<&Path>,
     ) -> Result<Settings, HookError> {
         let base_dir = resolve_base_dir(self.base_dir.as_deref(), config_dir, home)?;
+        let user_config_dir = match self.user_config_dir.as_deref() {
+            Some(dir) => Some(resolve_path("user_config_dir", dir, config_dir, home)?),
+            None => None,
+        };
         if base_dir.to_str().is_none() {
             return Err(config_error(format!(
                 "`base_dir` {} is not valid UTF-8, so it cannot be put into CLAUDE_CONFIG_DIR; choose another directory",
@@ -208,6 +219,7 @@ impl IsolationConfig {
         }
         Ok(Settings {
             base_dir,
+            user_config_dir,
             grace_period: Duration::from_millis(self.grace_period_ms),
             max_age: self.max_age_secs.map(Duration::from_secs),
             share: self.share,
@@ -225,6 +237,44 @@ fn config_error(message: String) -> HookError {
         HookErrorKind::Config,
         format!("isolation plugin config: {message} (in [plugins.config] of plugins.toml)"),
     )
+}
+
+/// A path of the config: `~` is the home dir, a relative path is relative
+/// to the directory of plugins.toml; absolute, `.` and `..` applied.
+fn resolve_path(
+    key: &str,
+    path: &Path,
+    config_dir: &Path,
+    home: Option<&Path>,
+) -> Result<PathBuf, HookError> {
+    if path.as_os_str().is_empty() {
+        return Err(config_error(format!(
+            "`{key}` is empty; remove it or name a directory"
+        )));
+    }
+    let joined = match path.strip_prefix("~") {
+        Ok(rest) => home
+            .ok_or_else(|| {
+                config_error(format!(
+                    "`{key}` starts with `~` but the home directory is unknown; write the full path"
+                ))
+            })?
+            .join(rest),
+        Err(_) if path.to_string_lossy().starts_with('~') => {
+            return Err(config_error(format!(
+                "`{key}` {} uses `~user`, which is not supported; write the full path",
+                path.display()
+            )))
+        }
+        Err(_) => config_dir.join(path),
+    };
+    let absolute = std::path::absolute(&joined).map_err(|err| {
+        config_error(format!(
+            "cannot make `{key}` {} absolute: {err}",
+            joined.display()
+        ))
+    })?;
+    Ok(normalize_lexically(&absolute))
 }
 
 fn resolve_base_dir(

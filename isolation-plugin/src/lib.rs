@@ -384,6 +384,18 @@ impl IsolationPlugin {
             std::path::absolute(&ctx.config_dir).unwrap_or_else(|_| ctx.config_dir.clone());
         let settings = config.resolve(&config_dir, env.home())?;
         let layout = Layout::new(settings.base_dir.clone());
+        // A configured user dir stands for the server's CLAUDE_CONFIG_DIR.
+        let configured;
+        let env = match &settings.user_config_dir {
+            Some(dir) => {
+                configured = HostEnvironment {
+                    home: env.home.clone(),
+                    claude_config_dir: Some(dir.clone().into_os_string()),
+                };
+                &configured
+            }
+            None => env,
+        };
         let user = UserClaudeDir::discover(env, layout.base());
         let seed = user
             .as_ref()

@@ -300,3 +300,26 @@ fn a_plugin_without_a_home_still_isolates_when_base_dir_is_set() {
     );
     assert!(!env.contains_key("CLAUDE_SECURESTORAGE_CONFIG_DIR"));
 }
+
+#[test]
+fn user_config_dir_stands_for_the_servers_claude_config_dir() {
+    let h = Harness::new();
+    let plugin = h.plugin("user_config_dir = \"~/work-claude\"");
+    let user = plugin.user_claude_dir().unwrap();
+    assert_eq!(user.dir, h.home().join("work-claude"));
+    assert_eq!(user.claude_json, h.home().join("work-claude/.claude.json"));
+    // Relative: beside plugins.toml.
+    let plugin = h.plugin("user_config_dir = \"claude\"");
+    assert_eq!(
+        plugin.user_claude_dir().unwrap().dir,
+        h.conf_dir().join("claude")
+    );
+    let Err(err) = h.try_plugin("user_config_dir = \"\"") else {
+        panic!("an empty user_config_dir was accepted");
+    };
+    assert!(
+        err.message.contains("`user_config_dir` is empty"),
+        "{}",
+        err.message
+    );
+}
