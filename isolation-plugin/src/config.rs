@@ -77,20 +77,93 @@ pub const DEFAULT_MOVE_HOME: &[&str] = &["plans/"];
 /// user is and what they already agreed to, so a new pane neither asks to
 /// log in nor replays onboarding. Per-project state and caches stay out.
 pub const DEFAULT_SEED_KEYS: &[&str] = &[
+    // Who the user is and what they agreed to.
     "hasCompletedOnboarding",
     "lastOnboardingVersion",
-    "theme",
-    "mcpServers",
     "oauthAccount",
     "userID",
-    "autoUpdates",
     "customApiKeyResponses",
     "hasAvailableSubscription",
-    "editorMode",
-    "preferredNotifChannel",
     "bypassPermissionsModeAccepted",
     "hasAcknowledgedCostThreshold",
     "firstStartTime",
+    // User-scope MCP servers (`claude mcp add --scope user`).
+    "mcpServers",
+    // What `/config` and `claude config set --global` change: the CLI's own
+    // list of global settings, less its counters.
+    "apiKeyHelper",
+    "autoUpdates",
+    "theme",
+    "verbose",
+    "preferredNotifChannel",
+    "shiftEnterKeyBindingInstalled",
+    "editorMode",
+    "autoCompactEnabled",
+    "autoScrollEnabled",
+    "showTurnDuration",
+    "showMessageTimestamps",
+    "diffTool",
+    "env",
+    "todoFeatureEnabled",
+    "showExpandedTodos",
+    "briefTranscript",
+    "messageIdleNotifThresholdMs",
+    "autoConnectIde",
+    "autoInstallIdeExtension",
+    "fileCheckpointingEnabled",
+    "terminalProgressBarEnabled",
+    "showStatusInTerminalTab",
+    "taskCompleteNotifEnabled",
+    "inputNeededNotifEnabled",
+    "agentPushNotifEnabled",
+    "respectGitignore",
+    "claudeInChromeDefaultEnabled",
+    "hasCompletedClaudeInChromeOnboarding",
+    "lspRecommendationDisabled",
+    "lspRecommendationNeverPlugins",
+    "copyFullResponse",
+    "copyOnSelect",
+    "leftArrowOpensAgents",
+    "defaultToAgentsView",
+    "permissionExplainerEnabled",
+    "prStatusFooterEnabled",
+    "remoteControlAtStartup",
+    "autoUploadSessions",
+];
+
+/// The keys of each project (`projects[<path>]` in `.claude.json`) copied
+/// into a new pane and carried back: what the user set up for a folder.
+/// Never its history, caches or costs.
+pub const DEFAULT_PROJECT_KEYS: &[&str] = &[
+    "hasTrustDialogAccepted",
+    "hasCompletedProjectOnboarding",
+    "projectOnboardingSeenCount",
+    "allowedTools",
+    "mcpServers",
+    "mcpContextUris",
+    "enabledMcpjsonServers",
+    "disabledMcpjsonServers",
+    "hasClaudeMdExternalIncludesApproved",
+    "hasClaudeMdExternalIncludesWarningShown",
+];
+
+/// Per-project keys that are history, caches or costs: refused in
+/// `project_keys`, so a pane never carries them in or back.
+const NEVER_PROJECT_KEYS: &[&str] = &[
+    "history",
+    "lastCost",
+    "lastAPIDuration",
+    "lastDuration",
+    "lastLinesAdded",
+    "lastLinesRemoved",
+    "lastTotalInputTokens",
+    "lastTotalOutputTokens",
+    "lastTotalCacheCreationInputTokens",
+    "lastTotalCacheReadInputTokens",
+    "lastSessionId",
+    "lastModelUsage",
+    "exampleFiles",
+    "exampleFilesGeneratedAt",
 ];
 
 /// The variables the plugin sets for every pane.
@@ -132,8 +205,14 @@ pub struct IsolationConfig {
     /// Entries each pane keeps its own while it runs and that are moved
     /// into the user's Claude dir before its dir is removed.
     pub move_home: Vec<String>,
-    /// Top-level keys of the user's `.claude.json` copied into a new pane.
+    /// Top-level keys of the user's `.claude.json` copied into a new pane
+    /// and carried back at close.
     pub seed_keys: Vec<String>,
+    /// Keys of each project copied into a new pane and carried back.
+    pub project_keys: Vec<String>,
+    /// Bring what a pane changed in its `.claude.json` (of `seed_keys` and
+    /// `project_keys`) back into the user's file before its dir is removed.
+    pub carry_back: bool,
     /// Point `CLAUDE_SECURESTORAGE_CONFIG_DIR` at the user's Claude dir, so
     /// every pane uses the user's login.
     pub share_credentials: bool,
@@ -152,6 +231,11 @@ impl Default for IsolationConfig {
             share_data: DEFAULT_SHARE_DATA.iter().map(ToString::to_string).collect(),
             move_home: DEFAULT_MOVE_HOME.iter().map(ToString::to_string).collect(),
             seed_keys: DEFAULT_SEED_KEYS.iter().map(ToString::to_string).collect(),
+            project_keys: DEFAULT_PROJECT_KEYS
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            carry_back: true,
             share_credentials: true,
             extra_env: BTreeMap::new(),
         }
@@ -171,6 +255,8 @@ pub(crate) struct Settings {
     pub share_data: Vec<DataEntry>,
     pub move_home: Vec<DataEntry>,
     pub seed_keys: Vec<String>,
+    pub project_keys: Vec<String>,
+    pub carry_back: bool,
     pub share_credentials: bool,
     pub extra_env: Vec<(String, String)>,
 }
@@ -212,6 +298,15 @@ impl IsolationConfig {
                     .to_string(),
             ));
         }
+        if let Some(key) = self
+            .project_keys
+            .iter()
+            .find(|key| NEVER_PROJECT_KEYS.contains(&key.as_str()))
+        {
+            return Err(config_error(format!(
+                "`project_keys` may not contain {key:?}: it is per-project history, cache or cost, which panes never carry; remove it"
+            )));
+        }
         let mut extra_env = Vec::with_capacity(self.extra_env.len());
         for (key, value) in self.extra_env {
             check_env_entry(&key, &value)?;
@@ -226,6 +321,8 @@ impl IsolationConfig {
             share_data,
             move_home,
             seed_keys: self.seed_keys,
+            project_keys: self.project_keys,
+            carry_back: self.carry_back,
             share_credentials: self.share_credentials,
             extra_env,
         })

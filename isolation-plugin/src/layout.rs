@@ -4,6 +4,7 @@
 //! {base}/                         0700; created if missing
 //!   .owners/{server_id}.lock      one per server identity, locked while it runs
 //!   .unowned/{pane-id}-{unix}/    pane dirs without metadata, set aside by the orphan scan
+//!   .claude-json-backups/         the user's .claude.json before each merge
 //!   {pane-id}/                    one per pane: see PaneDir
 //! ```
 //!
@@ -19,6 +20,8 @@ use crate::pane_dir::PaneDir;
 use crate::private_fs::{create_private_dir, ensure_private_dir, entry, Entry};
 
 pub(crate) const OWNERS_DIR: &str = ".owners";
+/// Backups of the user's `.claude.json`, one per merge, bounded.
+pub(crate) const CLAUDE_JSON_BACKUPS_DIR: &str = ".claude-json-backups";
 /// Where the orphan scan moves pane dirs that have content but no owner.
 pub(crate) const UNOWNED_DIR: &str = ".unowned";
 
@@ -42,6 +45,11 @@ impl Layout {
     pub(crate) fn pane(&self, pane_id: &str) -> Result<PaneDir, HookError> {
         check_pane_id(pane_id).map_err(|err| invalid_pane_id(&err))?;
         Ok(PaneDir::new(pane_id, self.base.join(pane_id)))
+    }
+
+    /// Where the user's `.claude.json` is kept before each merge.
+    pub(crate) fn claude_json_backups(&self) -> PathBuf {
+        self.base.join(CLAUDE_JSON_BACKUPS_DIR)
     }
 
     pub(crate) fn unowned_dir(&self) -> PathBuf {

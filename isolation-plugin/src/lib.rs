@@ -45,8 +45,10 @@
 //!
 //! Unix only: it relies on symlinks, file modes and `O_NOFOLLOW`.
 
+mod carry_back;
 pub mod config;
 mod errors;
+mod handover;
 mod layout;
 mod metadata;
 mod open_panes;
@@ -63,6 +65,7 @@ mod seed;
 mod share;
 mod shared_data;
 mod user_claude_dir;
+mod user_claude_json;
 
 #[cfg(test)]
 mod tests;
@@ -76,11 +79,13 @@ use ccmux_plugin_api::{
     ServerStop, SpawnEnv,
 };
 
+use carry_back::CarriedKeys;
 pub use config::IsolationConfig;
 use config::{
     Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CLAUDE_CODE_REMOTE_MEMORY_DIR,
     CLAUDE_CONFIG_DIR, CLAUDE_SECURESTORAGE_CONFIG_DIR,
 };
+use handover::{ClaudeJsonCarry, Handover};
 use layout::Layout;
 pub use metadata::PaneMetadata;
 use open_panes::{OpenPane, OpenPanes};
@@ -91,6 +96,7 @@ use removal::{Removal, RemovalQueue};
 use seed::ClaudeJsonSeed;
 use shared_data::SharedData;
 pub use user_claude_dir::{HostEnvironment, UserClaudeDir};
+use user_claude_json::UserClaudeJson;
 
 /// The plugin. One instance per plugins.toml entry; hooks may run on
 /// several threads at once.
@@ -101,9 +107,9 @@ pub struct IsolationPlugin {
     /// (no home dir), in which case panes are isolated but not seeded.
     user: Option<UserClaudeDir>,
     seed: Option<ClaudeJsonSeed>,
-    /// The user's data every pane shares; `None` without a user dir (or
-    /// with `share_data` empty), in which case a pane's data is its own.
-    shared_data: Option<Arc<SharedData>>,
+    /// What every pane hands to the user before its dir is removed: its
+    /// shared data (also linked in at create) and `.claude.json` changes.
+    handover: Arc<Handover>,
     /// Set between `on_server_start` and `on_server_stop`.
     server: Mutex<Option<RunningServer>>,
     panes: OpenPanes,
@@ -195,7 +201,7 @@ impl Plugin for IsolationPlugin {
                 keep,
                 max_age: self.settings.max_age,
                 now: SystemTime::now(),
-                shared_data: self.shared_data.as_deref(),
+                handover: &self.handover,
             },
         );
         tracing::info!(
@@ -334,7 +340,7 @@ impl Plugin for IsolationPlugin {
             owner: owner.server_id,
             claim,
             wait_for,
-            shared_data: self.shared_data.clone(),
+            handover: Arc::clone(&self.handover),
         };
         if self.settings.grace_period.is_zero() {
             removal.try_run()?;
@@ -397,26 +403,45 @@ impl IsolationPlugin {
             None => env,
         };
         let user = UserClaudeDir::discover(env, layout.base());
-        let seed = user
-            .as_ref()
-            .map(|user| ClaudeJsonSeed::new(user.claude_json.clone(), &settings.seed_keys));
-        let shared_data = user
+        let seed = user.as_ref().map(|user| {
+            ClaudeJsonSeed::new(
+                user.claude_json.clone(),
+                &settings.seed_keys,
+                &settings.project_keys,
+            )
+        });
+        let data = user
             .as_ref()
             .filter(|_| !(settings.share_data.is_empty() && settings.move_home.is_empty()))
             .map(|user| {
-                Arc::new(SharedData::new(
+                SharedData::new(
                     user.dir.clone(),
                     settings.share_data.clone(),
                     settings.move_home.clone(),
-                ))
+                )
             });
+        let claude_json =
+            user.as_ref()
+                .filter(|_| settings.carry_back)
+                .map(|user| ClaudeJsonCarry {
+                    keys: CarriedKeys {
+                        top: settings.seed_keys.iter().cloned().collect(),
+                        project: settings.project_keys.iter().cloned().collect(),
+                    },
+                    user: UserClaudeJson {
+                        path: user.claude_json.clone(),
+                        user_dir: user.dir.clone(),
+                        backups: layout.claude_json_backups(),
+                    },
+                });
+        let handover = Arc::new(Handover { data, claude_json });
         Ok(IsolationPlugin {
             removals: RemovalQueue::start()?,
             settings,
             layout,
             user,
             seed,
-            shared_data,
+            handover,
             server: Mutex::new(None),
             panes: OpenPanes::default(),
         })
@@ -453,12 +478,12 @@ impl IsolationPlugin {
         };
         let config_dir = dir.config_dir();
         let linked = share::link_shared_entries(&user.dir, &config_dir, &self.settings.share)?;
-        let shared = match &self.shared_data {
-            Some(shared_data) => shared_data.link_into(dir.id(), &config_dir)?,
+        let shared = match &self.handover.data {
+            Some(data) => data.link_into(dir.id(), &config_dir)?,
             None => 0,
         };
         let seeded = match &self.seed {
-            Some(seed) => seed.seed_pane(&config_dir)?,
+            Some(seed) => seed.seed_pane(dir.root(), &config_dir)?,
             None => false,
         };
         tracing::debug!(pane = %dir.id(), linked, shared, seeded, "pane seeded from the user's Claude dir");
@@ -549,7 +574,7 @@ impl IsolationPlugin {
     /// a real path the rules accept, and shared by every pane. A value the
     /// user set themselves wins.
     fn share_memory(&self, env: &mut SpawnEnv<'_>) {
-        let Some(shared_data) = self.shared_data.as_deref().filter(|s| s.shares("projects")) else {
+        let Some(shared_data) = self.handover.data.as_ref().filter(|s| s.shares("projects")) else {
             return;
         };
         if env

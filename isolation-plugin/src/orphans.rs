@@ -16,12 +16,12 @@ use std::fs;
 use std::time::{Duration, SystemTime};
 
 use crate::errors::io_error;
+use crate::handover::Handover;
 use crate::layout::Layout;
 use crate::metadata::{unix_now, METADATA_FILE};
 use crate::owner_lock::{probe_owner, OwnerState};
 use crate::pane_dir::{MetadataState, PaneDir};
 use crate::private_fs::ensure_private_dir;
-use crate::shared_data::SharedData;
 
 pub(crate) struct ScanPolicy<'a> {
     /// This server's identity.
@@ -31,8 +31,8 @@ pub(crate) struct ScanPolicy<'a> {
     /// `max_age_secs`, if set.
     pub max_age: Option<Duration>,
     pub now: SystemTime,
-    /// Where a removed dir's data goes first.
-    pub shared_data: Option<&'a SharedData>,
+    /// What a removed dir hands to the user first.
+    pub handover: &'a Handover,
 }
 
 /// Scans the base dir; returns the ids of the pane dirs it removed.
@@ -72,23 +72,24 @@ pub(crate) fn remove_orphans(layout: &Layout, policy: &ScanPolicy<'_>) -> Vec<St
         };
         match judge(layout, &pane, policy) {
             Verdict::Keep => {}
-            Verdict::Remove(reason) => match pane.remove_locked(&lock, &reason, policy.shared_data)
-            {
-                Ok(true) if reason.starts_with(UNRESTORED) => {
-                    tracing::warn!(
+            Verdict::Remove(reason) => {
+                match pane.remove_locked(&lock, &reason, Some(policy.handover)) {
+                    Ok(true) if reason.starts_with(UNRESTORED) => {
+                        tracing::warn!(
                         pane = name,
                         "removed the dir of a pane this server kept but did not restore (start the server with its panes restored to keep them): {}",
-                        match policy.shared_data {
+                        match policy.handover.data {
                             Some(_) => "its conversations, prompt history, checkpoints and memory are in the user's Claude dir, where any pane or plain `claude --resume` finds them; its own .claude.json is gone",
                             None => "`share_data` is empty, so its conversations went with it",
                         }
                     );
-                    removed.push(name.to_string());
+                        removed.push(name.to_string());
+                    }
+                    Ok(true) => removed.push(name.to_string()),
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!(pane = name, "orphan scan: could not remove: {err}"),
                 }
-                Ok(true) => removed.push(name.to_string()),
-                Ok(false) => {}
-                Err(err) => tracing::warn!(pane = name, "orphan scan: could not remove: {err}"),
-            },
+            }
             Verdict::SetAside => set_aside(layout, &pane),
         }
     }

@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::errors::{io_error, refused};
+use crate::handover::Handover;
 use crate::metadata::{new_claim, PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
 use crate::pane_lock::{CreatedLock, PaneLock};
 use crate::private_fs::{
@@ -25,7 +26,6 @@ use crate::private_fs::{
     write_private_file_atomic, Entry, Links, ReadFailure,
 };
 use crate::seed::CLAUDE_JSON;
-use crate::shared_data::SharedData;
 
 pub(crate) const CONFIG_DIR: &str = "config";
 pub(crate) const SESSIONS_DIR: &str = "sessions";
@@ -317,7 +317,7 @@ impl PaneDir {
         owner: &str,
         claim: &str,
         reason: &str,
-        shared_data: Option<&SharedData>,
+        handover: Option<&Handover>,
     ) -> Result<bool, HookError> {
         let Some(lock) = self.lock()? else {
             return Ok(false);
@@ -344,7 +344,7 @@ impl PaneDir {
                 );
                 Ok(false)
             }
-            MetadataState::Valid(_) => self.remove_locked(&lock, reason, shared_data),
+            MetadataState::Valid(_) => self.remove_locked(&lock, reason, handover),
             MetadataState::Missing | MetadataState::Invalid(_) => {
                 tracing::warn!(
                     pane = %self.id,
@@ -361,34 +361,32 @@ impl PaneDir {
     /// inside are removed, never followed (`remove_dir_all` guarantees it),
     /// and the dir itself is checked to be a real directory first.
     ///
-    /// With `shared_data`, whatever the pane holds pane-locally where a
-    /// shared entry belongs is moved into the user's dir first; if that
-    /// fails, the dir is kept (the error says why) and nothing is lost.
+    /// With a `handover`, the pane's `.claude.json` changes and whatever
+    /// it holds pane-locally of the user's data go to the user first; if
+    /// that fails, the dir is kept (the error says why) and nothing is
+    /// lost.
     pub(crate) fn remove_locked(
         &self,
         _lock: &PaneLock,
         reason: &str,
-        shared_data: Option<&SharedData>,
+        handover: Option<&Handover>,
     ) -> Result<bool, HookError> {
         if !self.exists()? {
             return Ok(false);
         }
-        if let Some(shared_data) = shared_data {
+        if let Some(handover) = handover {
             let config = self.config_dir();
             if check_own_dir("the pane's Claude config dir", &config)? {
-                let rescued = shared_data.rescue(&self.id, &config).map_err(|err| {
+                handover.run(self, &config).map_err(|err| {
                     HookError::new(
                         err.kind,
                         format!(
-                            "keeping pane dir {}: its data could not all be moved into the user's Claude dir first: {}",
+                            "keeping pane dir {}: what it holds of the user's could not all be handed over first: {}",
                             self.root.display(),
                             err.message
                         ),
                     )
                 })?;
-                if !rescued.is_empty() {
-                    tracing::info!(pane = %self.id, "moved the pane's own data into the user's Claude dir before removing it: {rescued}");
-                }
             }
         }
         self.remove_checked(reason)

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
+use crate::handover::Handover;
 use crate::pane_dir::PaneDir;
 use crate::process::process_is_gone;
-use crate::shared_data::SharedData;
 
 /// How often a removal that waits for a process checks on it.
 const PROCESS_POLL: Duration = Duration::from_millis(100);
@@ -46,8 +46,8 @@ pub(crate) struct Removal {
     /// soon as it has gone, or kept (with a warning) if it outlives the
     /// deadline; the next server start then cleans it as an orphan.
     pub wait_for: Option<u32>,
-    /// Where the pane's data goes before its dir is removed.
-    pub shared_data: Option<Arc<SharedData>>,
+    /// What the pane hands to the user before its dir is removed.
+    pub handover: Arc<Handover>,
 }
 
 impl Removal {
@@ -69,12 +69,8 @@ impl Removal {
             Some(_) => "pane closed and its process has exited",
             None => "pane closed and its grace period is over",
         };
-        self.pane.remove_if_claimed(
-            &self.owner,
-            &self.claim,
-            reason,
-            self.shared_data.as_deref(),
-        )
+        self.pane
+            .remove_if_claimed(&self.owner, &self.claim, reason, Some(&self.handover))
     }
 
     /// [`try_run`](Self::try_run) where errors can only be logged (there is

@@ -1,10 +1,19 @@
 //! ClaudeJsonSeed: a new pane's `.claude.json`, made of the user-level keys
-//! of the user's own `.claude.json`.
+//! of the user's own `.claude.json` and, for every project the user has,
+//! the per-project keys the user set up (trust, local MCP servers, allowed
+//! tools, onboarding).
 //!
-//! Why: with an empty `.claude.json` Claude replays onboarding and forgets
-//! the user's theme, MCP servers and account. Why only some keys: the rest
-//! is per-project history and caches, which is what two instances fight
-//! over, and can reach tens of megabytes.
+//! Why: with an empty `.claude.json` Claude replays onboarding, forgets the
+//! user's theme, MCP servers and account, and asks again whether every
+//! folder is trusted. Why only some keys: the rest is per-project history
+//! and caches, which is what two instances fight over, and can reach
+//! hundreds of megabytes.
+//!
+//! Why every project and not only the pane's folder: Claude started
+//! anywhere in the pane (after a `cd`) must find that folder's trust and
+//! MCP servers too. Only the allow-listed keys of each project are kept,
+//! so the seed grows with the number of projects, not with the size of the
+//! user's file (BENCHMARKS.md, row 8).
 //!
 //! Why a cache: the user's file can be 50 MB, and panes are created in
 //! bursts (a restored layout). It is parsed once, and the *serialized*
@@ -60,39 +69,58 @@ struct Cached {
     seed: Option<Arc<[u8]>>,
 }
 
+/// The top-level key holding per-project state.
+pub(crate) const PROJECTS: &str = "projects";
+
+/// What a pane's seed was, kept in the pane dir (beside `.pane-metadata`,
+/// out of Claude's reach) for the merge back at close.
+pub(crate) const SEED_RECORD: &str = ".claude-json.seed";
+
 pub(crate) struct ClaudeJsonSeed {
     /// The user's `.claude.json`; fixed for the life of the cache, so the
     /// stamp is the rest of the key.
     source: PathBuf,
     keys: BTreeSet<String>,
+    project_keys: BTreeSet<String>,
     cache: Mutex<Option<Cached>>,
     parses: AtomicUsize,
 }
 
 impl ClaudeJsonSeed {
-    pub(crate) fn new(source: PathBuf, keys: &[String]) -> Self {
+    pub(crate) fn new(source: PathBuf, keys: &[String], project_keys: &[String]) -> Self {
         ClaudeJsonSeed {
             source,
             keys: keys.iter().cloned().collect(),
+            project_keys: project_keys.iter().cloned().collect(),
             cache: Mutex::new(None),
             parses: AtomicUsize::new(0),
         }
     }
 
-    /// Writes `config_dir/.claude.json` from the seed, unless the pane has
-    /// one already (a restored pane keeps its own). Returns whether it wrote.
+    /// Writes `config_dir/.claude.json` from the seed, and the same bytes
+    /// as the pane's seed record in `pane_root`, unless the pane has a
+    /// `.claude.json` already (a restored pane keeps its own, and the record
+    /// of what it started with). Returns whether it wrote.
     ///
-    /// Claude is not running in the pane yet, so the file is written in
-    /// place, without the rename and fsyncs of an atomic replace: it is
-    /// derived data, made again from the user's file if need be.
-    pub(crate) fn seed_pane(&self, config_dir: &Path) -> Result<bool, HookError> {
+    /// Claude is not running in the pane yet, so the files are written in
+    /// place, without the rename and fsyncs of an atomic replace: they are
+    /// derived data, made again from the user's file if need be. The record
+    /// goes first: a pane never has a seeded file without its record.
+    pub(crate) fn seed_pane(&self, pane_root: &Path, config_dir: &Path) -> Result<bool, HookError> {
         if fs::symlink_metadata(config_dir.join(CLAUDE_JSON)).is_ok() {
             return Ok(false);
         }
-        let Some(seed) = self.current() else {
-            return Ok(false);
-        };
-        create_private_file(config_dir, CLAUDE_JSON, &seed)
+        let seed = self.current();
+        // A record left by an earlier seeding that was interrupted is
+        // replaced: it describes no file. With no seed (the user has no
+        // file yet), the record says so: everything the pane sets up is
+        // then new to the user.
+        let _ = fs::remove_file(pane_root.join(SEED_RECORD));
+        create_private_file(pane_root, SEED_RECORD, seed.as_deref().unwrap_or(b"{}\n"))?;
+        match seed {
+            Some(seed) => create_private_file(config_dir, CLAUDE_JSON, &seed),
+            None => Ok(false),
+        }
     }
 
     /// The seed for the user's file as it is now; parses it only if it
@@ -153,7 +181,7 @@ impl ClaudeJsonSeed {
                     return (stamp, last_good);
                 }
             };
-            match pick_keys(&bytes, &self.keys) {
+            match pick_keys(&bytes, &self.keys, &self.project_keys) {
                 Ok(picked) => return (stamp, serialize(picked)),
                 Err(err) => {
                     let now = Stamp::of(path).ok();
@@ -200,20 +228,42 @@ fn serialize(picked: Map<String, Value>) -> Option<Arc<[u8]>> {
     Some(Arc::from(bytes))
 }
 
-/// Parses a JSON object, keeping only the top-level `keys`.
+/// Parses a JSON object, keeping only the top-level `keys` and, under
+/// `projects`, only the `project_keys` of each project (a project with none
+/// of them is left out).
 fn pick_keys(
     bytes: &[u8],
     keys: &BTreeSet<String>,
+    project_keys: &BTreeSet<String>,
 ) -> Result<Map<String, Value>, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let picked = PickKeys(keys).deserialize(&mut deserializer)?;
+    let picked = PickKeys {
+        keys,
+        project_keys,
+        depth: Depth::Top,
+    }
+    .deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(picked)
 }
 
+#[derive(Clone, Copy)]
+enum Depth {
+    /// The file's top level: `keys`, and `projects` walked into.
+    Top,
+    /// The `projects` map: one object per project path.
+    Projects,
+    /// One project: `project_keys`.
+    Project,
+}
+
 /// A serde seed that builds values only for the wanted keys and skips the
-/// others (`projects` is most of a big file) with `IgnoredAny`.
-struct PickKeys<'a>(&'a BTreeSet<String>);
+/// others (per-project history is most of a big file) with `IgnoredAny`.
+struct PickKeys<'a> {
+    keys: &'a BTreeSet<String>,
+    project_keys: &'a BTreeSet<String>,
+    depth: Depth,
+}
 
 impl<'de> DeserializeSeed<'de> for PickKeys<'_> {
     type Value = Map<String, Value>;
@@ -236,10 +286,33 @@ impl<'de> Visitor<'de> for PickKeys<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut picked = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if self.0.contains(&key) {
-                picked.insert(key, map.next_value::<Value>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
+            let nested = |depth| PickKeys {
+                keys: self.keys,
+                project_keys: self.project_keys,
+                depth,
+            };
+            match self.depth {
+                Depth::Top if key == PROJECTS && !self.project_keys.is_empty() => {
+                    let projects = map.next_value_seed(nested(Depth::Projects))?;
+                    if !projects.is_empty() {
+                        picked.insert(key, Value::Object(projects));
+                    }
+                }
+                Depth::Top if self.keys.contains(&key) => {
+                    picked.insert(key, map.next_value::<Value>()?);
+                }
+                Depth::Projects => {
+                    let project = map.next_value_seed(nested(Depth::Project))?;
+                    if !project.is_empty() {
+                        picked.insert(key, Value::Object(project));
+                    }
+                }
+                Depth::Project if self.project_keys.contains(&key) => {
+                    picked.insert(key, map.next_value::<Value>()?);
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(picked)

@@ -2,6 +2,7 @@
 //! lives in a temp dir with a fake home; the process environment is never
 //! read or changed.
 
+mod carry_back_tests;
 mod config_tests;
 mod fault_tests;
 mod lifecycle_tests;

@@ -236,7 +236,10 @@ fn metadata_is_written_atomically_and_keeps_the_session_id() {
     create(&plugin, "main_0_1").unwrap();
     create(&plugin, "main_0_2").unwrap();
     let pane = h.pane_dir("main_0_1");
-    assert_eq!(names(&pane), [".pane-metadata", "config", "sessions"]);
+    assert_eq!(
+        names(&pane),
+        [".claude-json.seed", ".pane-metadata", "config", "sessions"]
+    );
 
     let first = metadata_json(&pane);
     assert_eq!(first["pane_id"], "main_0_1");
@@ -271,7 +274,10 @@ fn metadata_is_written_atomically_and_keeps_the_session_id() {
     assert_eq!(again["claude_session_id"], session.as_str());
     assert_eq!(again["created_at"], first["created_at"]);
     assert_eq!(again["instance_id"], "second-run");
-    assert_eq!(names(&pane), [".pane-metadata", "config", "sessions"]);
+    assert_eq!(
+        names(&pane),
+        [".claude-json.seed", ".pane-metadata", "config", "sessions"]
+    );
 }
 
 #[test]

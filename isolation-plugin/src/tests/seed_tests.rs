@@ -15,7 +15,16 @@ fn user_file() -> serde_json::Value {
         "oauthAccount": {"emailAddress": "user@example.com", "accountUuid": "abc"},
         "userID": "u-123",
         "mcpServers": {"fs": {"command": "mcp-fs"}},
-        "projects": {"/home/user/repo": {"history": ["a", "b"], "allowedTools": []}},
+        "projects": {
+            "/home/user/repo": {
+                "history": ["a", "b"],
+                "allowedTools": ["Bash(ls)"],
+                "hasTrustDialogAccepted": true,
+                "lastCost": 1.5,
+                "mcpServers": {"local": {"command": "mcp-local"}},
+            },
+            "/home/user/costs-only": {"lastCost": 0.1, "history": []},
+        },
         "cachedStatsigGates": {"gate": true},
         "numStartups": 42,
     })
@@ -31,7 +40,7 @@ fn parse_count(plugin: &IsolationPlugin) -> usize {
 }
 
 #[test]
-fn a_new_pane_gets_only_the_user_level_keys() {
+fn a_new_pane_gets_the_user_level_keys_and_each_projects_own_setup() {
     let h = Harness::new();
     h.write_user_claude_json(&user_file());
     let plugin = h.started("", SERVER_A);
@@ -51,11 +60,32 @@ fn a_new_pane_gets_only_the_user_level_keys() {
             "hasCompletedOnboarding",
             "mcpServers",
             "oauthAccount",
+            "projects",
             "theme",
             "userID"
         ]
     );
     assert_eq!(seeded["oauthAccount"], user_file()["oauthAccount"]);
+    // Per project: trust, tools and local servers; never history or costs,
+    // and no project that has nothing else.
+    assert_eq!(
+        seeded["projects"],
+        json!({"/home/user/repo": {
+            "allowedTools": ["Bash(ls)"],
+            "hasTrustDialogAccepted": true,
+            "mcpServers": {"local": {"command": "mcp-local"}},
+        }})
+    );
+    // The pane's record of its seed holds the same.
+    let record: serde_json::Value = serde_json::from_slice(
+        &fs::read(h.pane_dir("main_0_1").join(".claude-json.seed")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record, seeded);
+    assert_eq!(
+        mode(&h.pane_dir("main_0_1").join(".claude-json.seed")),
+        0o600
+    );
     assert_eq!(
         mode(&h.pane_dir("main_0_1").join("config/.claude.json")),
         0o600
@@ -66,7 +96,10 @@ fn a_new_pane_gets_only_the_user_level_keys() {
 fn seed_keys_can_be_configured() {
     let h = Harness::new();
     h.write_user_claude_json(&user_file());
-    let plugin = h.started("seed_keys = [\"theme\", \"numStartups\"]", SERVER_A);
+    let plugin = h.started(
+        "seed_keys = [\"theme\", \"numStartups\"]\nproject_keys = []",
+        SERVER_A,
+    );
     create(&plugin, "main_0_1").unwrap();
     assert_eq!(
         pane_claude_json(&h, "main_0_1"),

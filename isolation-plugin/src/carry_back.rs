@@ -1,0 +1,345 @@
+//! What a pane changed in its own `.claude.json`, found by a three-way
+//! comparison: the seed it started with, its file at close, and the user's
+//! file now.
+//!
+//! Only what the user sets up on purpose is compared: the user-level
+//! `seed_keys` and, in each project, the `project_keys` (trust, local MCP
+//! servers, allowed tools, onboarding). `mcpServers`, at either level, is
+//! compared per server, so two panes adding different servers both land.
+//! History, caches and costs are never looked at.
+//!
+//! The rules, for each compared item:
+//! - unchanged in the pane (seed = pane): nothing, whatever the user's file
+//!   says;
+//! - changed in the pane: the pane's value is written; if the user's file
+//!   changed the same item since the seed, the pane's value still wins, and
+//!   the user's old value is logged;
+//! - removed in the pane (in the seed, not at close): removed from the
+//!   user's file, but only if the user's file still has the seed's value;
+//! - added in the pane with an empty value (`false`, `0`, `[]`, `{}`,
+//!   `null`): nothing. That is Claude filling in defaults for a folder it
+//!   opened, not a choice; carried back it could untrust a folder the user
+//!   trusted meanwhile.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use crate::seed::PROJECTS;
+
+/// The user-level and per-project keys compared item by item.
+const PER_ENTRY: &str = "mcpServers";
+
+/// Where in `.claude.json` an item is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ItemPath {
+    /// `key`
+    Top(String),
+    /// `key.entry` (a server of `mcpServers`)
+    TopEntry(String, String),
+    /// `projects[project].key`
+    Project(String, String),
+    /// `projects[project].key.entry`
+    ProjectEntry(String, String, String),
+}
+
+impl std::fmt::Display for ItemPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemPath::Top(key) => write!(f, "{key}"),
+            ItemPath::TopEntry(key, entry) => write!(f, "{key}.{entry}"),
+            ItemPath::Project(project, key) => write!(f, "projects[{project:?}].{key}"),
+            ItemPath::ProjectEntry(project, key, entry) => {
+                write!(f, "projects[{project:?}].{key}.{entry}")
+            }
+        }
+    }
+}
+
+/// One item the pane changed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Change {
+    pub path: ItemPath,
+    /// What the pane started with (`None`: absent).
+    pub seed: Option<Value>,
+    /// What the pane ended with (`None`: removed).
+    pub pane: Option<Value>,
+}
+
+/// What applying changes to the user's file did, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Applied {
+    pub written: usize,
+    /// Items the user's file had changed too; the pane's value won.
+    pub conflicts: usize,
+    /// Removals not carried because the user's file changed the item.
+    pub removals_kept: usize,
+}
+
+/// The keys compared.
+#[derive(Debug, Clone)]
+pub(crate) struct CarriedKeys {
+    pub top: BTreeSet<String>,
+    pub project: BTreeSet<String>,
+}
+
+impl CarriedKeys {
+    /// The items that differ between the seed and the pane's final file.
+    pub(crate) fn changes(
+        &self,
+        seed: &Map<String, Value>,
+        pane: &Map<String, Value>,
+    ) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for key in &self.top {
+            compare(
+                seed.get(key),
+                pane.get(key),
+                key == PER_ENTRY,
+                |entry| match entry {
+                    Some(entry) => ItemPath::TopEntry(key.clone(), entry.to_string()),
+                    None => ItemPath::Top(key.clone()),
+                },
+                &mut changes,
+            );
+        }
+        if self.project.is_empty() {
+            return changes;
+        }
+        let empty = Map::new();
+        let projects = |file: &Map<String, Value>| -> Map<String, Value> {
+            file.get(PROJECTS)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (seed_projects, pane_projects) = (projects(seed), projects(pane));
+        let paths: BTreeSet<&String> = seed_projects.keys().chain(pane_projects.keys()).collect();
+        for project in paths {
+            let in_seed = seed_projects
+                .get(project)
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
+            let in_pane = pane_projects
+                .get(project)
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
+            for key in &self.project {
+                compare(
+                    in_seed.get(key),
+                    in_pane.get(key),
+                    key == PER_ENTRY,
+                    |entry| match entry {
+                        Some(entry) => {
+                            ItemPath::ProjectEntry(project.clone(), key.clone(), entry.to_string())
+                        }
+                        None => ItemPath::Project(project.clone(), key.clone()),
+                    },
+                    &mut changes,
+                );
+            }
+        }
+        changes
+    }
+}
+
+fn compare(
+    seed: Option<&Value>,
+    pane: Option<&Value>,
+    per_entry: bool,
+    path: impl Fn(Option<&str>) -> ItemPath,
+    changes: &mut Vec<Change>,
+) {
+    if seed == pane {
+        return;
+    }
+    if per_entry {
+        if let (Some(seed_map), Some(pane_map)) = (as_map(seed), as_map(pane)) {
+            let empty = Map::new();
+            let (seed_map, pane_map) = (seed_map.unwrap_or(&empty), pane_map.unwrap_or(&empty));
+            let entries: BTreeSet<&String> = seed_map.keys().chain(pane_map.keys()).collect();
+            for entry in entries {
+                push(
+                    seed_map.get(entry),
+                    pane_map.get(entry),
+                    path(Some(entry)),
+                    changes,
+                );
+            }
+            return;
+        }
+    }
+    push(seed, pane, path(None), changes);
+}
+
+/// `Some(None)` for an absent value, `Some(Some(map))` for an object,
+/// `None` for anything else.
+fn as_map(value: Option<&Value>) -> Option<Option<&Map<String, Value>>> {
+    match value {
+        None => Some(None),
+        Some(Value::Object(map)) => Some(Some(map)),
+        Some(_) => None,
+    }
+}
+
+fn object_mut(value: Option<&mut Value>) -> Option<&mut Map<String, Value>> {
+    value.and_then(Value::as_object_mut)
+}
+
+fn push(seed: Option<&Value>, pane: Option<&Value>, path: ItemPath, changes: &mut Vec<Change>) {
+    if seed == pane {
+        return;
+    }
+    if seed.is_none() && pane.is_none_or(is_empty) {
+        // Claude's defaults for something it opened: not a choice.
+        return;
+    }
+    changes.push(Change {
+        path,
+        seed: seed.cloned(),
+        pane: pane.cloned(),
+    });
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// Applies `changes` to the user's file `user` (a JSON object), by the
+/// rules in the module docs. `pane_id` names the pane in the log.
+///
+/// With `only_additions` (a pane with no record of its seed: made by an
+/// older plugin version), an item the user's file has is never touched:
+/// without the seed, a pane's stale value cannot be told from a change.
+pub(crate) fn apply(
+    user: &mut Map<String, Value>,
+    changes: &[Change],
+    pane_id: &str,
+    only_additions: bool,
+) -> Applied {
+    let mut applied = Applied::default();
+    for change in changes {
+        let current = get(user, &change.path).cloned();
+        if current == change.pane || (only_additions && current.is_some()) {
+            continue;
+        }
+        let user_changed_it = current != change.seed;
+        match &change.pane {
+            None if user_changed_it => {
+                tracing::info!(
+                    pane = pane_id,
+                    item = %change.path,
+                    "not removing from the user's .claude.json: the pane removed it, but the user's file changed it since"
+                );
+                applied.removals_kept += 1;
+            }
+            None => {
+                remove(user, &change.path);
+                applied.written += 1;
+            }
+            Some(value) => {
+                if user_changed_it {
+                    tracing::info!(
+                        pane = pane_id,
+                        item = %change.path,
+                        old = %truncated(current.as_ref()),
+                        "both the pane and the user's .claude.json changed this; the pane's value wins"
+                    );
+                    applied.conflicts += 1;
+                }
+                set(user, &change.path, value.clone());
+                applied.written += 1;
+            }
+        }
+    }
+    applied
+}
+
+/// An old value for the log, cut short: it may be a whole MCP server
+/// definition.
+fn truncated(value: Option<&Value>) -> String {
+    const MAX: usize = 300;
+    let text = value.map_or_else(|| "(absent)".to_string(), Value::to_string);
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+fn get<'a>(file: &'a Map<String, Value>, path: &ItemPath) -> Option<&'a Value> {
+    match path {
+        ItemPath::Top(key) => file.get(key),
+        ItemPath::TopEntry(key, entry) => file.get(key)?.as_object()?.get(entry),
+        ItemPath::Project(project, key) => file.get(PROJECTS)?.get(project)?.get(key),
+        ItemPath::ProjectEntry(project, key, entry) => file
+            .get(PROJECTS)?
+            .get(project)?
+            .get(key)?
+            .as_object()?
+            .get(entry),
+    }
+}
+
+/// The object at `key` of `map`, made an (empty) object if it is absent or
+/// not one.
+fn object_at<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
+    if !map.get(key).is_some_and(Value::is_object) {
+        map.insert(key.to_string(), Value::Object(Map::new()));
+    }
+    map.get_mut(key).and_then(Value::as_object_mut)
+}
+
+fn set(file: &mut Map<String, Value>, path: &ItemPath, value: Value) {
+    let (target, key) = match path {
+        ItemPath::Top(key) => (Some(file), key),
+        ItemPath::TopEntry(key, entry) => (object_at(file, key), entry),
+        ItemPath::Project(project, key) => (
+            object_at(file, PROJECTS).and_then(|projects| object_at(projects, project)),
+            key,
+        ),
+        ItemPath::ProjectEntry(project, key, entry) => (
+            object_at(file, PROJECTS)
+                .and_then(|projects| object_at(projects, project))
+                .and_then(|p| object_at(p, key)),
+            entry,
+        ),
+    };
+    if let Some(target) = target {
+        target.insert(key.clone(), value);
+    }
+}
+
+fn remove(file: &mut Map<String, Value>, path: &ItemPath) {
+    match path {
+        ItemPath::Top(key) => {
+            file.remove(key);
+        }
+        ItemPath::TopEntry(key, entry) => {
+            if let Some(map) = object_mut(file.get_mut(key)) {
+                map.remove(entry);
+            }
+        }
+        ItemPath::Project(project, key) => {
+            if let Some(map) = object_mut(file.get_mut(PROJECTS))
+                .and_then(|projects| object_mut(projects.get_mut(project)))
+            {
+                map.remove(key);
+            }
+        }
+        ItemPath::ProjectEntry(project, key, entry) => {
+            if let Some(map) = object_mut(file.get_mut(PROJECTS))
+                .and_then(|projects| object_mut(projects.get_mut(project)))
+                .and_then(|p| object_mut(p.get_mut(key)))
+            {
+                map.remove(entry);
+            }
+        }
+    }
+}

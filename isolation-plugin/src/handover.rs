@@ -1,0 +1,105 @@
+//! Handover: what a pane dir hands to the user before it is removed, so
+//! that removing it loses nothing the user made: the pane's own changes to
+//! its `.claude.json` are carried back into the user's file, and whatever
+//! it holds of the user's data pane-locally is moved into the user's
+//! Claude dir. Run by every removal (after the grace period, by the orphan
+//! scan, by `max_age_secs`); if any of it fails, the dir is kept.
+
+use std::path::Path;
+
+use ccmux_plugin_api::{HookError, HookErrorKind};
+use serde_json::{Map, Value};
+
+use crate::carry_back::CarriedKeys;
+use crate::pane_dir::PaneDir;
+use crate::private_fs::{read_bounded, Links, ReadFailure};
+use crate::seed::{describe_read_failure, CLAUDE_JSON, SEED_RECORD, USER_CLAUDE_JSON_LIMIT};
+use crate::shared_data::SharedData;
+use crate::user_claude_json::UserClaudeJson;
+
+#[derive(Debug, Default)]
+pub(crate) struct Handover {
+    /// Moves data home; `None` when nothing is shared or moved home.
+    pub data: Option<SharedData>,
+    /// Carries `.claude.json` changes back; `None` with `carry_back = false`
+    /// or no known user file.
+    pub claude_json: Option<ClaudeJsonCarry>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ClaudeJsonCarry {
+    pub keys: CarriedKeys,
+    pub user: UserClaudeJson,
+}
+
+impl Handover {
+    /// Hands over everything of `pane` (whose config dir is checked to be
+    /// a real dir of this user by the caller). An error means the dir must
+    /// be kept: something in it is not the user's yet.
+    pub(crate) fn run(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
+        if let Some(carry) = &self.claude_json {
+            carry.run(pane, config)?;
+        }
+        if let Some(data) = &self.data {
+            let rescued = data.rescue(pane.id(), config)?;
+            if !rescued.is_empty() {
+                tracing::info!(pane = %pane.id(), "moved the pane's own data into the user's Claude dir before removing it: {rescued}");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ClaudeJsonCarry {
+    fn run(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
+        let Some(final_file) = read_object(&config.join(CLAUDE_JSON), "the pane's .claude.json")?
+        else {
+            return Ok(());
+        };
+        let seed = read_object(&pane.root().join(SEED_RECORD), "the pane's seed record")?;
+        let only_additions = seed.is_none();
+        let changes = self.keys.changes(&seed.unwrap_or_default(), &final_file);
+        if let Some(applied) = self.user.merge(pane.id(), &changes, only_additions)? {
+            if applied.written > 0 {
+                tracing::info!(
+                    pane = %pane.id(),
+                    path = %self.user.path.display(),
+                    written = applied.written,
+                    conflicts = applied.conflicts,
+                    "carried the pane's own .claude.json changes back into the user's file"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A JSON object file of the pane; `None` if it does not exist. One that
+/// cannot be read or parsed is an error: the pane's changes would be lost.
+fn read_object(path: &Path, what: &str) -> Result<Option<Map<String, Value>>, HookError> {
+    let bytes = match read_bounded(path, USER_CLAUDE_JSON_LIMIT, Links::Refuse) {
+        Ok(bytes) => bytes,
+        Err(ReadFailure::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(failure) => {
+            return Err(HookError::new(
+                HookErrorKind::Failed,
+                format!(
+                    "{what} {}: {}",
+                    path.display(),
+                    describe_read_failure(&failure)
+                ),
+            ))
+        }
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        _ => Err(HookError::new(
+            HookErrorKind::Failed,
+            format!(
+                "{what} {} is not a JSON object, so what the pane changed cannot be told; \
+                 the pane's dir is kept: look at it and remove it by hand",
+                path.display()
+            ),
+        )),
+    }
+}

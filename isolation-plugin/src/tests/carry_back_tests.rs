@@ -1,0 +1,352 @@
+//! `.claude.json` both ways (issue 9): what the pane changed of the user's
+//! setup goes back into the user's file, and only that.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ccmux_plugin_api::PaneExit;
+use serde_json::{json, Value};
+
+use super::*;
+
+fn user_file() -> Value {
+    json!({
+        "hasCompletedOnboarding": true,
+        "theme": "dark",
+        "numStartups": 42,
+        "mcpServers": {"kept": {"command": "kept-server"}, "doomed": {"command": "old"}},
+        "projects": {
+            "/work/repo": {
+                "history": [{"display": "secret prompt"}],
+                "hasTrustDialogAccepted": true,
+                "mcpServers": {},
+                "lastCost": 1.5,
+            },
+        },
+        "cachedGrowthBookFeatures": {"x": 1},
+    })
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+/// Changes the pane's `.claude.json` as its Claude would.
+fn edit_pane(h: &Harness, id: &str, edit: impl FnOnce(&mut Value)) {
+    let path = h.pane_dir(id).join("config/.claude.json");
+    let mut file = read_json(&path);
+    edit(&mut file);
+    fs::write(&path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+}
+
+#[test]
+fn what_a_pane_set_up_is_carried_back_and_nothing_else() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    edit_pane(&h, "main_0_1", |pane| {
+        // claude mcp add --scope user s1; claude mcp remove doomed
+        pane["mcpServers"]["s1"] = json!({"command": "/bin/true"});
+        pane["mcpServers"].as_object_mut().unwrap().remove("doomed");
+        // claude mcp add (local) in /work/repo; a new folder trusted
+        pane["projects"]["/work/repo"]["mcpServers"]["local1"] = json!({"command": "/bin/true"});
+        pane["projects"]["/work/new"] = json!({
+            "hasTrustDialogAccepted": true,
+            "history": [{"display": "pane prompt"}],
+            "lastCost": 3.0,
+            "allowedTools": [],
+        });
+        // What Claude changes on its own: never carried.
+        pane["numStartups"] = json!(99);
+        pane["tipsHistory"] = json!({"tip": 3});
+        pane["projects"]["/work/repo"]["history"] = json!([{"display": "pane history"}]);
+        // A /login to another account.
+        pane["oauthAccount"] = json!({"emailAddress": "other@example.com"});
+    });
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert!(!h.pane_dir("main_0_1").exists());
+
+    let mut expected = user_file();
+    expected["mcpServers"] =
+        json!({"kept": {"command": "kept-server"}, "s1": {"command": "/bin/true"}});
+    expected["projects"]["/work/repo"]["mcpServers"] = json!({"local1": {"command": "/bin/true"}});
+    expected["projects"]["/work/new"] = json!({"hasTrustDialogAccepted": true});
+    expected["oauthAccount"] = json!({"emailAddress": "other@example.com"});
+    assert_eq!(read_json(&h.user_claude_json()), expected);
+    // Key order kept: a new key goes last, the rest stay where they were.
+    let written = fs::read_to_string(h.user_claude_json()).unwrap();
+    assert!(written.find("\"hasCompletedOnboarding\"") < written.find("\"theme\""));
+
+    // A new pane gets it all.
+    create(&plugin, "main_0_2").unwrap();
+    let seeded = read_json(&h.pane_dir("main_0_2").join("config/.claude.json"));
+    assert_eq!(seeded["mcpServers"]["s1"], json!({"command": "/bin/true"}));
+    assert_eq!(
+        seeded["projects"]["/work/new"]["hasTrustDialogAccepted"],
+        true
+    );
+    assert_eq!(
+        seeded["projects"]["/work/repo"]["mcpServers"]["local1"],
+        json!({"command": "/bin/true"})
+    );
+}
+
+#[test]
+fn a_pane_that_changed_nothing_writes_nothing() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let before = fs::metadata(h.user_claude_json()).unwrap();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    edit_pane(&h, "main_0_1", |pane| {
+        pane["numStartups"] = json!(43);
+        // Claude opening a folder fills in its defaults: not a choice.
+        pane["projects"]["/elsewhere"] =
+            json!({"hasTrustDialogAccepted": false, "allowedTools": [], "mcpServers": {}});
+    });
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    let after = fs::metadata(h.user_claude_json()).unwrap();
+    assert_eq!(after.ino(), before.ino());
+    assert_eq!(after.modified().unwrap(), before.modified().unwrap());
+    assert!(!h.base().join(".claude-json-backups").exists());
+}
+
+#[test]
+fn conflicts_go_to_the_pane_and_removals_only_of_what_the_user_kept() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    edit_pane(&h, "main_0_1", |pane| {
+        pane["theme"] = json!("light");
+        pane["mcpServers"].as_object_mut().unwrap().remove("doomed");
+        pane["projects"]["/elsewhere"] = json!({"hasTrustDialogAccepted": false});
+    });
+    // Meanwhile, outside the pane, the user changed the same things.
+    let mut user = user_file();
+    user["theme"] = json!("dark-daltonized");
+    user["mcpServers"]["doomed"] = json!({"command": "changed"});
+    user["projects"]["/elsewhere"] = json!({"hasTrustDialogAccepted": true});
+    h.write_user_claude_json(&user);
+
+    let logs = logs_of(|| close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap());
+    let merged = read_json(&h.user_claude_json());
+    assert_eq!(merged["theme"], "light", "the pane's value wins");
+    assert!(
+        logs.contains("dark-daltonized"),
+        "the old value is logged: {logs}"
+    );
+    assert_eq!(
+        merged["mcpServers"]["doomed"],
+        json!({"command": "changed"})
+    );
+    // Claude's default for a folder it opened never untrusts it.
+    assert_eq!(
+        merged["projects"]["/elsewhere"]["hasTrustDialogAccepted"],
+        true
+    );
+}
+
+#[test]
+fn an_invalid_user_file_is_left_alone_and_the_change_merged_once_it_is_fixed() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    edit_pane(&h, "main_0_1", |pane| {
+        pane["mcpServers"]["s1"] = json!({"command": "/bin/true"});
+    });
+    fs::write(h.user_claude_json(), "{ not json").unwrap();
+    let err = close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap_err();
+    assert!(err.message.contains("not valid JSON"), "{}", err.message);
+    assert!(
+        err.message.contains(h.user_claude_json().to_str().unwrap()),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        fs::read_to_string(h.user_claude_json()).unwrap(),
+        "{ not json"
+    );
+    assert!(h.pane_dir("main_0_1").join("config/.claude.json").is_file());
+
+    // Fixed; the next server start's scan merges it, then removes the dir.
+    h.write_user_claude_json(&user_file());
+    stop(&plugin, SERVER_A);
+    start(&plugin, SERVER_A, &[]).unwrap();
+    assert_eq!(
+        read_json(&h.user_claude_json())["mcpServers"]["s1"],
+        json!({"command": "/bin/true"})
+    );
+    assert!(!h.pane_dir("main_0_1").exists());
+}
+
+#[test]
+fn a_user_file_that_is_a_link_is_never_written_through() {
+    let h = Harness::new();
+    let real = h.outside().join("dotfiles-claude.json");
+    fs::write(&real, serde_json::to_vec(&user_file()).unwrap()).unwrap();
+    std::os::unix::fs::symlink(&real, h.user_claude_json()).unwrap();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    edit_pane(&h, "main_0_1", |pane| pane["theme"] = json!("light"));
+    let before = snapshot(&h.outside());
+    let err = close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap_err();
+    assert!(err.message.contains("symbolic link"), "{}", err.message);
+    assert_eq!(snapshot(&h.outside()), before);
+    assert!(is_symlink(&h.user_claude_json()));
+    assert!(h.pane_dir("main_0_1").exists(), "the change is kept");
+}
+
+#[test]
+fn a_user_without_a_file_gets_one_with_what_the_pane_set_up() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    // Onboarding finished in the pane.
+    fs::write(
+        h.pane_dir("main_0_1").join("config/.claude.json"),
+        serde_json::to_vec(
+            &json!({"hasCompletedOnboarding": true, "numStartups": 1, "theme": "dark"}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert_eq!(
+        read_json(&h.user_claude_json()),
+        json!({"hasCompletedOnboarding": true, "theme": "dark"})
+    );
+    assert_eq!(mode(&h.user_claude_json()), 0o600);
+}
+
+#[test]
+fn a_pane_without_a_seed_record_only_adds() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    // A pane dir made before seed records existed.
+    fs::remove_file(h.pane_dir("main_0_1").join(".claude-json.seed")).unwrap();
+    edit_pane(&h, "main_0_1", |pane| {
+        pane["theme"] = json!("stale");
+        pane["mcpServers"]["new"] = json!({"command": "new"});
+    });
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    let merged = read_json(&h.user_claude_json());
+    assert_eq!(merged["theme"], "dark");
+    assert_eq!(merged["mcpServers"]["new"], json!({"command": "new"}));
+}
+
+#[test]
+fn eight_panes_closing_at_once_all_land() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = Arc::new(h.started("", SERVER_A));
+    let ids: Vec<String> = (0..8).map(|n| format!("p_0_{n}")).collect();
+    for id in &ids {
+        create(&plugin, id).unwrap();
+        edit_pane(&h, id, |pane| {
+            pane["mcpServers"][format!("server-{id}")] = json!({"command": "/bin/true"});
+        });
+    }
+    std::thread::scope(|scope| {
+        for id in &ids {
+            let plugin = Arc::clone(&plugin);
+            scope.spawn(move || close(&plugin, id, PaneExit::exited(0)).unwrap());
+        }
+    });
+    stop(&plugin, SERVER_A);
+    let merged = read_json(&h.user_claude_json());
+    for id in &ids {
+        assert!(
+            merged["mcpServers"][format!("server-{id}")].is_object(),
+            "{id}: {merged}"
+        );
+    }
+    assert_eq!(merged["projects"], user_file()["projects"]);
+    // Each merge kept the file as it was; no more than ten are kept.
+    let backups = names(&h.base().join(".claude-json-backups"));
+    assert!(!backups.is_empty() && backups.len() <= 10, "{backups:?}");
+    for backup in &backups {
+        assert_eq!(
+            mode(&h.base().join(".claude-json-backups").join(backup)),
+            0o600
+        );
+    }
+}
+
+/// A Claude outside ccmux: re-reads the file, sets its own key, writes it
+/// back in place, holding Claude's lock (a `.lock` dir) as Claude does,
+/// hundreds of times a second (Claude itself writes a few times a second).
+fn unisolated_claude_loop(path: PathBuf, stop: Arc<AtomicBool>) -> (usize, Vec<String>) {
+    let lock = PathBuf::from(format!("{}.lock", path.display()));
+    let mut written = 0;
+    let mut torn = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        if fs::create_dir(&lock).is_err() {
+            std::thread::yield_now();
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap();
+        match serde_json::from_str::<Value>(&text) {
+            Ok(mut file) => {
+                file[format!("loop{written}")] = json!(written);
+                fs::write(&path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+                written += 1;
+            }
+            Err(err) => torn.push(format!("{err}: {text}")),
+        }
+        fs::remove_dir(&lock).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    (written, torn)
+}
+
+#[test]
+fn merges_and_a_claude_outside_ccmux_lose_nothing_of_each_other() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = Arc::new(h.started("", SERVER_A));
+    let ids: Vec<String> = (0..6).map(|n| format!("p_0_{n}")).collect();
+    for id in &ids {
+        create(&plugin, id).unwrap();
+        edit_pane(&h, id, |pane| {
+            pane["mcpServers"][format!("server-{id}")] = json!({"command": "/bin/true"});
+        });
+    }
+    let stop_loop = Arc::new(AtomicBool::new(false));
+    let looping = {
+        let (path, stop_loop) = (h.user_claude_json(), Arc::clone(&stop_loop));
+        std::thread::spawn(move || unisolated_claude_loop(path, stop_loop))
+    };
+    // The loop is writing before and while the panes merge.
+    assert!(eventually(
+        || fs::read_to_string(h.user_claude_json()).is_ok_and(|text| text.contains("\"loop3\""))
+    ));
+    for id in &ids {
+        close(&plugin, id, PaneExit::exited(0)).unwrap();
+    }
+    stop(&plugin, SERVER_A);
+    let merged_at = fs::read_to_string(h.user_claude_json()).unwrap().len();
+    assert!(eventually(
+        || fs::read_to_string(h.user_claude_json()).is_ok_and(|text| text.len() > merged_at + 20)
+    ));
+    stop_loop.store(true, Ordering::Relaxed);
+    let (written, torn) = looping.join().unwrap();
+    assert!(torn.is_empty(), "the loop read a torn file: {torn:?}");
+    assert!(written > 4, "{written}");
+    let merged = read_json(&h.user_claude_json());
+    for id in &ids {
+        assert!(
+            merged["mcpServers"][format!("server-{id}")].is_object(),
+            "{id}"
+        );
+    }
+    for n in 0..written {
+        assert_eq!(merged[format!("loop{n}")], n, "loop write {n} lost");
+    }
+}

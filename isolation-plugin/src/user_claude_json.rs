@@ -1,0 +1,383 @@
+//! UserClaudeJson: writing a pane's changes into the user's own
+//! `.claude.json`, the one file of the user's that this plugin ever
+//! rewrites, and so with every care:
+//!
+//! - only the items a pane changed are touched (see `carry_back`); a pane
+//!   that changed nothing writes nothing;
+//! - merges of several panes are serialized by a lock in the user's Claude
+//!   dir (`.ccmux-claude-json.lock`), and each takes Claude's own lock on
+//!   the file (`.claude.json.lock`, a directory, as Claude's lock library
+//!   makes it) while it writes, so a Claude running outside ccmux waits;
+//! - the file is re-read, changed, written to a temp file in the same dir
+//!   (mode and owner kept), fsynced and renamed over it; if the file
+//!   changed between the read and the rename, the merge starts again, and
+//!   gives up after a few tries;
+//! - the file as it was is kept first in the plugin's backups dir, bounded
+//!   in count and size;
+//! - a file that is not valid JSON, not a regular file, too large, or a
+//!   link is never written: the merge fails, and the caller keeps the
+//!   pane's dir (and so its changes) for a later try.
+
+use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ccmux_plugin_api::{HookError, HookErrorKind};
+use serde_json::{Map, Value};
+
+use crate::carry_back::{apply, Applied, Change};
+use crate::errors::io_error;
+use crate::private_fs::{
+    create_private_dir, ensure_private_dir, entry, read_bounded, Entry, Links, FILE_MODE,
+};
+use crate::seed::{describe_read_failure, USER_CLAUDE_JSON_LIMIT};
+
+/// Tries at a merge whose file changed under it.
+const ATTEMPTS: usize = 5;
+/// How long a merge waits for another pane's merge.
+const MERGE_LOCK_WAIT: Duration = Duration::from_secs(120);
+/// How long it waits for a Claude holding the file's own lock; Claude's
+/// lock library calls a lock older than 10 seconds stale.
+const CLAUDE_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// The backups kept of the user's file, at most.
+const BACKUPS_KEPT: usize = 10;
+const BACKUPS_MAX_BYTES: u64 = 512 << 20;
+
+/// The plugin's merge lock, in the user's Claude dir.
+const MERGE_LOCK: &str = ".ccmux-claude-json.lock";
+
+#[derive(Debug, Clone)]
+pub(crate) struct UserClaudeJson {
+    /// The user's `.claude.json`.
+    pub path: PathBuf,
+    /// The user's Claude dir, where the merge lock lives.
+    pub user_dir: PathBuf,
+    /// Where the file is kept before each merge.
+    pub backups: PathBuf,
+}
+
+impl UserClaudeJson {
+    /// Writes `changes` of pane `pane_id` into the user's file. `Ok(None)`
+    /// when there was nothing to change.
+    pub(crate) fn merge(
+        &self,
+        pane_id: &str,
+        changes: &[Change],
+        only_additions: bool,
+    ) -> Result<Option<Applied>, HookError> {
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let _merge_lock = self.merge_lock()?;
+        for _ in 0..ATTEMPTS {
+            // Claude's lock for the whole read-change-write, so a Claude
+            // outside ccmux neither writes under the read nor between it
+            // and the rename.
+            let claude_lock = ClaudeLock::take(&self.path);
+            let before = Stamp::of(&self.path)?;
+            let (mut file, original) = match self.read() {
+                Ok(Some((file, bytes))) => (file, Some(bytes)),
+                Ok(None) => (Map::new(), None),
+                // Caught halfway through a write that ignores the lock:
+                // read again.
+                Err(_) if Stamp::of(&self.path)? != before => continue,
+                Err(err) => return Err(err),
+            };
+            let applied = apply(&mut file, changes, pane_id, only_additions);
+            if applied.written == 0 {
+                return Ok(Some(applied));
+            }
+            let mut bytes = serde_json::to_vec_pretty(&Value::Object(file)).map_err(|err| {
+                HookError::new(
+                    HookErrorKind::Failed,
+                    format!("could not serialize {}: {err}", self.path.display()),
+                )
+            })?;
+            bytes.push(b'\n');
+            if let Some(original) = &original {
+                self.back_up(original);
+            }
+            let temp = self.write_temp(&bytes, before.as_ref())?;
+            // The last look before the rename: a write since the read (by
+            // a Claude that ignores the lock) means merging again.
+            if Stamp::of(&self.path)? != before {
+                let _ = fs::remove_file(&temp);
+                continue;
+            }
+            fs::rename(&temp, &self.path).map_err(|err| {
+                let _ = fs::remove_file(&temp);
+                io_error("replace", &self.path, &err)
+            })?;
+            if let Some(dir) = self.path.parent() {
+                if let Ok(dir) = File::open(dir) {
+                    let _ = dir.sync_all();
+                }
+            }
+            drop(claude_lock);
+            return Ok(Some(applied));
+        }
+        Err(HookError::new(
+            HookErrorKind::Failed,
+            format!(
+                "{} kept changing while the pane's changes were merged into it ({ATTEMPTS} tries); \
+                 they are kept and merged at the next try",
+                self.path.display()
+            ),
+        ))
+    }
+
+    /// The user's file, parsed, with the bytes it was parsed from; `None`
+    /// if there is none. Refuses what must not be written over.
+    fn read(&self) -> Result<Option<(Map<String, Value>, Vec<u8>)>, HookError> {
+        match entry(&self.path).map_err(|err| io_error("inspect", &self.path, &err))? {
+            Entry::Missing => return Ok(None),
+            Entry::File => {}
+            Entry::Symlink => {
+                return Err(self.unwritable(
+                    "it is a symbolic link, and ccmux never writes through one; make it a regular file \
+                     (Claude reads it the same), or set `carry_back = false`",
+                ))
+            }
+            Entry::Dir(_) | Entry::Other => {
+                return Err(self.unwritable("it is not a regular file; replace it with Claude's own file"))
+            }
+        }
+        let bytes = match read_bounded(&self.path, USER_CLAUDE_JSON_LIMIT, Links::Refuse) {
+            Ok(bytes) => bytes,
+            Err(failure) => return Err(self.unwritable(&describe_read_failure(&failure))),
+        };
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(Some((map, bytes))),
+            Ok(_) => Err(self.unwritable("it is not a JSON object; fix it or move it away")),
+            Err(err) => Err(self.unwritable(&format!(
+                "it is not valid JSON ({err}); fix it (or move it away and let Claude make a new one)"
+            ))),
+        }
+    }
+
+    fn unwritable(&self, why: &str) -> HookError {
+        HookError::new(
+            HookErrorKind::Failed,
+            format!(
+                "not merging the pane's changes into {}: {why}; the pane's changes are kept and merged \
+                 at the next try (the next server start)",
+                self.path.display()
+            ),
+        )
+    }
+
+    /// A temp file in the file's dir holding `bytes`, with the mode (and,
+    /// where allowed, the owner) of the file it replaces.
+    fn write_temp(&self, bytes: &[u8], replacing: Option<&Stamp>) -> Result<PathBuf, HookError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = self.path.parent().unwrap_or(Path::new("/"));
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = dir.join(format!(
+            "{name}.ccmux-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mode = replacing.map_or(FILE_MODE, |stamp| stamp.mode & 0o7777);
+        let written = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&temp)
+                .map_err(|err| io_error("create", &temp, &err))?;
+            file.set_permissions(Permissions::from_mode(mode))
+                .map_err(|err| io_error("set the mode of", &temp, &err))?;
+            if let Some(stamp) = replacing {
+                // Only root may give a file away; anyone else keeps theirs.
+                let _ = std::os::unix::fs::fchown(&file, Some(stamp.uid), Some(stamp.gid));
+            }
+            file.write_all(bytes)
+                .and_then(|()| file.sync_all())
+                .map_err(|err| io_error("write", &temp, &err))
+        })();
+        if let Err(err) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(err);
+        }
+        Ok(temp)
+    }
+
+    /// Keeps `bytes` (the file as it was) in the backups dir, then drops
+    /// the oldest backups beyond the bounds. A failure only warns: the
+    /// merge itself is atomic and loses nothing.
+    fn back_up(&self, bytes: &[u8]) {
+        let kept = (|| {
+            if let Some(parent) = self.backups.parent() {
+                if !parent.is_dir() {
+                    create_private_dir("the isolation base dir", parent)?;
+                }
+            }
+            ensure_private_dir("the backups of the user's .claude.json", &self.backups)?;
+            let millis = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let name = format!(".claude.json.{millis}");
+            crate::private_fs::create_private_file(&self.backups, &name, bytes)?;
+            Ok::<(), HookError>(())
+        })();
+        if let Err(err) = kept {
+            tracing::warn!(
+                "could not keep a backup of the user's .claude.json before merging: {err}"
+            );
+            return;
+        }
+        prune_backups(&self.backups);
+    }
+
+    /// The plugin's own lock: one merge at a time, across processes.
+    fn merge_lock(&self) -> Result<File, HookError> {
+        if !self.user_dir.is_dir() {
+            create_private_dir("the user's Claude dir", &self.user_dir)?;
+        }
+        let path = self.user_dir.join(MERGE_LOCK);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|err| io_error("open the merge lock", &path, &err))?;
+        let deadline = Instant::now() + MERGE_LOCK_WAIT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(HookError::new(
+                        HookErrorKind::Failed,
+                        format!(
+                            "another process has held {} for over {}s; the pane's changes are kept and \
+                             merged at the next try",
+                            path.display(),
+                            MERGE_LOCK_WAIT.as_secs()
+                        ),
+                    ))
+                }
+                Err(TryLockError::Error(err)) => return Err(io_error("lock", &path, &err)),
+            }
+        }
+    }
+}
+
+/// Identifies one version of the user's file: a rewrite (a rename gives a
+/// new inode) or an in-place write (a new time or size) changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    dev: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Result<Option<Stamp>, HookError> {
+        match fs::symlink_metadata(path) {
+            Ok(meta) => Ok(Some(Stamp {
+                ino: meta.ino(),
+                dev: meta.dev(),
+                len: meta.len(),
+                modified: meta.modified().ok(),
+                mode: meta.mode(),
+                uid: meta.uid(),
+                gid: meta.gid(),
+            })),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io_error("inspect", path, &err)),
+        }
+    }
+}
+
+/// Claude's own lock on its config file: the directory `<file>.lock`, made
+/// with `mkdir` by its lock library. Taken for the write so a Claude running
+/// outside ccmux does not write at the same moment; released when dropped.
+/// A lock held past Claude's own staleness limit is treated as stale and
+/// not waited on any longer (nor removed: it is not ours).
+struct ClaudeLock {
+    path: Option<PathBuf>,
+}
+
+impl ClaudeLock {
+    fn take(file: &Path) -> ClaudeLock {
+        let mut path = file.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        let deadline = Instant::now() + CLAUDE_LOCK_WAIT;
+        loop {
+            match fs::create_dir(&path) {
+                Ok(()) => return ClaudeLock { path: Some(path) },
+                Err(err)
+                    if err.kind() == io::ErrorKind::AlreadyExists && Instant::now() < deadline =>
+                {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Err(err) => {
+                    tracing::debug!(lock = %path.display(), "merging without Claude's lock: {err}");
+                    return ClaudeLock { path: None };
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ClaudeLock {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = fs::remove_dir(path);
+        }
+    }
+}
+
+/// Drops the oldest backups until at most [`BACKUPS_KEPT`] remain, taking
+/// at most [`BACKUPS_MAX_BYTES`] (the newest is always kept).
+fn prune_backups(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut backups: Vec<(String, u64)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let meta = e.metadata().ok()?;
+            (name.starts_with(".claude.json.") && meta.is_file()).then_some((name, meta.len()))
+        })
+        .collect();
+    // Names end in milliseconds since the epoch: sort by that number.
+    backups.sort_by_key(|(name, _)| {
+        name.rsplit('.')
+            .next()
+            .and_then(|n| n.parse::<u128>().ok())
+            .unwrap_or(0)
+    });
+    let mut total: u64 = backups.iter().map(|(_, len)| len).sum();
+    let mut count = backups.len();
+    for (name, len) in &backups {
+        if count <= 1 || (count <= BACKUPS_KEPT && total <= BACKUPS_MAX_BYTES) {
+            break;
+        }
+        if fs::remove_file(dir.join(name)).is_ok() {
+            count -= 1;
+            total -= len;
+        }
+    }
+}
