@@ -50,6 +50,13 @@ const BACKUPS_MAX_BYTES: u64 = 512 << 20;
 /// The plugin's merge lock, in the user's Claude dir.
 const MERGE_LOCK: &str = ".ccmux-claude-json.lock";
 
+/// The user's file as read: parsed, and the bytes it was parsed from (for
+/// the backup).
+struct ReadFile {
+    map: Map<String, Value>,
+    bytes: Vec<u8>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct UserClaudeJson {
     /// The user's `.claude.json`.
@@ -80,7 +87,7 @@ impl UserClaudeJson {
             let claude_lock = ClaudeLock::take(&self.path);
             let before = Stamp::of(&self.path)?;
             let (mut file, original) = match self.read() {
-                Ok(Some((file, bytes))) => (file, Some(bytes)),
+                Ok(Some(ReadFile { map, bytes })) => (map, Some(bytes)),
                 Ok(None) => (Map::new(), None),
                 // Caught halfway through a write that ignores the lock:
                 // read again.
@@ -132,7 +139,7 @@ impl UserClaudeJson {
 
     /// The user's file, parsed, with the bytes it was parsed from; `None`
     /// if there is none. Refuses what must not be written over.
-    fn read(&self) -> Result<Option<(Map<String, Value>, Vec<u8>)>, HookError> {
+    fn read(&self) -> Result<Option<ReadFile>, HookError> {
         match entry(&self.path).map_err(|err| io_error("inspect", &self.path, &err))? {
             Entry::Missing => return Ok(None),
             Entry::File => {}
@@ -151,7 +158,7 @@ impl UserClaudeJson {
             Err(failure) => return Err(self.unwritable(&describe_read_failure(&failure))),
         };
         match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(Some((map, bytes))),
+            Ok(Value::Object(map)) => Ok(Some(ReadFile { map, bytes })),
             Ok(_) => Err(self.unwritable("it is not a JSON object; fix it or move it away")),
             Err(err) => Err(self.unwritable(&format!(
                 "it is not valid JSON ({err}); fix it (or move it away and let Claude make a new one)"
