@@ -227,7 +227,7 @@ fn every_pane_shares_the_users_login_settings_and_mcp_servers() {
         &serde_json::json!({
             "hasCompletedOnboarding": true,
             "mcpServers": {"shared-demo": {"type": "stdio", "command": "/bin/true", "args": []}},
-            "projects": {"/somewhere": {"allowedTools": ["secret-history"]}},
+            "projects": {"/somewhere": {"history": [{"display": "secret-history"}], "allowedTools": ["Bash(ls)"]}},
         })
         .to_string(),
     );
@@ -250,9 +250,11 @@ fn every_pane_shares_the_users_login_settings_and_mcp_servers() {
             "{id}: the SessionStart hook did not run"
         );
         let seeded = assert_valid_json(&base_dir(&sandbox).join(id).join("config/.claude.json"));
-        assert!(seeded
-            .get("projects")
-            .is_none_or(|p| !p.to_string().contains("secret-history")));
+        // The folder's setup, never its history.
+        assert_eq!(
+            seeded["projects"]["/somewhere"],
+            serde_json::json!({"allowedTools": ["Bash(ls)"]})
+        );
     }
     // What each pane's Claude rewrites whole stayed in the panes.
     assert!(!user_dir.join(".claude.json").exists());
@@ -581,4 +583,154 @@ fn concurrent_panes_never_write_the_users_claude_json() {
 
 fn is_link(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The screen text of an interactive run: terminal control sequences and
+/// all whitespace dropped (Claude moves the cursor instead of printing
+/// spaces), so phrases are matched without their spaces.
+fn screen_text(output: &str) -> String {
+    let mut text = String::new();
+    let mut chars = output.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters, then one final byte in @..~.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ESC \.
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.peek() == Some(&'\\')) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            c if c.is_whitespace() || c.is_control() => {}
+            c => text.push(c),
+        }
+    }
+    text
+}
+
+/// A user who is logged in and onboarded, with `trusted` trusted.
+fn onboarded_user(sandbox: &Sandbox, trusted: &Path) {
+    sandbox.write(
+        "home/.claude/.credentials.json",
+        r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-test","refreshToken":"sk-ant-ort01-test","expiresAt":4102444800000,"scopes":["user:inference","user:profile"],"subscriptionType":"pro"}}"#,
+    );
+    sandbox.write(
+        "home/.claude.json",
+        &serde_json::json!({
+            "hasCompletedOnboarding": true,
+            "lastOnboardingVersion": "2.1.197",
+            "theme": "dark",
+            "projects": {trusted.to_str().unwrap(): {"hasTrustDialogAccepted": true, "history": []}},
+        })
+        .to_string(),
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn a_folder_the_user_trusted_is_trusted_in_every_pane() {
+    let claude = claude_bin();
+    let sandbox = Sandbox::new();
+    let trusted = sandbox.path().join("trusted/repo");
+    let untrusted = sandbox.path().join("untrusted");
+    std::fs::create_dir_all(&trusted).unwrap();
+    std::fs::create_dir_all(&untrusted).unwrap();
+    onboarded_user(&sandbox, &sandbox.path().join("trusted"));
+    let config = root_config(&sandbox, Some(0), true);
+    // Interactive, on a terminal of its own (`script`), for ten seconds.
+    let interactive = "script -qfc 'timeout 10 \"$CLAUDE_BIN\"' /dev/null | tr '\\r' '\\n'";
+    let screen = |cwd: &Path, state: &str| {
+        let out = run(shim(&sandbox, &claude, &config, state)
+            .current_dir(cwd)
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .args(["--pane-id", "t_0_0", "--", "sh", "-c", interactive]));
+        (screen_text(&out.stdout), out)
+    };
+    const QUESTION: &str = "Isthisaprojectyoucreatedoroneyoutrust";
+
+    // A subfolder of a trusted folder: straight to the prompt.
+    let (text, out) = screen(&trusted, "state-a");
+    assert!(!text.contains(QUESTION), "{out}");
+    assert!(text.contains("ClaudeCode") && text.contains('❯'), "{out}");
+    // The control: a folder nobody trusted asks.
+    let (text, out) = screen(&untrusted, "state-b");
+    assert!(text.contains(QUESTION), "{out}");
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn mcp_servers_set_up_in_a_pane_are_the_users_after_it_closes() {
+    let claude = claude_bin();
+    let sandbox = Sandbox::new();
+    let folder = sandbox.path().join("repo");
+    std::fs::create_dir_all(&folder).unwrap();
+    let stdio = |command: &str| serde_json::json!({"type": "stdio", "command": command, "args": [], "env": {}});
+    let user = serde_json::json!({
+        "hasCompletedOnboarding": true,
+        "numStartups": 5,
+        "mcpServers": {"u1": stdio("/bin/echo"), "gone": stdio("/bin/false")},
+        "projects": {folder.to_str().unwrap(): {
+            "history": [{"display": "an old prompt"}],
+            "mcpServers": {"l1": stdio("/bin/cat")},
+            "hasTrustDialogAccepted": true,
+        }},
+        "cachedGrowthBookFeatures": {"a": 1},
+    });
+    let user_json = sandbox.write("home/.claude.json", &user.to_string());
+    let config = root_config(&sandbox, Some(0), true);
+    let pane = |state: &str, script: &str| {
+        run(shim(&sandbox, &claude, &config, state)
+            .current_dir(&folder)
+            .args(["--pane-id", "m_0_0", "--", "sh", "-c", script]))
+    };
+
+    // Carried in: the user's user-scope and this folder's local servers.
+    let out = pane("state-a", "\"$CLAUDE_BIN\" mcp list 2>&1 | cat");
+    let listed = pane_lines(&out.stdout, "m_0_0").join("\n");
+    assert!(listed.contains("u1:") && listed.contains("l1:"), "{out}");
+
+    // Set up in pane A, which then closes.
+    let out = pane(
+        "state-a",
+        "\"$CLAUDE_BIN\" mcp add --scope user s1 -- /bin/true && \"$CLAUDE_BIN\" mcp add l2 -- /bin/true \
+         && \"$CLAUDE_BIN\" mcp remove gone -s user && echo done",
+    );
+    assert!(screen_text(&out.stdout).ends_with("done"), "{out}");
+    assert_eq!(pane_dirs(&sandbox), Vec::<String>::new());
+
+    let merged = assert_valid_json(&user_json);
+    let mut expected = user.clone();
+    expected["mcpServers"] =
+        serde_json::json!({"u1": stdio("/bin/echo"), "s1": stdio("/bin/true")});
+    expected["projects"][folder.to_str().unwrap()]["mcpServers"]["l2"] = stdio("/bin/true");
+    // Claude in the pane may add keys of its own (a user id, say) that the
+    // user lacked; nothing the user had changed but what the pane set up.
+    for (key, value) in expected.as_object().unwrap() {
+        assert_eq!(&merged[key], value, "{key}");
+    }
+
+    // A new pane B, of another server, has them.
+    let out = pane("state-b", "\"$CLAUDE_BIN\" mcp list 2>&1 | cat");
+    let listed = pane_lines(&out.stdout, "m_0_0").join("\n");
+    for server in ["u1:", "s1:", "l1:", "l2:"] {
+        assert!(listed.contains(server), "{server}: {out}");
+    }
+    assert!(!listed.contains("gone:"), "{out}");
 }
