@@ -27,6 +27,7 @@ mod reload;
 mod run;
 mod shutdown;
 mod state;
+mod state_file;
 
 use std::process::ExitCode;
 
