@@ -1,5 +1,6 @@
-//! host-shim under hostile conditions (issue 7): files planted in the
-//! state dir. Through the real binary, with a fake HOME.
+//! host-shim under hostile conditions (issue 7): a pane that cannot start,
+//! files planted in the state dir, early signals, odd saved panes, and
+//! the exit-code table. Through the real binary, with a fake HOME.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,124 @@ fn saved_panes(sandbox: &Sandbox) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+// ---- §1: a pane whose start fails ----------------------------------------
+
+#[test]
+fn a_restored_pane_that_cannot_start_keeps_its_record_and_its_dir() {
+    let sandbox = Sandbox::new();
+    let config = isolation_toml(&sandbox);
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--pane-id", "w_0_0", "--keep-panes", "--", "sh", "-c"],
+    )
+    .arg("mkdir -p \"$CLAUDE_CONFIG_DIR/projects\" && echo H > \"$CLAUDE_CONFIG_DIR/projects/h.jsonl\""));
+    assert!(out.status.success(), "{out}");
+    let history = sandbox
+        .home()
+        .join(".ccmux/claude/w_0_0/config/projects/h.jsonl");
+    assert!(history.is_file(), "{out}");
+
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--restore", "--", "claude-typo"],
+    ));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("claude-typo"), "{out}");
+    assert!(
+        out.stderr
+            .contains("its dir are kept for the next --restore"),
+        "{out}"
+    );
+    assert_eq!(
+        saved_panes(&sandbox),
+        [("w_0_0".to_string(), "sh".to_string())],
+        "the record stays as it was saved, with the command that ran"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&history).ok().as_deref(),
+        Some("H\n"),
+        "the pane's history is gone"
+    );
+
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &[
+            "--restore",
+            "--",
+            "sh",
+            "-c",
+            "cat \"$CLAUDE_CONFIG_DIR/projects/h.jsonl\"",
+        ],
+    ));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(pane_lines(&out.stdout, "w_0_0"), ["H"], "{out}");
+}
+
+#[test]
+fn a_restored_pane_whose_hook_fails_is_not_closed() {
+    let sandbox = Sandbox::new();
+    let fine = probe_toml(&sandbox, "fine.toml", "");
+    let out = run(shim_run(
+        &sandbox,
+        &fine,
+        &["--pane-id", "h_0_0", "--keep-panes", "--", "true"],
+    ));
+    assert!(out.status.success(), "{out}");
+
+    for hook in ["on_pane_create", "on_pre_spawn"] {
+        let before = records(&sandbox).len();
+        let failing = probe_toml(&sandbox, "failing.toml", &format!("fail_in = [{hook:?}]"));
+        let out = run(shim_run(&sandbox, &failing, &["--restore"]));
+        assert_eq!(out.status.code(), Some(1), "{hook}: {out}");
+        assert!(
+            out.stderr.contains("kept for the next --restore"),
+            "{hook}: {out}"
+        );
+        let calls = &records(&sandbox)[before..];
+        assert!(
+            !calls.iter().any(|l| l.contains("on_pane_close")),
+            "{hook}: a restored pane that did not start was closed: {calls:?}"
+        );
+        assert_eq!(
+            saved_panes(&sandbox),
+            [("h_0_0".to_string(), "true".to_string())],
+            "{hook}"
+        );
+    }
+    let out = run(shim_run(&sandbox, &fine, &["--restore"]));
+    assert!(out.status.success(), "{out}");
+}
+
+#[test]
+fn a_new_pane_that_never_started_is_closed_and_forgotten() {
+    let sandbox = Sandbox::new();
+    let config = probe_toml(&sandbox, "plugins.toml", "");
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &[
+            "--pane-id",
+            "n_0_0",
+            "--keep-panes",
+            "--",
+            "no-such-command-here",
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(out.stderr.contains("no-such-command-here"), "{out}");
+    assert!(
+        records(&sandbox)
+            .iter()
+            .any(|l| l == "probe on_pane_close n_0_0 ended with unknown status"),
+        "{:?}",
+        records(&sandbox)
+    );
+    assert_eq!(saved_panes(&sandbox), []);
 }
 
 // ---- §3: nothing written through a symlink in the state dir ---------------
@@ -175,3 +294,179 @@ fn an_oversized_panes_json_is_refused_naming_the_file_and_the_cap() {
     );
 }
 
+// ---- §6: small ones ------------------------------------------------------
+
+/// Signals the process catches, from /proc (`SigCgt`, a hex mask).
+fn caught_signals(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("SigCgt:"))?;
+    u64::from_str_radix(line["SigCgt:".len()..].trim(), 16).ok()
+}
+
+#[test]
+fn an_early_sighup_does_not_kill_host_shim() {
+    let sandbox = Sandbox::new();
+    // A plugin to load: the time it takes is when SIGHUP used to kill.
+    let config = probe_toml(&sandbox, "plugins.toml", "");
+    // SIGTERM is 15 on Linux, where /proc is; bit N-1 stands for signal N.
+    let sigterm_bit = 1u64 << (15 - 1);
+    for attempt in 0..10 {
+        let mut shim = Background::start(
+            shim_run(&sandbox, &config, &["--", "true"]),
+            &sandbox,
+            &format!("early{attempt}"),
+        );
+        let pid = shim.child.id();
+        // The moment host-shim catches its first graceful-stop signal:
+        // spun on, not slept on, so the SIGHUP lands within microseconds.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if caught_signals(pid).is_some_and(|mask| mask & sigterm_bit != 0) {
+                break;
+            }
+            assert!(
+                shim.child.try_wait().unwrap().is_none(),
+                "host-shim exited before catching SIGTERM: {}",
+                shim.stderr()
+            );
+            assert!(Instant::now() < deadline, "host-shim never caught SIGTERM");
+            std::hint::spin_loop();
+        }
+        shim.signal("HUP");
+        let status = shim.wait(30);
+        // Killed by SIGHUP is what a shell shows as 129.
+        assert_eq!(
+            status.signal(),
+            None,
+            "attempt {attempt}: {}",
+            shim.stderr()
+        );
+        assert!(status.success(), "attempt {attempt}: {}", shim.stderr());
+    }
+}
+
+#[test]
+fn a_restored_pane_whose_directory_is_gone_starts_in_home_and_says_so() {
+    let sandbox = Sandbox::new();
+    let config = probe_toml(&sandbox, "plugins.toml", "");
+    let gone = sandbox.path().join("project");
+    std::fs::create_dir(&gone).unwrap();
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &[
+            "--pane-id",
+            "d_0_0",
+            "--keep-panes",
+            "--",
+            "sh",
+            "-c",
+            "pwd",
+        ],
+    )
+    .current_dir(&gone));
+    assert!(out.status.success(), "{out}");
+    std::fs::remove_dir(&gone).unwrap();
+
+    let out = run(shim_run(&sandbox, &config, &["--restore"]));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(
+        pane_lines(&out.stdout, "d_0_0"),
+        [sandbox.home().display().to_string()],
+        "{out}"
+    );
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("WARN"))
+        .unwrap_or_else(|| panic!("no warning: {out}"));
+    assert!(warning.contains("d_0_0"), "{warning}");
+    assert!(warning.contains(&gone.display().to_string()), "{warning}");
+    assert!(warning.contains("no longer exists"), "{warning}");
+}
+
+#[test]
+fn an_empty_command_is_refused_naming_the_pane_and_panes_json() {
+    let sandbox = Sandbox::new();
+    let config = probe_toml(&sandbox, "plugins.toml", "");
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--pane-id", "e_0_0", "--keep-panes", "--", "true"],
+    ));
+    assert!(out.status.success(), "{out}");
+    let panes = state(&sandbox).join("panes.json");
+    let text = std::fs::read_to_string(&panes).unwrap();
+    assert!(text.contains("\"command\": \"true\""), "{text}");
+    std::fs::write(
+        &panes,
+        text.replace("\"command\": \"true\"", "\"command\": \"\""),
+    )
+    .unwrap();
+
+    let out = run(shim_run(&sandbox, &config, &["--restore"]));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(
+        out.stderr.contains("\"e_0_0\" has an empty command"),
+        "{out}"
+    );
+    assert!(out.stderr.contains(&panes.display().to_string()), "{out}");
+    assert!(!out.stderr.contains("is a directory"), "{out}");
+
+    let out = run(shim_run(&sandbox, &config, &["--", ""]));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("has an empty command"), "{out}");
+}
+
+// ---- §7: one exit-code table ----------------------------------------------
+
+#[test]
+fn exit_codes_follow_the_documented_table() {
+    let sandbox = Sandbox::new();
+    let good = probe_toml(&sandbox, "plugins.toml", "");
+    let bad_toml = sandbox.write("bad.toml", "[[plugins]]\nname = \n");
+    let missing_lib = sandbox.write(
+        "missing.toml",
+        &plugin_entry("gone", &sandbox.path().join("libgone.so"), true, ""),
+    );
+    let code = |cmd: &mut Command| run(&mut *cmd).status.code();
+    let with_config = |sub: &str, config: &Path| {
+        let mut cmd = sandbox.host_shim();
+        cmd.arg(sub).arg("--config").arg(config);
+        cmd
+    };
+
+    // 0: success.
+    assert_eq!(
+        code(&mut shim_run(&sandbox, &good, &["--", "true"])),
+        Some(0)
+    );
+    assert_eq!(code(&mut with_config("check", &good)), Some(0));
+    assert_eq!(code(&mut with_config("plugins", &good)), Some(0));
+    // 1: something ran and failed.
+    assert_eq!(
+        code(&mut shim_run(&sandbox, &good, &["--", "false"])),
+        Some(1)
+    );
+    assert_eq!(code(&mut with_config("check", &missing_lib)), Some(1));
+    assert_eq!(
+        code(&mut shim_run(&sandbox, &missing_lib, &["--", "true"])),
+        Some(1),
+        "a required plugin that does not load"
+    );
+    // 2: nothing ran. A bad plugins.toml is the same for every subcommand.
+    for sub in ["check", "plugins"] {
+        assert_eq!(code(&mut with_config(sub, &bad_toml)), Some(2), "{sub}");
+    }
+    let out = run(shim_run(&sandbox, &bad_toml, &["--", "true"]));
+    assert_eq!(out.status.code(), Some(2), "run: {out}");
+    assert!(out.stderr.contains("bad.toml:2"), "{out}");
+    let missing = sandbox.path().join("nowhere.toml");
+    assert_eq!(
+        code(&mut shim_run(&sandbox, &missing, &["--", "true"])),
+        Some(2)
+    );
+    assert_eq!(code(sandbox.host_shim().args(["run", "--panes"])), Some(2));
+    // 128+N: see sigterm_ends_gracefully_and_keeps_the_panes_for_restore
+    // (143) in host_shim.rs, and the attach tests for 129.
+}
