@@ -45,7 +45,7 @@ pub fn attach(args: &AttachArgs) -> u8 {
     ) {
         Ok(shutdown) => shutdown,
         Err(err) => {
-            eprintln!("host-shim: cannot catch SIGHUP, SIGINT and SIGTERM: {err}");
+            say!("host-shim: cannot catch SIGHUP, SIGINT and SIGTERM: {err}");
             return exit::FAILURE;
         }
     };
@@ -53,7 +53,7 @@ pub fn attach(args: &AttachArgs) -> u8 {
     let resizes = match Signals::new([SIGWINCH]) {
         Ok(signals) => signals,
         Err(err) => {
-            eprintln!("host-shim: cannot catch SIGWINCH: {err}");
+            say!("host-shim: cannot catch SIGWINCH: {err}");
             return exit::FAILURE;
         }
     };
@@ -123,12 +123,12 @@ pub fn attach(args: &AttachArgs) -> u8 {
     let ran = end.exit.is_some();
     if let Some(signal) = shutdown.requested() {
         if ran {
-            eprintln!("host-shim: pane {pane_id} is kept; `host-shim attach --pane-id {pane_id}` brings it back");
+            say!("host-shim: pane {pane_id} is kept; `host-shim attach --pane-id {pane_id}` brings it back");
         }
         return Shutdown::exit_code(signal);
     }
     if ran && args.keep {
-        eprintln!("host-shim: pane {pane_id} is kept; `host-shim attach --pane-id {pane_id}` brings it back");
+        say!("host-shim: pane {pane_id} is kept; `host-shim attach --pane-id {pane_id}` brings it back");
     }
     match end.exit {
         Some(exit) => match pane_status(&exit) {

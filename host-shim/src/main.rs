@@ -30,6 +30,16 @@
 #[cfg(not(unix))]
 compile_error!("host-shim runs panes in Unix PTYs and supports Unix only");
 
+/// `eprintln!` that never panics. stderr may be a terminal that went away
+/// (an attached pane's, closed), and a message is not worth a crash: a
+/// panic in the signal watcher would leave the pane running forever.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod attach;
 mod cli;
 mod config_file;
@@ -78,7 +88,7 @@ fn list_plugins(args: &cli::ConfigArg, strict: bool) -> u8 {
     let file = match config_file::resolve(args.config.as_deref()) {
         Ok(file) => file,
         Err(err) => {
-            eprintln!("host-shim: {err}");
+            say!("host-shim: {err}");
             return exit::USAGE;
         }
     };

@@ -33,14 +33,14 @@ impl ReloadOnHangup {
             .spawn(move || {
                 for _ in signals.forever() {
                     if let Err(err) = config_file::check_readable(host.config_file()) {
-                        eprintln!("host-shim: reload failed, the plugins stay as they were: {err}");
+                        say!("host-shim: reload failed, the plugins stay as they were: {err}");
                         continue;
                     }
                     match host.reload(&live_panes()) {
-                        Ok(()) => eprintln!("host-shim: reloaded {}", host.config_file().display()),
-                        Err(err) => eprintln!(
-                            "host-shim: reload failed, the plugins stay as they were: {err}"
-                        ),
+                        Ok(()) => say!("host-shim: reloaded {}", host.config_file().display()),
+                        Err(err) => {
+                            say!("host-shim: reload failed, the plugins stay as they were: {err}")
+                        }
                     }
                 }
             })?;

@@ -28,7 +28,7 @@ pub fn run(args: &RunArgs) -> u8 {
     let reload_on = match Signals::new([SIGHUP]) {
         Ok(signals) => signals,
         Err(err) => {
-            eprintln!("host-shim: cannot catch SIGHUP: {err}");
+            say!("host-shim: cannot catch SIGHUP: {err}");
             return exit::FAILURE;
         }
     };
@@ -36,7 +36,7 @@ pub fn run(args: &RunArgs) -> u8 {
     {
         Ok(shutdown) => shutdown,
         Err(err) => {
-            eprintln!("host-shim: cannot catch SIGINT and SIGTERM: {err}");
+            say!("host-shim: cannot catch SIGINT and SIGTERM: {err}");
             return exit::FAILURE;
         }
     };
@@ -121,7 +121,7 @@ fn run_panes(
                             .outcome
                     })
                     .map_err(|err| {
-                        eprintln!("[{id}] host-shim: cannot start a thread for the pane: {err}");
+                        say!("[{id}] host-shim: cannot start a thread for the pane: {err}");
                     })
             })
             .collect();
@@ -166,7 +166,7 @@ fn plan_panes(
     let (saved, panes): (Vec<SavedPane>, Vec<PlannedPane>) = if args.restore {
         let saved = load_panes(&state.panes_file()).map_err(|err| err.to_string())?;
         if saved.is_empty() {
-            eprintln!(
+            say!(
                 "host-shim: no saved panes in {}; nothing to restore",
                 state.panes_file().display()
             );

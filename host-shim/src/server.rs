@@ -104,7 +104,7 @@ impl Server {
         let host = match PluginHost::start(config.plugins_toml) {
             Ok(host) => Arc::new(host),
             Err(err) => {
-                eprintln!("host-shim: {err}");
+                say!("host-shim: {err}");
                 return Err(match err {
                     // Nothing ran: the file is wrong.
                     StartError::Config(_) => exit::USAGE,
@@ -134,7 +134,7 @@ impl Server {
             }) {
                 Ok(reload) => Some(reload),
                 Err(err) => {
-                    eprintln!("host-shim: cannot catch SIGHUP: {err}");
+                    say!("host-shim: cannot catch SIGHUP: {err}");
                     return Err(exit::FAILURE);
                 }
             },
@@ -148,7 +148,7 @@ impl Server {
             live_panes: live,
         };
         if let Err(err) = host.server_start(&start) {
-            eprintln!("host-shim: {err}");
+            say!("host-shim: {err}");
             return Err(exit::FAILURE);
         }
         Ok(Server {
@@ -170,7 +170,7 @@ impl Server {
         match stopped {
             Ok(()) => true,
             Err(err) => {
-                eprintln!("host-shim: {err}");
+                say!("host-shim: {err}");
                 false
             }
         }
@@ -245,7 +245,7 @@ impl Server {
         let succeeded = exit.kind == ExitKind::Exited && exit.code == 0;
         if !succeeded {
             // Said here because the exit status only says "some pane".
-            eprintln!("host-shim: pane {id}: its command {exit}");
+            say!("host-shim: pane {id}: its command {exit}");
         }
         end(if succeeded && consistent {
             Outcome::Succeeded
@@ -264,9 +264,9 @@ impl Server {
         reason: &dyn std::fmt::Display,
     ) -> PaneEnd {
         let id = planned.pane.pane_id.as_str();
-        eprintln!("[{id}] {reason}");
+        say!("[{id}] {reason}");
         if planned.restored {
-            eprintln!(
+            say!(
                 "[{id}] host-shim: the pane did not start; its record in {} and its dir are kept for {}",
                 self.panes_file().display(),
                 self.restore_hint
@@ -282,7 +282,7 @@ impl Server {
         let closed = match self.host.pane_close(info, exit) {
             Ok(()) => true,
             Err(err) => {
-                eprintln!("[{}] {err}", pane.pane_id);
+                say!("[{}] {err}", pane.pane_id);
                 false
             }
         };
@@ -294,7 +294,7 @@ impl Server {
         match change(&self.store) {
             Ok(()) => true,
             Err(err) => {
-                eprintln!("host-shim: {err}; a restore will not see this change");
+                say!("host-shim: {err}; a restore will not see this change");
                 false
             }
         }
@@ -302,7 +302,7 @@ impl Server {
 }
 
 pub fn usage_error(err: impl std::fmt::Display) -> u8 {
-    eprintln!("host-shim: {err}");
+    say!("host-shim: {err}");
     exit::USAGE
 }
 
@@ -320,7 +320,7 @@ fn start_dir(pane: &SavedPane, env: &[EnvVar]) -> PathBuf {
         .filter(|home| home.is_absolute())
         .or_else(dirs::home_dir)
         .unwrap_or_else(|| PathBuf::from("/"));
-    eprintln!(
+    say!(
         "[{}] host-shim: WARN: the pane's directory {} no longer exists; it starts in {}",
         pane.pane_id,
         pane.cwd.display(),

@@ -174,7 +174,13 @@ fn watch(signals: &mut Signals, shared: &Shared, kept: &str) {
     };
     let name = signal_hook::low_level::signal_name(signal).unwrap_or("a signal");
     // "\r\n": an attached terminal may be in raw mode right now.
-    eprint!("host-shim: {name}: ending the panes' processes and stopping the server; {kept}\r\n");
+    {
+        use std::io::Write as _;
+        let _ = write!(
+            std::io::stderr(),
+            "host-shim: {name}: ending the panes' processes and stopping the server; {kept}\r\n"
+        );
+    }
     shared.begin(signal);
 
     let deadline = Instant::now() + KILL_AFTER;
@@ -194,7 +200,7 @@ fn watch(signals: &mut Signals, shared: &Shared, kept: &str) {
         // Something (a plugin hook, most likely) still blocks the stop.
         // exit() runs no destructors: put an attached terminal back first.
         crate::terminal::restore();
-        eprintln!("host-shim: signalled again; exiting without waiting for the plugins");
+        say!("host-shim: signalled again; exiting without waiting for the plugins");
         std::process::exit(i32::from(Shutdown::exit_code(signal)));
     }
 }
