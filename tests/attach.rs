@@ -59,10 +59,18 @@ fn shown_value(terminal: &OuterTerminal, key: &str) -> String {
 fn typed_text_reaches_the_pane_and_ctrl_d_is_the_panes() {
     let sandbox = Sandbox::new();
     let config = probe_toml(&sandbox);
-    let mut terminal = OuterTerminal::start(&attach(&sandbox, &config, &["--", "cat"]), 24, 80);
-    wait_for("cat to start", 30, || {
-        records(&sandbox).iter().any(|l| l.contains("on_pre_spawn"))
-    });
+    let mut terminal = OuterTerminal::start(
+        &attach(
+            &sandbox,
+            &config,
+            &["--", "sh", "-c", "echo ready; exec cat"],
+        ),
+        24,
+        80,
+    );
+    // The pane runs, so the terminal is in raw mode: typing now is not
+    // echoed by the outer terminal.
+    terminal.wait_for_text("ready", 30);
     terminal.type_bytes(b"hello pane\r");
     // Echoed by the pane's terminal, then written back by cat, unprefixed.
     terminal.wait_for_text("hello pane\r\nhello pane\r\n", 30);
