@@ -54,7 +54,22 @@ fn check_on_the_root_plugins_toml_succeeds() {
         .arg("--config")
         .arg(repo_root().join("plugins.toml")));
     assert!(out.status.success(), "{out}");
-    let line = out.stdout.lines().next().unwrap_or_default();
+    // First which file and where libraries are looked up, then the plugins.
+    let mut lines = out.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("# config: {}", repo_root().join("plugins.toml").display()).as_str()),
+        "{out}"
+    );
+    let search = lines.next().unwrap_or_default();
+    let exe_dir = artifacts()
+        .host_shim
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    assert_eq!(search, format!("# library search: {exe_dir}"), "{out}");
+    let line = lines.next().unwrap_or_default();
     assert!(line.starts_with("isolation\t"), "{out}");
     assert!(line.contains("libccmux_isolation_plugin"), "{out}");
     assert!(

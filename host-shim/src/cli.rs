@@ -25,13 +25,16 @@ pub enum Command {
     Plugins(ConfigArg),
     /// Start a server, run CMD in each pane, close the panes, stop.
     Run(RunArgs),
+    /// Run one pane attached to this terminal, as a multiplexer's pane.
+    Attach(AttachArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ConfigArg {
-    /// The plugins.toml to read.
-    #[arg(long, value_name = "PATH", default_value = "plugins.toml")]
-    pub config: PathBuf,
+    /// The plugins.toml to read [default: ./plugins.toml if it exists,
+    /// else $XDG_CONFIG_HOME/ccmux/plugins.toml (~/.config/ccmux/...)].
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +81,33 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// The root of host-shim's state; the pane's own state dir is
+    /// DIR/attached/PANE-ID [default: the user's state dir, joined with
+    /// ccmux/host-shim].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// The pane's id [default: a new one]. Attaching an id that was kept
+    /// brings the pane back: the same dir, the same Claude session id.
+    #[arg(long = "pane-id", value_name = "ID")]
+    pub pane_id: Option<String>,
+
+    /// Keep the pane when its command exits, for a later attach with the
+    /// same --pane-id. (A signal or a closed terminal always keeps it.)
+    #[arg(long)]
+    pub keep: bool,
+
+    /// The command the pane runs, after `--`. It may be left out when the
+    /// pane id is kept: the pane then runs what it ran before.
+    #[arg(last = true, value_name = "CMD", num_args = 1..)]
+    pub command: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,7 +124,7 @@ mod tests {
         };
         assert_eq!(run.panes, Some(3));
         assert_eq!(run.command, ["sh", "-c", "echo hi"]);
-        assert_eq!(run.config.config, PathBuf::from("plugins.toml"));
+        assert_eq!(run.config.config, None);
     }
 
     #[test]
@@ -112,5 +142,18 @@ mod tests {
         assert!(parse(&["run", "--restore", "--panes", "2", "--", "true"]).is_err());
         assert!(parse(&["run", "--panes", "2"]).is_err());
         assert!(parse(&["run", "--restore"]).is_ok());
+    }
+
+    #[test]
+    fn attach_takes_one_pane_id_and_an_optional_command() {
+        let cli = parse(&["attach", "--pane-id", "w1", "--keep", "--", "claude"]).unwrap();
+        let Command::Attach(attach) = cli.command else {
+            panic!("not attach")
+        };
+        assert_eq!(attach.pane_id.as_deref(), Some("w1"));
+        assert!(attach.keep);
+        assert_eq!(attach.command, ["claude"]);
+        assert!(parse(&["attach", "--pane-id", "w1"]).is_ok());
+        assert!(parse(&["attach", "--pane-id", "a", "b", "--", "true"]).is_err());
     }
 }

@@ -8,25 +8,50 @@
 //! real PTY, `pane_close` → `server_stop`, and panes saved across a
 //! graceful shutdown for `--restore`.
 //!
-//! It is not a terminal multiplexer: there are no windows to look at, no
-//! input is forwarded to the panes, and each pane's output is only copied
-//! to stdout as `[PANE-ID] line`. Logs go to stderr (`RUST_LOG`, default
-//! `warn`).
+//! It is not a terminal multiplexer: there are no windows to look at.
+//! `run` copies each pane's output to stdout as `[PANE-ID] line` and
+//! forwards no input; `attach` runs one pane in the terminal host-shim
+//! runs in, as a multiplexer's pane. Logs go to stderr (`RUST_LOG`,
+//! default `warn`).
 //!
-//! Exit status: 0 success; 1 a pane's command failed or a required plugin
-//! did (`check`: a plugin did not load); 2 a usage, plugins.toml or state
-//! dir error; 128+N when ended by signal N (SIGINT, SIGTERM).
+//! Exit status, the same for every subcommand (README: "Exit status"):
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | success: every pane's command exited 0 and every hook agreed; `check`: every enabled plugin loaded; `plugins`: the list was printed |
+//! | 1 | something ran and failed: a pane's command exited non-zero, a pane could not start, a required plugin failed; `check`: a plugin did not load |
+//! | 2 | nothing ran: bad arguments, no or a bad plugins.toml, a bad or busy state dir, stdin not a terminal for `attach` |
+//! | 128+N | ended by signal N (SIGINT, SIGTERM; SIGHUP for `attach`) |
+//!
+//! `attach` exits with the pane's own status instead when its command ran:
+//! its exit code, or 128+N if signal N killed it (as a shell reports it);
+//! 1 if it exited 0 but a hook failed.
 
 #[cfg(not(unix))]
 compile_error!("host-shim runs panes in Unix PTYs and supports Unix only");
 
+/// `eprintln!` that never panics. stderr may be a terminal that went away
+/// (an attached pane's, closed), and a message is not worth a crash: a
+/// panic in the signal watcher would leave the pane running forever.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+mod attach;
 mod cli;
+mod config_file;
 mod pane;
 mod plugins;
 mod reload;
 mod run;
+mod server;
 mod shutdown;
 mod state;
+mod state_file;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -34,7 +59,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
-/// Exit statuses shared by the subcommands.
+/// Exit statuses shared by the subcommands: the table in the crate docs.
 mod exit {
     pub const SUCCESS: u8 = 0;
     /// Something ran and failed: a pane's command, or a plugin.
@@ -48,11 +73,33 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let code = match &cli.command {
-        Command::Check(args) => plugins::list(&args.config, true),
-        Command::Plugins(args) => plugins::list(&args.config, false),
+        Command::Check(args) => list_plugins(args, true),
+        Command::Plugins(args) => list_plugins(args, false),
         Command::Run(args) => run::run(args),
+        Command::Attach(args) => attach::attach(args),
     };
     ExitCode::from(code)
+}
+
+/// `check` and `plugins`: which file and search dirs, then the plugins.
+fn list_plugins(args: &cli::ConfigArg, strict: bool) -> u8 {
+    use std::io::Write;
+
+    let file = match config_file::resolve(args.config.as_deref()) {
+        Ok(file) => file,
+        Err(err) => {
+            say!("host-shim: {err}");
+            return exit::USAGE;
+        }
+    };
+    {
+        let mut stdout = std::io::stdout().lock();
+        for line in config_file::describe(&file) {
+            // Best effort: nothing useful to do if stdout is closed.
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    plugins::list(&file, strict)
 }
 
 fn init_logging() {

@@ -1,7 +1,10 @@
 //! One pane's process: spawned in its own PTY, its output copied to stdout
-//! line by line as `[PANE-ID] line`, its exit turned into a [`PaneExit`].
+//! (line by line as `[PANE-ID] line` for `run`, byte for byte for
+//! `attach`), its exit turned into a [`PaneExit`].
 
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -28,6 +31,8 @@ pub enum SpawnError {
     Spawn { program: String, detail: String },
     #[error("cannot start the output reader: {0}")]
     Reader(io::Error),
+    #[error("cannot attach the pane to this terminal: {0}")]
+    Terminal(io::Error),
 }
 
 /// How long a pane's terminal may stay open after its process exited,
@@ -40,6 +45,23 @@ const OUTPUT_PATIENCE: [(Option<libc::c_int>, Duration); 3] = [
     (Some(libc::SIGKILL), Duration::from_secs(1)),
 ];
 
+/// How a pane's output reaches stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Line by line, each prefixed `[PANE-ID] `: several panes share stdout.
+    Prefixed,
+    /// Every byte as it comes, unbuffered: stdout is the pane's terminal.
+    Raw,
+}
+
+/// The size of a new pane's terminal when nothing says otherwise.
+pub const DEFAULT_SIZE: PtySize = PtySize {
+    rows: 24,
+    cols: 80,
+    pixel_width: 0,
+    pixel_height: 0,
+};
+
 /// A running pane process and the thread copying its output.
 pub struct PaneProcess {
     pane_id: String,
@@ -47,19 +69,21 @@ pub struct PaneProcess {
     pid: Option<u32>,
     /// The pane's end of the terminal, held for as long as the pane runs,
     /// as a server holds it to resize the pane and type into it.
-    _master: Box<dyn MasterPty + Send>,
+    master: Box<dyn MasterPty + Send>,
     output: OutputPump,
 }
 
 impl PaneProcess {
-    /// Spawns `command` in a new 24x80 PTY and starts copying its output.
-    pub fn spawn(pane_id: &str, command: &PaneCommand<'_>) -> Result<Self, SpawnError> {
+    /// Spawns `command` in a new PTY of `size` and starts copying its
+    /// output as `output` says.
+    pub fn spawn(
+        pane_id: &str,
+        command: &PaneCommand<'_>,
+        size: PtySize,
+        output: Output,
+    ) -> Result<Self, SpawnError> {
         let PtyPair { slave, master } = native_pty_system()
-            .openpty(PtySize {
-                rows: 24,
-                cols: 80,
-                ..PtySize::default()
-            })
+            .openpty(size)
             .map_err(|err| SpawnError::Pty(format!("{err:#}")))?;
         let reader = master
             .try_clone_reader()
@@ -87,7 +111,7 @@ impl PaneProcess {
         drop(slave);
         let pid = child.process_id();
 
-        let output = match OutputPump::start(pane_id, reader) {
+        let output = match OutputPump::start(pane_id, reader, output) {
             Ok(output) => output,
             Err(err) => {
                 // Unwatched, the process would write into a terminal nobody
@@ -101,13 +125,27 @@ impl PaneProcess {
             pane_id: pane_id.to_string(),
             child,
             pid,
-            _master: master,
+            master,
             output,
         })
     }
 
     pub fn pid(&self) -> Option<u32> {
         self.pid
+    }
+
+    /// A second handle on the pane's end of the terminal, to type into it
+    /// and resize it from other threads. (portable-pty's own writer sends
+    /// an end-of-file when dropped, which the pane must not see.)
+    pub fn terminal(&self) -> io::Result<File> {
+        let fd = self
+            .master
+            .as_raw_fd()
+            .ok_or_else(|| io::Error::other("the pane's terminal has no file descriptor"))?;
+        // SAFETY: the master is open for as long as `self` lives, and the
+        // borrow ends with this statement, after the dup.
+        let owned: OwnedFd = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+        Ok(File::from(owned))
     }
 
     /// Waits for the process to exit and says how it ended.
@@ -197,16 +235,46 @@ struct OutputPump {
 }
 
 impl OutputPump {
-    fn start(pane_id: &str, reader: Box<dyn Read + Send>) -> io::Result<Self> {
+    fn start(pane_id: &str, reader: Box<dyn Read + Send>, output: Output) -> io::Result<Self> {
         let (done, finished) = mpsc::channel();
         let prefix = format!("[{pane_id}] ");
         let thread = thread::Builder::new()
             .name(format!("output {pane_id}"))
             .spawn(move || {
-                copy_lines(reader, |line| print_line(&prefix, line));
+                match output {
+                    Output::Prefixed => copy_lines(reader, |line| print_line(&prefix, line)),
+                    Output::Raw => copy_raw(reader, io::stdout()),
+                }
                 drop(done);
             })?;
         Ok(OutputPump { thread, finished })
+    }
+}
+
+/// Copies `reader` to `out` read by read, flushing each, until the reader
+/// ends. A failing `out` (the terminal went away) does not stop the
+/// reading: the pane would block on a full terminal and never exit.
+fn copy_raw(mut reader: impl Read, mut out: impl Write) {
+    let mut buffer = [0u8; 8192];
+    let mut writable = true;
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => {
+                if writable {
+                    writable = out
+                        .write_all(&buffer[..read])
+                        .and_then(|()| out.flush())
+                        .is_ok();
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if err.raw_os_error() == Some(libc::EIO) => break,
+            Err(err) => {
+                tracing::warn!("cannot read the pane's terminal: {err}");
+                break;
+            }
+        }
     }
 }
 
@@ -292,6 +360,13 @@ mod tests {
     fn eio_ends_the_output_and_a_last_partial_line_is_kept() {
         assert_eq!(lines(vec![b"done\r\nno newline"]), ["done", "no newline"]);
         assert!(lines(vec![]).is_empty());
+    }
+
+    #[test]
+    fn raw_output_is_copied_byte_for_byte() {
+        let mut out = Vec::new();
+        copy_raw(PtyLike(vec![b"\x1b[2Jone\r\n", b"tw", b"o\xff"]), &mut out);
+        assert_eq!(out, b"\x1b[2Jone\r\ntwo\xff");
     }
 
     #[test]

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use ccmux_plugin_api::host::PluginHost;
-use signal_hook::consts::SIGHUP;
 use signal_hook::iterator::{Handle, Signals};
+
+use crate::config_file;
 
 /// Reloads the plugins on SIGHUP for as long as it lives.
 pub struct ReloadOnHangup {
@@ -17,23 +18,29 @@ pub struct ReloadOnHangup {
 }
 
 impl ReloadOnHangup {
+    /// `hangup` catches SIGHUP, registered when host-shim started so that
+    /// an early one neither kills it nor is lost: it reloads once here.
     /// `live_panes` says which panes are open at the time of a reload: a
     /// plugin the reload turns on is told them in its `on_server_start`.
     pub fn install(
+        mut signals: Signals,
         host: Arc<PluginHost>,
         live_panes: impl Fn() -> Vec<String> + Send + 'static,
     ) -> io::Result<Self> {
-        let mut signals = Signals::new([SIGHUP])?;
         let handle = signals.handle();
         let watcher = thread::Builder::new()
             .name("reload".to_string())
             .spawn(move || {
                 for _ in signals.forever() {
+                    if let Err(err) = config_file::check_readable(host.config_file()) {
+                        say!("host-shim: reload failed, the plugins stay as they were: {err}");
+                        continue;
+                    }
                     match host.reload(&live_panes()) {
-                        Ok(()) => eprintln!("host-shim: reloaded {}", host.config_file().display()),
-                        Err(err) => eprintln!(
-                            "host-shim: reload failed, the plugins stay as they were: {err}"
-                        ),
+                        Ok(()) => say!("host-shim: reloaded {}", host.config_file().display()),
+                        Err(err) => {
+                            say!("host-shim: reload failed, the plugins stay as they were: {err}")
+                        }
                     }
                 }
             })?;

@@ -1,39 +1,59 @@
-//! `run`: one server lifetime, hook by hook.
+//! `run`: one server lifetime with every pane at once, each pane's output
+//! on stdout as `[PANE-ID] line`.
 //!
 //! lock the state dir, start the plugins, `server_start`, then every pane
-//! at once (`pane_create`, `pre_spawn`, spawn, wait, `pane_close`), then
-//! `server_stop`. panes.json follows every pane that opens or closes, so a
-//! later `--restore` (or a server killed at any moment) finds the truth.
+//! on a thread of its own (see [`Server::run_pane`]), then `server_stop`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::thread;
 
-use ccmux_plugin_api::host::{current_env, PluginHost};
-use ccmux_plugin_api::{
-    check_pane_id, ExitKind, PaneExit, PaneInfo, RString, RVec, ServerStart, ServerStop,
-};
+use ccmux_plugin_api::check_pane_id;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use uuid::Uuid;
 
 use crate::cli::RunArgs;
+use crate::config_file;
 use crate::exit;
-use crate::pane::{PaneCommand, PaneProcess};
-use crate::reload::ReloadOnHangup;
+use crate::pane::{Output, PaneProcess, DEFAULT_SIZE};
+use crate::server::{usage_error, Outcome, PlannedPane, Server, ServerConfig, StartedPane};
 use crate::shutdown::Shutdown;
-use crate::state::{load_panes, PaneStore, SavedPane, StateDir};
+use crate::state::{load_panes, SavedPane, StateDir};
 
 pub fn run(args: &RunArgs) -> u8 {
-    let state_dir = match &args.state_dir {
-        Some(dir) => dir.clone(),
-        None => match default_state_dir() {
-            Some(dir) => dir,
-            None => {
-                eprintln!("host-shim: cannot find the user's state directory (is HOME set?); pass --state-dir DIR");
-                return exit::USAGE;
-            }
-        },
+    // Before anything else, so that no signal finds its default action (a
+    // SIGHUP used to kill host-shim while the plugins loaded). SIGHUP is
+    // registered first, and waits here until the reload watcher takes it.
+    let reload_on = match Signals::new([SIGHUP]) {
+        Ok(signals) => signals,
+        Err(err) => {
+            say!("host-shim: cannot catch SIGHUP: {err}");
+            return exit::FAILURE;
+        }
     };
+    let shutdown = match Shutdown::install(&[SIGINT, SIGTERM], "the panes stay saved for --restore")
+    {
+        Ok(shutdown) => shutdown,
+        Err(err) => {
+            say!("host-shim: cannot catch SIGINT and SIGTERM: {err}");
+            return exit::FAILURE;
+        }
+    };
+    let plugins_toml = match config_file::resolve(args.config.config.as_deref()) {
+        Ok(file) => file,
+        Err(err) => return usage_error(err),
+    };
+    let state_dir =
+        match &args.state_dir {
+            Some(dir) => dir.clone(),
+            None => match default_state_dir() {
+                Some(dir) => dir,
+                None => return usage_error(
+                    "cannot find the user's state directory (is HOME set?); pass --state-dir DIR",
+                ),
+            },
+        };
     let state = match StateDir::open(&state_dir) {
         Ok(state) => state,
         Err(err) => return usage_error(err),
@@ -47,86 +67,28 @@ pub fn run(args: &RunArgs) -> u8 {
         Err(err) => return usage_error(format!("cannot read the current directory: {err}")),
     };
     // Before the plugins load: a bad pane id must reach no plugin at all.
-    let panes = match plan_panes(args, &state, &cwd) {
-        Ok(panes) => panes,
+    let (restored, panes) = match plan_panes(args, &state, &cwd) {
+        Ok(planned) => planned,
         Err(err) => return usage_error(err),
     };
-    // Installed before anything a signal should stop gracefully.
-    let shutdown = match Shutdown::install() {
-        Ok(shutdown) => shutdown,
-        Err(err) => {
-            eprintln!("host-shim: cannot catch SIGINT and SIGTERM: {err}");
-            return exit::FAILURE;
-        }
-    };
-    let host = match PluginHost::start(&args.config.config) {
-        Ok(host) => Arc::new(host),
-        Err(err) => {
-            eprintln!("host-shim: {err}");
-            return exit::FAILURE;
-        }
-    };
-    if let Some(signal) = shutdown.requested() {
-        // The server never started, so there is nothing to stop.
-        return Shutdown::exit_code(signal);
-    }
-
-    // Without --restore the saved panes are forgotten, as the plugins are
-    // about to be told (no live panes) before they clean up after them.
-    let saved = if args.restore {
-        panes.clone()
-    } else {
-        Vec::new()
-    };
-    let store = match PaneStore::create(state.panes_file(), saved) {
-        Ok(store) => Arc::new(store),
-        Err(err) => return usage_error(err),
-    };
-    let _reload = match ReloadOnHangup::install(host.clone(), {
-        let store = store.clone();
-        move || store.ids()
-    }) {
-        Ok(reload) => reload,
-        Err(err) => {
-            eprintln!("host-shim: cannot catch SIGHUP: {err}");
-            return exit::FAILURE;
-        }
-    };
-    let instance_id = RString::from(Uuid::new_v4().to_string());
-    let start = ServerStart {
-        server_id: RString::from(server_id.to_string()),
-        instance_id: instance_id.clone(),
-        state_dir: RString::from(state.path().to_string_lossy().as_ref()),
-        live_panes: if args.restore {
-            panes
-                .iter()
-                .map(|p| RString::from(p.pane_id.as_str()))
-                .collect()
-        } else {
-            RVec::new()
+    let server = match Server::start(
+        ServerConfig {
+            plugins_toml: &plugins_toml,
+            state,
+            server_id,
+            restored,
+            reload_on: Some(reload_on),
+            restore_hint: "the next --restore".to_string(),
         },
+        &shutdown,
+    ) {
+        Ok(server) => server,
+        Err(code) => return code,
     };
-    if let Err(err) = host.server_start(&start) {
-        eprintln!("host-shim: {err}");
-        return exit::FAILURE;
-    }
 
-    let server = Server {
-        host: &host,
-        store: &store,
-        shutdown: &shutdown,
-        keep_panes: args.keep_panes,
-    };
-    let outcomes = server.run_panes(&panes);
+    let outcomes = run_panes(&server, &shutdown, args.keep_panes, &panes);
 
-    // Last, in every case: plugins tidy up what this instance leaves.
-    let stopped = match host.server_stop(&ServerStop { instance_id }) {
-        Ok(()) => true,
-        Err(err) => {
-            eprintln!("host-shim: {err}");
-            false
-        }
-    };
+    let stopped = server.stop();
     if let Some(signal) = shutdown.requested() {
         return Shutdown::exit_code(signal);
     }
@@ -137,57 +99,108 @@ pub fn run(args: &RunArgs) -> u8 {
     }
 }
 
-fn usage_error(err: impl std::fmt::Display) -> u8 {
-    eprintln!("host-shim: {err}");
-    exit::USAGE
+/// Runs every pane on a thread of its own and waits for them all.
+fn run_panes(
+    server: &Server,
+    shutdown: &Shutdown,
+    keep: bool,
+    panes: &[PlannedPane],
+) -> Vec<Outcome> {
+    thread::scope(|scope| {
+        let threads: Vec<_> = panes
+            .iter()
+            .map(|planned| {
+                let id = planned.pane.pane_id.as_str();
+                thread::Builder::new()
+                    .name(format!("pane {id}"))
+                    .spawn_scoped(scope, move || {
+                        server
+                            .run_pane(planned, shutdown, keep, |command| {
+                                PaneProcess::spawn(id, command, DEFAULT_SIZE, Output::Prefixed)
+                            })
+                            .outcome
+                    })
+                    .map_err(|err| {
+                        say!("[{id}] host-shim: cannot start a thread for the pane: {err}");
+                    })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| match thread {
+                Ok(thread) => thread.join().unwrap_or(Outcome::Failed),
+                Err(()) => Outcome::Failed,
+            })
+            .collect()
+    })
+}
+
+impl StartedPane for PaneProcess {
+    fn pid(&self) -> Option<u32> {
+        PaneProcess::pid(self)
+    }
+
+    fn wait(&mut self) -> ccmux_plugin_api::PaneExit {
+        PaneProcess::wait(self)
+    }
+
+    fn finish(self) {
+        self.finish_output();
+    }
 }
 
 /// `$XDG_STATE_HOME/ccmux/host-shim` or the platform's equivalent.
-fn default_state_dir() -> Option<PathBuf> {
+pub fn default_state_dir() -> Option<PathBuf> {
     dirs::state_dir()
         .or_else(dirs::data_local_dir)
         .map(|dir| dir.join("ccmux").join("host-shim"))
 }
 
-/// The panes this run opens: the saved ones, the named ones, or N new ones.
-fn plan_panes(args: &RunArgs, state: &StateDir, cwd: &Path) -> Result<Vec<SavedPane>, String> {
-    let panes = if args.restore {
-        let mut saved = load_panes(&state.panes_file()).map_err(|err| err.to_string())?;
+/// The panes this run opens: the saved ones, the named ones, or N new
+/// ones; and, for --restore, the panes as panes.json saved them.
+fn plan_panes(
+    args: &RunArgs,
+    state: &StateDir,
+    cwd: &Path,
+) -> Result<(Vec<SavedPane>, Vec<PlannedPane>), String> {
+    let (saved, panes): (Vec<SavedPane>, Vec<PlannedPane>) = if args.restore {
+        let saved = load_panes(&state.panes_file()).map_err(|err| err.to_string())?;
         if saved.is_empty() {
-            eprintln!(
+            say!(
                 "host-shim: no saved panes in {}; nothing to restore",
                 state.panes_file().display()
             );
         }
-        // A new command replaces the saved one; without one, each pane
-        // runs again what it ran, where it ran it.
-        if let Some((program, args)) = args.command.split_first() {
-            for pane in &mut saved {
-                pane.command = program.clone();
-                pane.args = args.to_vec();
-                pane.cwd = cwd.to_path_buf();
-            }
-        }
-        saved
+        let panes = saved
+            .iter()
+            .map(|pane| PlannedPane {
+                pane: with_command(pane.clone(), &args.command, cwd),
+                restored: true,
+            })
+            .collect();
+        (saved, panes)
     } else {
         // Clap requires a command unless --restore.
         let Some((program, program_args)) = args.command.split_first() else {
             return Err("no command given; put it after `--`".to_string());
         };
         let new_pane =
-            |pane_id: String, session_id: String, window_id: String, pane_index| SavedPane {
-                pane_id,
-                session_id,
-                window_id,
-                pane_index,
-                command: program.clone(),
-                args: program_args.to_vec(),
-                cwd: cwd.to_path_buf(),
+            |pane_id: String, session_id: String, window_id: String, pane_index| PlannedPane {
+                pane: SavedPane {
+                    pane_id,
+                    session_id,
+                    window_id,
+                    pane_index,
+                    command: program.clone(),
+                    args: program_args.to_vec(),
+                    cwd: cwd.to_path_buf(),
+                },
+                restored: false,
             };
         // A fresh session per run: servers sharing a plugin base dir never
         // hand plugins the same pane id.
-        let session = Uuid::new_v4().simple().to_string()[..8].to_string();
-        if args.pane_ids.is_empty() {
+        let session = new_session_id();
+        let panes = if args.pane_ids.is_empty() {
             (0..args.panes.unwrap_or(1))
                 .map(|index| {
                     new_pane(
@@ -211,182 +224,60 @@ fn plan_panes(args: &RunArgs, state: &StateDir, cwd: &Path) -> Result<Vec<SavedP
                     None => new_pane(id.clone(), session.clone(), "0".into(), position),
                 })
                 .collect()
-        }
+        };
+        (Vec::new(), panes)
     };
     let mut seen = HashSet::new();
-    for pane in &panes {
-        check_pane_id(&pane.pane_id).map_err(|err| err.to_string())?;
-        if !seen.insert(pane.pane_id.as_str()) {
+    for planned in &panes {
+        check_planned(&planned.pane, &state.panes_file())?;
+        if !seen.insert(planned.pane.pane_id.as_str()) {
             return Err(format!(
                 "pane id {:?} is given more than once; pane ids must be unique",
-                pane.pane_id
+                planned.pane.pane_id
             ));
         }
     }
-    Ok(panes)
+    Ok((saved, panes))
+}
+
+/// `pane` with `command` (if one was given) replacing its saved one, run
+/// in `cwd`; without one, the pane runs again what it ran, where it ran it.
+pub fn with_command(mut pane: SavedPane, command: &[String], cwd: &Path) -> SavedPane {
+    if let Some((program, args)) = command.split_first() {
+        pane.command = program.clone();
+        pane.args = args.to_vec();
+        pane.cwd = cwd.to_path_buf();
+    }
+    pane
+}
+
+/// A pane id that reaches no plugin unchecked, and a command that names
+/// something to run (an empty one, given or saved, would otherwise fail
+/// as "…/bin/ is a directory").
+pub fn check_planned(pane: &SavedPane, panes_file: &Path) -> Result<(), String> {
+    check_pane_id(&pane.pane_id).map_err(|err| err.to_string())?;
+    if pane.command.trim().is_empty() {
+        return Err(format!(
+            "pane {:?} has an empty command (saved in {}, or given after `--`); give the pane a command after `--`, or remove the pane from that file",
+            pane.pane_id,
+            panes_file.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Eight hex digits: the session part of generated pane ids.
+pub fn new_session_id() -> String {
+    Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
 /// `{session}_{window}_{index}`, the form the server gives its panes.
-fn split_pane_id(id: &str) -> Option<(&str, &str, u32)> {
+pub fn split_pane_id(id: &str) -> Option<(&str, &str, u32)> {
     let mut parts = id.rsplitn(3, '_');
     let index = parts.next()?.parse().ok()?;
     let window = parts.next().filter(|w| !w.is_empty())?;
     let session = parts.next().filter(|s| !s.is_empty())?;
     Some((session, window, index))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// The command exited 0 and every required plugin agreed.
-    Succeeded,
-    Failed,
-    /// A signal ended the run: the pane stays open (saved) for --restore.
-    Interrupted,
-}
-
-/// What every pane thread shares.
-struct Server<'a> {
-    host: &'a PluginHost,
-    store: &'a PaneStore,
-    shutdown: &'a Shutdown,
-    keep_panes: bool,
-}
-
-impl Server<'_> {
-    /// Runs every pane on a thread of its own and waits for them all.
-    fn run_panes(&self, panes: &[SavedPane]) -> Vec<Outcome> {
-        thread::scope(|scope| {
-            let threads: Vec<_> = panes
-                .iter()
-                .map(|pane| {
-                    thread::Builder::new()
-                        .name(format!("pane {}", pane.pane_id))
-                        .spawn_scoped(scope, || self.run_pane(pane))
-                        .map_err(|err| {
-                            eprintln!(
-                                "[{}] host-shim: cannot start a thread for the pane: {err}",
-                                pane.pane_id
-                            );
-                        })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|thread| match thread {
-                    Ok(thread) => thread.join().unwrap_or(Outcome::Failed),
-                    Err(()) => Outcome::Failed,
-                })
-                .collect()
-        })
-    }
-
-    fn run_pane(&self, pane: &SavedPane) -> Outcome {
-        let id = pane.pane_id.as_str();
-        let info = pane_info(pane);
-        if let Err(err) = self.host.pane_create(&info) {
-            return self.abandon(pane, &info, &err);
-        }
-        let mut consistent = self.record(|store| store.upsert(pane));
-        if self.shutdown.requested().is_some() {
-            return Outcome::Interrupted;
-        }
-        let mut env = current_env();
-        if let Err(err) = self.host.pre_spawn(&info, &mut env) {
-            return self.abandon(pane, &info, &err);
-        }
-        let command = PaneCommand {
-            program: &pane.command,
-            args: &pane.args,
-            cwd: &pane.cwd,
-            env: &env,
-        };
-        let mut process = match PaneProcess::spawn(id, &command) {
-            Ok(process) => process,
-            Err(err) => return self.abandon(pane, &info, &err),
-        };
-        tracing::debug!("host-shim: pane {id} started");
-
-        let exit = {
-            let _tracked = process.pid().map(|pid| self.shutdown.track(pid));
-            process.wait()
-        };
-        tracing::info!(pane = id, "the pane's process {exit}");
-        process.finish_output();
-
-        // Shutting down: the pane outlives this server instance.
-        if self.shutdown.requested().is_some() {
-            return Outcome::Interrupted;
-        }
-        if !self.keep_panes {
-            consistent &= self.close(pane, &info, &exit);
-        }
-        let succeeded = exit.kind == ExitKind::Exited && exit.code == 0;
-        if !succeeded {
-            // Said here because the exit status only says "some pane".
-            eprintln!("host-shim: pane {id}: its command {exit}");
-        }
-        if succeeded && consistent {
-            Outcome::Succeeded
-        } else {
-            Outcome::Failed
-        }
-    }
-
-    /// Reports why a pane cannot run and closes it, so plugins release
-    /// what they prepared for it.
-    fn abandon(
-        &self,
-        pane: &SavedPane,
-        info: &PaneInfo,
-        reason: &dyn std::fmt::Display,
-    ) -> Outcome {
-        eprintln!("[{}] {reason}", pane.pane_id);
-        // The process never started.
-        self.close(pane, info, &PaneExit::unknown(true));
-        Outcome::Failed
-    }
-
-    /// `pane_close`, then forgets the pane. False if either failed.
-    fn close(&self, pane: &SavedPane, info: &PaneInfo, exit: &PaneExit) -> bool {
-        let closed = match self.host.pane_close(info, exit) {
-            Ok(()) => true,
-            Err(err) => {
-                eprintln!("[{}] {err}", pane.pane_id);
-                false
-            }
-        };
-        closed & self.record(|store| store.remove(&pane.pane_id))
-    }
-
-    /// Applies a change to panes.json; false (and a message) if it failed.
-    fn record(
-        &self,
-        change: impl FnOnce(&PaneStore) -> Result<(), crate::state::StateError>,
-    ) -> bool {
-        match change(self.store) {
-            Ok(()) => true,
-            Err(err) => {
-                eprintln!("host-shim: {err}; --restore will not see this change");
-                false
-            }
-        }
-    }
-}
-
-fn pane_info(pane: &SavedPane) -> PaneInfo {
-    PaneInfo {
-        pane_id: RString::from(pane.pane_id.as_str()),
-        session_id: RString::from(pane.session_id.as_str()),
-        window_id: RString::from(pane.window_id.as_str()),
-        pane_index: pane.pane_index,
-        command: RString::from(pane.command.as_str()),
-        args: pane
-            .args
-            .iter()
-            .map(|a| RString::from(a.as_str()))
-            .collect(),
-        cwd: RString::from(pane.cwd.to_string_lossy().as_ref()),
-    }
 }
 
 #[cfg(test)]

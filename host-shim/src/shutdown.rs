@@ -1,10 +1,11 @@
-//! SIGINT and SIGTERM end a run gracefully, as a server that will restore
-//! its panes shuts down: the panes' processes are hung up (and killed if
-//! they linger), their panes are not closed, and the server still stops.
+//! SIGINT and SIGTERM (and for `attach` SIGHUP, the terminal closing) end
+//! a run gracefully, as a server that will restore its panes shuts down:
+//! the panes' processes are hung up (and killed if they linger), their
+//! panes are not closed, and the server still stops.
 //!
 //! A second signal kills the processes without waiting for the grace
-//! period; one more after that exits on the spot, which the state dir
-//! survives as it survives SIGKILL.
+//! period; one more after that exits on the spot (restoring an attached
+//! terminal first), which the state dir survives as it survives SIGKILL.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -12,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 
 use crate::pane::signal_process_group;
@@ -20,7 +20,7 @@ use crate::pane::signal_process_group;
 /// How long hung-up processes get to exit before they are killed.
 const KILL_AFTER: Duration = Duration::from_secs(2);
 
-/// Catches SIGINT and SIGTERM for as long as it lives.
+/// Catches its signals for as long as it lives.
 pub struct Shutdown {
     shared: Arc<Shared>,
     handle: Handle,
@@ -43,13 +43,15 @@ struct State {
 }
 
 impl Shutdown {
-    pub fn install() -> io::Result<Self> {
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    /// Catches `signals` from now on; `kept` says what becomes of the
+    /// panes, for the message printed when one arrives.
+    pub fn install(signals: &[libc::c_int], kept: &'static str) -> io::Result<Self> {
+        let mut signals = Signals::new(signals)?;
         let handle = signals.handle();
         let shared = Arc::new(Shared::default());
         let watcher = thread::Builder::new().name("signals".to_string()).spawn({
             let shared = shared.clone();
-            move || watch(&mut signals, &shared)
+            move || watch(&mut signals, &shared, kept)
         })?;
         Ok(Shutdown {
             shared,
@@ -80,6 +82,32 @@ impl Shutdown {
         Tracked {
             shutdown: self,
             pid,
+        }
+    }
+}
+
+impl Shutdown {
+    /// A way for another thread to end the run as a SIGHUP would, should
+    /// no signal have done so yet: for a terminal found closed.
+    pub fn hang_up(&self) -> HangUp {
+        HangUp {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Ends the run as a SIGHUP does (see [`Shutdown::hang_up`]).
+pub struct HangUp {
+    shared: Arc<Shared>,
+}
+
+impl HangUp {
+    pub fn hang_up(&self) {
+        // Raised, not begun here, so the watcher does what it does for a
+        // real SIGHUP; skipped when a signal came first, which a second one
+        // would escalate to killing the pane's processes at once.
+        if self.shared.lock().signal.is_none() {
+            let _ = signal_hook::low_level::raise(libc::SIGHUP);
         }
     }
 }
@@ -139,17 +167,20 @@ impl State {
     }
 }
 
-fn watch(signals: &mut Signals, shared: &Shared) {
+fn watch(signals: &mut Signals, shared: &Shared, kept: &str) {
     // None: the handle was closed, the run ended without a signal.
     let Some(signal) = signals.forever().next() else {
         return;
     };
-    let name = if signal == SIGINT {
-        "SIGINT"
-    } else {
-        "SIGTERM"
-    };
-    eprintln!("host-shim: {name}: ending the panes' processes and stopping the server; the panes stay saved for --restore");
+    let name = signal_hook::low_level::signal_name(signal).unwrap_or("a signal");
+    // "\r\n": an attached terminal may be in raw mode right now.
+    {
+        use std::io::Write as _;
+        let _ = write!(
+            std::io::stderr(),
+            "host-shim: {name}: ending the panes' processes and stopping the server; {kept}\r\n"
+        );
+    }
     shared.begin(signal);
 
     let deadline = Instant::now() + KILL_AFTER;
@@ -167,7 +198,9 @@ fn watch(signals: &mut Signals, shared: &Shared) {
 
     if signals.forever().next().is_some() {
         // Something (a plugin hook, most likely) still blocks the stop.
-        eprintln!("host-shim: signalled again; exiting without waiting for the plugins");
+        // exit() runs no destructors: put an attached terminal back first.
+        crate::terminal::restore();
+        say!("host-shim: signalled again; exiting without waiting for the plugins");
         std::process::exit(i32::from(Shutdown::exit_code(signal)));
     }
 }

@@ -3,6 +3,9 @@
 //! Every file here is replaced atomically (written to a temp file in the
 //! same directory, then renamed over), so a server killed at any moment,
 //! even by SIGKILL, leaves either the old or the new content, never half.
+//! Nothing is opened through a symlink and every read is bounded (see
+//! [`crate::state_file`]): a link, FIFO or device planted in place of one
+//! of these files is refused by name.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -13,11 +16,20 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::state_file::{self, StateFileError};
+
 const LOCK_FILE: &str = "server.lock";
 const SERVER_ID_FILE: &str = "server-id";
 const PANES_FILE: &str = "panes.json";
 /// The layout of panes.json; bumped when it changes incompatibly.
 const PANES_FORMAT: u32 = 1;
+/// The most of panes.json that is read: thousands of panes with long
+/// commands fit many times over.
+pub const PANES_CAP: u64 = 4 << 20;
+/// A UUID and a newline, with room to spare.
+const SERVER_ID_CAP: u64 = 1024;
+/// A pid and a newline, with room to spare.
+const LOCK_CAP: u64 = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -35,6 +47,28 @@ pub enum StateError {
     BadServerId { file: PathBuf },
     #[error("{file} is not a valid panes file: {message}; delete it to start without saved panes", file = .file.display())]
     BadPanes { file: PathBuf, message: String },
+    #[error("cannot use {file}: {source}", file = .file.display())]
+    Unsafe {
+        file: PathBuf,
+        source: StateFileError,
+    },
+}
+
+impl StateError {
+    /// A [`StateFileError`] about `file`: the unsafe kinds keep their own
+    /// message, plain I/O errors become a read error.
+    fn file(file: &Path, source: StateFileError) -> Self {
+        match source {
+            StateFileError::Io(source) => StateError::Read {
+                file: file.to_path_buf(),
+                source,
+            },
+            source => StateError::Unsafe {
+                file: file.to_path_buf(),
+                source,
+            },
+        }
+    }
 }
 
 /// An open, exclusively locked state directory. The lock is held until
@@ -65,21 +99,40 @@ impl StateDir {
             file: file.clone(),
             source,
         };
+        // Files renamed over later are checked now, so a link or FIFO the
+        // user (or anyone) put there is reported before anything runs.
+        for name in [SERVER_ID_FILE, PANES_FILE] {
+            let path = dir.join(name);
+            state_file::check_not_planted(&path).map_err(|err| StateError::file(&path, err))?;
+        }
         // Not truncated on open: the holder's pid in it is only replaced
         // once the lock is ours.
-        let mut lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&file)
-            .map_err(lock_error)?;
+        let lock = state_file::open(
+            &file,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )
+        .map_err(|err| match err {
+            StateFileError::Io(source) => lock_error(source),
+            source => StateError::Unsafe {
+                file: file.clone(),
+                source,
+            },
+        })?;
+        let Some(mut lock) = lock else {
+            // Created if missing: only a race with a removal gets here.
+            return Err(lock_error(io::ErrorKind::NotFound.into()));
+        };
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&file)
+                let holder = state_file::read_capped(&lock, LOCK_CAP)
                     .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
                     .and_then(|text| text.trim().parse().ok());
                 return Err(StateError::Locked { dir, holder });
             }
@@ -131,19 +184,18 @@ impl StateDir {
 }
 
 fn read_server_id(file: &Path) -> Result<Option<Uuid>, StateError> {
-    match fs::read_to_string(file) {
-        Ok(text) => match Uuid::parse_str(text.trim()) {
-            Ok(id) => Ok(Some(id)),
-            Err(_) => Err(StateError::BadServerId {
-                file: file.to_path_buf(),
-            }),
-        },
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Read {
+    let Some(bytes) =
+        state_file::read(file, SERVER_ID_CAP).map_err(|err| StateError::file(file, err))?
+    else {
+        return Ok(None);
+    };
+    std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| Uuid::parse_str(text.trim()).ok())
+        .map(Some)
+        .ok_or_else(|| StateError::BadServerId {
             file: file.to_path_buf(),
-            source,
-        }),
-    }
+        })
 }
 
 /// Creates `dir` and its missing parents, and makes `dir` 0700 whatever
@@ -213,21 +265,16 @@ struct PanesFile {
 
 /// Reads the panes saved in `file`; none if it does not exist.
 pub fn load_panes(file: &Path) -> Result<Vec<SavedPane>, StateError> {
-    let text = match fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(StateError::Read {
-                file: file.to_path_buf(),
-                source,
-            })
-        }
+    let Some(bytes) =
+        state_file::read(file, PANES_CAP).map_err(|err| StateError::file(file, err))?
+    else {
+        return Ok(Vec::new());
     };
     let bad = |message: String| StateError::BadPanes {
         file: file.to_path_buf(),
         message,
     };
-    let parsed: PanesFile = serde_json::from_str(&text).map_err(|err| bad(err.to_string()))?;
+    let parsed: PanesFile = serde_json::from_slice(&bytes).map_err(|err| bad(err.to_string()))?;
     if parsed.format != PANES_FORMAT {
         return Err(bad(format!(
             "it has format {}, this host-shim reads format {PANES_FORMAT}",

@@ -369,3 +369,240 @@ impl Drop for Background {
         let _ = self.child.wait();
     }
 }
+
+/// `text` without terminal control sequences (CSI, OSC, and two-byte
+/// escapes), for matching what a program under a PTY printed.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters and intermediates, then one final byte.
+            // Cursor forward (`CSI n C`) stands for n spaces and a move to
+            // a column (`CSI n G`) for one: programs that draw the screen
+            // use them between words.
+            Some('[') => {
+                let mut params = String::new();
+                for c in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        if c == 'C' {
+                            let n = params.parse().unwrap_or(1usize).clamp(1, 512);
+                            out.extend(std::iter::repeat_n(' ', n));
+                        }
+                        // Cursor to a column: at least a word break.
+                        if c == 'G' {
+                            out.push(' ');
+                        }
+                        break;
+                    }
+                    params.push(c);
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' {
+                        break;
+                    }
+                    if c == '\x1b' {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            // Character set designations take one more byte.
+            Some('(' | ')' | '*' | '+') => {
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A program running in a pseudo-terminal that the test holds, as a
+/// person's terminal window: what is typed, its size, what it shows.
+/// The program is killed when this is dropped.
+pub struct OuterTerminal {
+    master: Option<Box<dyn portable_pty::MasterPty + Send>>,
+    writer: Option<Box<dyn std::io::Write + Send>>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Tells the output reader to close its descriptor.
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Appends what the terminal shows to `output` until it ends or `closed`.
+fn copy_terminal_output(
+    mut reader: std::fs::File,
+    output: &std::sync::Mutex<Vec<u8>>,
+    closed: &std::sync::atomic::AtomicBool,
+) {
+    use std::os::fd::AsRawFd;
+    let mut buffer = [0u8; 8192];
+    while !closed.load(std::sync::atomic::Ordering::SeqCst) {
+        let mut poll = libc::pollfd {
+            fd: reader.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut poll, 1, 50) } <= 0 {
+            continue;
+        }
+        match std::io::Read::read(&mut reader, &mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => output
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(&buffer[..read]),
+        }
+    }
+}
+
+impl OuterTerminal {
+    /// Runs `cmd` (program, args, cwd and env changes as set on it) in a
+    /// new terminal of `rows` x `cols`.
+    pub fn start(cmd: &Command, rows: u16, cols: u16) -> Self {
+        use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                ..PtySize::default()
+            })
+            .expect("openpty");
+        let mut builder = CommandBuilder::new(cmd.get_program());
+        builder.args(cmd.get_args());
+        if let Some(dir) = cmd.get_current_dir() {
+            builder.cwd(dir);
+        }
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => builder.env(key, value),
+                None => builder.env_remove(key),
+            }
+        }
+        builder.env("TERM", "xterm-256color");
+        let child = pair.slave.spawn_command(builder).expect("spawn in pty");
+        drop(pair.slave);
+        let writer = pair.master.take_writer().expect("pty writer");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Its own descriptor, polled, so that `close` can make it let go:
+        // the terminal hangs up only once every descriptor of it is closed.
+        let fd = pair.master.as_raw_fd().expect("pty master fd");
+        // SAFETY: dup of an open descriptor; the copy is owned by the File.
+        let reader =
+            unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(libc::dup(fd)) };
+        std::thread::spawn({
+            let output = output.clone();
+            let closed = closed.clone();
+            move || copy_terminal_output(reader, &output, &closed)
+        });
+        OuterTerminal {
+            master: Some(pair.master),
+            writer: Some(writer),
+            child,
+            output,
+            closed,
+        }
+    }
+
+    /// Everything shown so far, as text.
+    pub fn output(&self) -> String {
+        let bytes = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// [`output`](Self::output) without control sequences.
+    pub fn text(&self) -> String {
+        strip_ansi(&self.output())
+    }
+
+    /// Waits (up to `secs`) until the text shown contains `needle`.
+    pub fn wait_for_text(&self, needle: &str, secs: u64) {
+        let mut shown = String::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            shown = self.text();
+            if shown.contains(needle) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "timed out after {secs}s waiting for {needle:?} on the terminal; it shows:\n{shown}"
+        );
+    }
+
+    /// Types `bytes` as one write.
+    pub fn type_bytes(&mut self, bytes: &[u8]) {
+        use std::io::Write as _;
+        let writer = self.writer.as_mut().expect("terminal open");
+        writer.write_all(bytes).expect("type into the terminal");
+        writer.flush().expect("flush the terminal");
+    }
+
+    /// Types `text` one key at a time, each once the program has shown
+    /// something in answer to the one before (interactive programs take
+    /// a burst of keys for a paste).
+    pub fn type_keys(&mut self, text: &str) {
+        for key in text.bytes() {
+            let before = self.output().len();
+            self.type_bytes(&[key]);
+            wait_for("the terminal to answer a key", 20, || {
+                self.output().len() > before
+            });
+        }
+    }
+
+    pub fn resize(&self, rows: u16, cols: u16) {
+        self.master
+            .as_ref()
+            .expect("terminal open")
+            .resize(portable_pty::PtySize {
+                rows,
+                cols,
+                ..portable_pty::PtySize::default()
+            })
+            .expect("resize the terminal");
+    }
+
+    /// Closes the terminal, as closing its window does: the program gets
+    /// SIGHUP and end of file.
+    pub fn close(&mut self) {
+        self.writer = None;
+        self.master = None;
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.process_id().expect("pid")
+    }
+
+    /// Waits (up to `secs`) for the program to exit: its exit code, and
+    /// the signal that killed it if one did.
+    pub fn wait(&mut self, secs: u64) -> (u32, Option<String>) {
+        let mut status = None;
+        wait_for("the program in the terminal to exit", secs, || {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        let status = status.expect("exited");
+        (status.exit_code(), status.signal().map(str::to_string))
+    }
+}
+
+impl Drop for OuterTerminal {
+    fn drop(&mut self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

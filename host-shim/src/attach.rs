@@ -1,0 +1,408 @@
+//! `attach`: one pane in the terminal host-shim runs in, as the pane of a
+//! multiplexer: every byte typed goes to the pane, its output comes back
+//! unprefixed, its size follows the terminal's.
+//!
+//! Each attached pane is a server of its own, with its own state dir
+//! (`{state root}/attached/{pane id}`) and so its own server identity:
+//! attached panes in several terminals never share a lock, and the
+//! isolation plugin's orphan scan at each start only ever concerns that
+//! one pane's dir. Attaching a kept pane id again is a restore.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use ccmux_plugin_api::{ExitKind, PaneExit};
+use portable_pty::PtySize;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
+use signal_hook::iterator::{Handle, Signals};
+
+use crate::cli::AttachArgs;
+use crate::config_file;
+use crate::exit;
+use crate::pane::{
+    signal_process_group, Output, PaneCommand, PaneProcess, SpawnError, DEFAULT_SIZE,
+};
+use crate::run::{check_planned, default_state_dir, new_session_id, split_pane_id, with_command};
+use crate::server::{usage_error, Outcome, PlannedPane, Server, ServerConfig, StartedPane};
+use crate::shutdown::{HangUp, Shutdown};
+use crate::state::{load_panes, SavedPane, StateDir};
+use crate::terminal::{self, RawMode};
+
+/// The subdirectory of the state root that holds one state dir per
+/// attached pane id.
+const ATTACHED_DIR: &str = "attached";
+
+pub fn attach(args: &AttachArgs) -> u8 {
+    // Before anything else. SIGHUP is the terminal closing: like SIGTERM
+    // (the system stopping) it ends the pane's process and keeps the pane.
+    let shutdown = match Shutdown::install(
+        &[SIGHUP, SIGINT, SIGTERM],
+        "the pane stays saved: attach again with the same --pane-id",
+    ) {
+        Ok(shutdown) => shutdown,
+        Err(err) => {
+            say!("host-shim: cannot catch SIGHUP, SIGINT and SIGTERM: {err}");
+            return exit::FAILURE;
+        }
+    };
+    // Registered before the size is read, so no resize is missed.
+    let resizes = match Signals::new([SIGWINCH]) {
+        Ok(signals) => signals,
+        Err(err) => {
+            say!("host-shim: cannot catch SIGWINCH: {err}");
+            return exit::FAILURE;
+        }
+    };
+    terminal::restore_on_panic();
+    if !io::stdin().is_terminal() {
+        return usage_error(
+            "attach runs a pane in this terminal, but stdin is not a terminal; run it in a terminal (a tmux pane, a terminal tab), or use `host-shim run` for panes without one",
+        );
+    }
+    let plugins_toml = match config_file::resolve(args.config.config.as_deref()) {
+        Ok(file) => file,
+        Err(err) => return usage_error(err),
+    };
+    let pane_id = match &args.pane_id {
+        Some(id) => id.clone(),
+        None => format!("{}_0_0", new_session_id()),
+    };
+    // Before it names a dir: the id becomes a path component.
+    if let Err(err) = ccmux_plugin_api::check_pane_id(&pane_id) {
+        return usage_error(err);
+    }
+    let root = match args.state_dir.clone().or_else(default_state_dir) {
+        Some(root) => root,
+        None => {
+            return usage_error(
+                "cannot find the user's state directory (is HOME set?); pass --state-dir DIR",
+            )
+        }
+    };
+    let state = match StateDir::open(&root.join(ATTACHED_DIR).join(&pane_id)) {
+        Ok(state) => state,
+        Err(err) => return usage_error(err),
+    };
+    let server_id = match state.server_id() {
+        Ok(id) => id,
+        Err(err) => return usage_error(err),
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(err) => return usage_error(format!("cannot read the current directory: {err}")),
+    };
+    let (saved, planned) = match plan_pane(&pane_id, args, &state, &cwd) {
+        Ok(planned) => planned,
+        Err(err) => return usage_error(err),
+    };
+    let server = match Server::start(
+        ServerConfig {
+            plugins_toml: &plugins_toml,
+            state,
+            server_id,
+            restored: saved.into_iter().collect(),
+            reload_on: None,
+            restore_hint: format!("the next `host-shim attach --pane-id {pane_id}`"),
+        },
+        &shutdown,
+    ) {
+        Ok(server) => server,
+        Err(code) => return code,
+    };
+
+    let hang_up = shutdown.hang_up();
+    let end = server.run_pane(&planned, &shutdown, args.keep, |command| {
+        AttachedPane::start(&pane_id, command, resizes, hang_up)
+    });
+
+    let stopped = server.stop();
+    let ran = end.exit.is_some();
+    if let Some(signal) = shutdown.requested() {
+        if ran {
+            say!("host-shim: pane {pane_id} is kept; `host-shim attach --pane-id {pane_id}` brings it back");
+        }
+        return Shutdown::exit_code(signal);
+    }
+    if ran && args.keep {
+        say!("host-shim: pane {pane_id} is kept; `host-shim attach --pane-id {pane_id}` brings it back");
+    }
+    match end.exit {
+        Some(exit) => match pane_status(&exit) {
+            // The command succeeded, host-shim's part of the pane did not.
+            0 if end.outcome != Outcome::Succeeded || !stopped => exit::FAILURE,
+            status => status,
+        },
+        None => exit::FAILURE,
+    }
+}
+
+/// The pane this attach opens, and its saved record if it is a restore.
+fn plan_pane(
+    pane_id: &str,
+    args: &AttachArgs,
+    state: &StateDir,
+    cwd: &std::path::Path,
+) -> Result<(Option<SavedPane>, PlannedPane), String> {
+    let file = state.panes_file();
+    let saved = load_panes(&file).map_err(|err| err.to_string())?;
+    // Only this pane's record is ever here; anything else would be
+    // forgotten, and its plugin dirs cleaned up, by this start.
+    if let Some(other) = saved.iter().find(|p| p.pane_id != pane_id) {
+        return Err(format!(
+            "{} saves pane {:?}, not only {pane_id:?}: it is not an attached pane's state file; move it away",
+            file.display(),
+            other.pane_id
+        ));
+    }
+    let saved = saved.into_iter().next();
+    let planned = match &saved {
+        Some(pane) => PlannedPane {
+            pane: with_command(pane.clone(), &args.command, cwd),
+            restored: true,
+        },
+        None => {
+            let Some((program, program_args)) = args.command.split_first() else {
+                return Err(format!(
+                    "pane {pane_id:?} is not kept (nothing saved in {}); give the command to run after `--`",
+                    file.display()
+                ));
+            };
+            let (session_id, window_id, pane_index) = match split_pane_id(pane_id) {
+                Some((session, window, index)) => (session.to_string(), window.to_string(), index),
+                None => (new_session_id(), "0".to_string(), 0),
+            };
+            PlannedPane {
+                pane: SavedPane {
+                    pane_id: pane_id.to_string(),
+                    session_id,
+                    window_id,
+                    pane_index,
+                    command: program.clone(),
+                    args: program_args.to_vec(),
+                    cwd: cwd.to_path_buf(),
+                },
+                restored: false,
+            }
+        }
+    };
+    check_planned(&planned.pane, &file)?;
+    Ok((saved, planned))
+}
+
+/// The status a shell would report for the pane's process.
+fn pane_status(exit: &PaneExit) -> u8 {
+    match exit.kind {
+        // Only the low 8 bits of an exit code reach a parent.
+        ExitKind::Exited => (exit.code & 0xff) as u8,
+        ExitKind::Signaled => Shutdown::exit_code(exit.code),
+        ExitKind::Unknown => exit::FAILURE,
+    }
+}
+
+/// The pane's process with the terminal attached: raw mode, typed bytes
+/// forwarded, resizes followed.
+struct AttachedPane {
+    process: PaneProcess,
+    input: InputForwarder,
+    resize: ResizeFollower,
+    /// Dropped last: the terminal goes back to its modes once the pane's
+    /// output is all written.
+    _raw: RawMode,
+}
+
+impl AttachedPane {
+    fn start(
+        pane_id: &str,
+        command: &PaneCommand<'_>,
+        resizes: Signals,
+        hang_up: HangUp,
+    ) -> Result<Self, SpawnError> {
+        let stdin = libc::STDIN_FILENO;
+        let raw = RawMode::enter(stdin).map_err(SpawnError::Terminal)?;
+        let size = terminal::size(stdin).unwrap_or(DEFAULT_SIZE);
+        let process = PaneProcess::spawn(pane_id, command, size, Output::Raw)?;
+        let forwarders = process.terminal().and_then(|pty| {
+            let resize = ResizeFollower::start(pty.try_clone()?, resizes)?;
+            let input = InputForwarder::start(pty, hang_up)?;
+            Ok((input, resize))
+        });
+        match forwarders {
+            Ok((input, resize)) => Ok(AttachedPane {
+                process,
+                input,
+                resize,
+                _raw: raw,
+            }),
+            Err(err) => {
+                // A pane nobody can type into is no use: end it.
+                let mut process = process;
+                if let Some(pid) = process.pid() {
+                    signal_process_group(pid, libc::SIGKILL);
+                }
+                process.wait();
+                process.finish_output();
+                Err(SpawnError::Terminal(err))
+            }
+        }
+    }
+}
+
+impl StartedPane for AttachedPane {
+    fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
+    fn wait(&mut self) -> PaneExit {
+        self.process.wait()
+    }
+
+    fn finish(self) {
+        self.process.finish_output();
+        self.input.stop();
+        self.resize.stop();
+        let _ = io::stdout().flush();
+    }
+}
+
+/// Copies what is typed on stdin to the pane's terminal, byte for byte.
+struct InputForwarder {
+    /// Closing it wakes the thread up to end.
+    wake: io::PipeWriter,
+    /// Disconnected when the thread has ended.
+    ended: mpsc::Receiver<()>,
+    thread: JoinHandle<()>,
+}
+
+impl InputForwarder {
+    fn start(pty: File, hang_up: HangUp) -> io::Result<Self> {
+        let (wake_reader, wake) = io::pipe()?;
+        let (ended_tx, ended) = mpsc::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("input".to_string())
+            .spawn(move || {
+                if forward_input(libc::STDIN_FILENO, wake_reader.as_raw_fd(), pty)
+                    == InputEnd::TerminalGone
+                {
+                    hang_up.hang_up();
+                }
+                drop(ended_tx);
+            })?;
+        Ok(InputForwarder {
+            wake,
+            ended,
+            thread,
+        })
+    }
+
+    /// Ends the thread. A write blocked on a pane that does not read (the
+    /// pane's process is gone, something it left holds the terminal) is
+    /// not waited for.
+    fn stop(self) {
+        drop(self.wake);
+        if let Err(mpsc::RecvTimeoutError::Disconnected) =
+            self.ended.recv_timeout(Duration::from_secs(1))
+        {
+            let _ = self.thread.join();
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum InputEnd {
+    /// Asked to stop, or the pane no longer takes input.
+    Stopped,
+    /// End of file or an error on the terminal: it was closed.
+    TerminalGone,
+}
+
+/// Forwards `stdin` to `pty` until `wake` becomes readable (or closed),
+/// the pane stops taking input, or the terminal goes away.
+fn forward_input(stdin: RawFd, wake: RawFd, mut pty: File) -> InputEnd {
+    let mut buffer = [0u8; 4096];
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: stdin,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: wake,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds, and their count.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if ready < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return InputEnd::Stopped;
+        }
+        if fds[1].revents != 0 {
+            return InputEnd::Stopped;
+        }
+        if fds[0].revents & libc::POLLNVAL != 0 {
+            return InputEnd::TerminalGone;
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        // Not through std's Stdin: its buffer would hold bytes poll cannot
+        // see.
+        // SAFETY: reads at most buffer.len() bytes into the buffer.
+        let read = unsafe { libc::read(stdin, buffer.as_mut_ptr().cast(), buffer.len()) };
+        match read {
+            // Raw mode makes Ctrl-D a byte: end of file is a hang-up.
+            0 => return InputEnd::TerminalGone,
+            n if n > 0 => {
+                let n = usize::try_from(n).unwrap_or(0);
+                if pty.write_all(&buffer[..n]).is_err() {
+                    return InputEnd::Stopped;
+                }
+            }
+            _ => match io::Error::last_os_error().kind() {
+                io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => continue,
+                _ => return InputEnd::TerminalGone,
+            },
+        }
+    }
+}
+
+/// Gives the pane's terminal the size of host-shim's on every SIGWINCH.
+struct ResizeFollower {
+    handle: Handle,
+    thread: JoinHandle<()>,
+}
+
+impl ResizeFollower {
+    fn start(pty: File, mut resizes: Signals) -> io::Result<Self> {
+        let handle = resizes.handle();
+        let thread = thread::Builder::new()
+            .name("resize".to_string())
+            .spawn(move || {
+                for _ in resizes.forever() {
+                    if let Some(size) = terminal::size(libc::STDIN_FILENO) {
+                        follow(&pty, size);
+                    }
+                }
+            })?;
+        Ok(ResizeFollower { handle, thread })
+    }
+
+    fn stop(self) {
+        self.handle.close();
+        let _ = self.thread.join();
+    }
+}
+
+fn follow(pty: &File, size: PtySize) {
+    if let Err(err) = terminal::set_size(pty.as_raw_fd(), size) {
+        tracing::debug!("cannot resize the pane's terminal: {err}");
+    }
+}
