@@ -364,18 +364,19 @@ fn the_same_pane_id_attached_again_gets_the_same_claude_session() {
 }
 
 #[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
 fn interactive_claude_in_an_attached_pane_takes_exit_typed_in() {
-    let Some(claude) = claude_bin("interactive_claude_in_an_attached_pane_takes_exit_typed_in")
-    else {
-        return;
-    };
+    let claude = claude_bin();
     let sandbox = Sandbox::new();
     let config = isolation_toml(&sandbox);
     // Onboarding done, as for any user who ran Claude before: the seed
     // carries it into the pane. No credentials: offline it says so.
     sandbox.write(
         "home/.claude.json",
-        r#"{"hasCompletedOnboarding": true, "lastOnboardingVersion": "2.1.197", "theme": "dark"}"#,
+        r#"{"hasCompletedOnboarding": true, "lastOnboardingVersion": "2.1.197", "theme": "light"}"#,
     );
     let mut terminal = OuterTerminal::start(
         attach(&sandbox, &config, &["--pane-id", "claude_0_0", "--"]).arg(&claude),
@@ -389,14 +390,30 @@ fn interactive_claude_in_an_attached_pane_takes_exit_typed_in() {
     terminal.type_bytes(b"\r");
     let (code, signal) = terminal.wait(60);
     assert_eq!((code, signal.as_deref()), (0, None), "{}", terminal.text());
-    // Isolated: Claude kept its state in the pane, not in HOME.
-    assert!(
-        !sandbox.home().join(".claude").exists(),
-        "Claude wrote into HOME"
-    );
-    assert!(
-        sandbox.read("home/.claude.json").starts_with(r#"{"hasCompletedOnboarding": true, "lastOnboardingVersion": "2.1.197", "theme": "dark"}"#),
-        "{}",
-        sandbox.read("home/.claude.json")
-    );
+    // Isolated: Claude's own .claude.json and its backups stayed in the
+    // pane; the user's file got only what the user did there: trusting
+    // this folder, carried back when the pane closed.
+    let user_dir = sandbox.home().join(".claude");
+    assert!(!user_dir.join(".claude.json").exists());
+    assert!(!user_dir.join("backups").exists());
+    let user: serde_json::Value = serde_json::from_str(&sandbox.read("home/.claude.json"))
+        .unwrap_or_else(|err| panic!("the user's .claude.json is not JSON: {err}"));
+    // Claude 2.1.197 copies a non-default `theme` into settings.json; the
+    // user had none, so the pane made its own, which went home.
+    assert_eq!(user["theme"], "light", "{user}");
+    let settings: serde_json::Value =
+        serde_json::from_str(&sandbox.read("home/.claude/settings.json"))
+            .unwrap_or_else(|err| panic!("the pane's settings.json did not go home: {err}"));
+    assert_eq!(settings["theme"], "light", "{settings}");
+    let trusted: Vec<&String> = user["projects"]
+        .as_object()
+        .map(|projects| {
+            projects
+                .iter()
+                .filter(|(_, p)| p["hasTrustDialogAccepted"] == true)
+                .map(|(path, _)| path)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(trusted.len(), 1, "{user}");
 }

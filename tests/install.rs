@@ -127,6 +127,8 @@ fn the_installed_host_shim_finds_its_config_and_plugin_and_uninstall_removes_exa
     // What the run made is data, not installed files: set it aside.
     let data = [
         sandbox.home().join(".ccmux"),
+        // The pane's shared data (its projects/, history, ...) is the user's.
+        sandbox.home().join(".claude"),
         sandbox.path().join("xdg-state"),
     ];
     for dir in &data {

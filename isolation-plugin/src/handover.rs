@@ -37,14 +37,18 @@ impl Handover {
     /// a real dir of this user by the caller). An error means the dir must
     /// be kept: something in it is not the user's yet.
     pub(crate) fn run(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
-        if let Some(carry) = &self.claude_json {
-            carry.run(pane, config)?;
-        }
+        // Data first: Claude moves some settings out of `.claude.json`
+        // into `settings.json` (a pane's own one, if the user has none),
+        // and the removal carried back below is only right once that file
+        // is home.
         if let Some(data) = &self.data {
             let rescued = data.rescue(pane.id(), config)?;
             if !rescued.is_empty() {
                 tracing::info!(pane = %pane.id(), "moved the pane's own data into the user's Claude dir before removing it: {rescued}");
             }
+        }
+        if let Some(carry) = &self.claude_json {
+            carry.run(pane, config)?;
         }
         Ok(())
     }

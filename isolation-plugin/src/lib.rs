@@ -410,16 +410,14 @@ impl IsolationPlugin {
                 &settings.project_keys,
             )
         });
-        let data = user
-            .as_ref()
-            .filter(|_| !(settings.share_data.is_empty() && settings.move_home.is_empty()))
-            .map(|user| {
-                SharedData::new(
-                    user.dir.clone(),
-                    settings.share_data.clone(),
-                    settings.move_home.clone(),
-                )
-            });
+        let data = user.as_ref().map(|user| {
+            SharedData::new(
+                user.dir.clone(),
+                settings.share_data.clone(),
+                settings.move_home.clone(),
+                settings.share.clone(),
+            )
+        });
         let claude_json =
             user.as_ref()
                 .filter(|_| settings.carry_back)

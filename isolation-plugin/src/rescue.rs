@@ -156,6 +156,25 @@ pub(crate) fn append_log(src: &Path, dst: &Path) -> Result<u64, HookError> {
     Ok(bytes.len() as u64)
 }
 
+/// `{stem}.pane-{id}.{ext}`: the name a pane's copy of `name` gets beside
+/// the user's.
+pub(crate) fn beside_name(name: &str, pane_id: &str) -> String {
+    numbered_beside_name(name, pane_id, 1)
+}
+
+fn numbered_beside_name(name: &str, pane_id: &str, n: usize) -> String {
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+        _ => (name.to_string(), String::new()),
+    };
+    let suffix = if n == 1 {
+        String::new()
+    } else {
+        format!("-{n}")
+    };
+    format!("{stem}.pane-{pane_id}{suffix}{ext}")
+}
+
 /// Moves `from` into `dir` under a name no entry there has:
 /// `{stem}.pane-{id}.{ext}`, then `{stem}.pane-{id}-2.{ext}`, ...
 fn set_beside(from: &Path, dir: &Path, pane_id: &str) -> Result<PathBuf, HookError> {
@@ -163,17 +182,8 @@ fn set_beside(from: &Path, dir: &Path, pane_id: &str) -> Result<PathBuf, HookErr
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
-        _ => (name.clone(), String::new()),
-    };
     for n in 1..=1000 {
-        let suffix = if n == 1 {
-            String::new()
-        } else {
-            format!("-{n}")
-        };
-        let to = dir.join(format!("{stem}.pane-{pane_id}{suffix}{ext}"));
+        let to = dir.join(numbered_beside_name(&name, pane_id, n));
         if move_no_replace(from, &to, pane_id)? {
             return Ok(to);
         }

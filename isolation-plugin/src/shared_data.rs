@@ -24,7 +24,7 @@ use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::errors::{io_error, refused};
 use crate::private_fs::{create_private_dir, create_private_file, entry, Entry};
-use crate::rescue::{append_log, merge_dir, Rescued};
+use crate::rescue::{append_log, beside_name, merge_dir, move_no_replace, Rescued};
 
 /// One entry of `share_data`: `"projects/"` is a dir, `"history.jsonl"`
 /// an append-only file.
@@ -64,6 +64,10 @@ pub(crate) struct SharedData {
     user_dir: PathBuf,
     entries: Vec<DataEntry>,
     move_home: Vec<DataEntry>,
+    /// The `share` names: linked only if the user has them, so a pane
+    /// whose user lacks one makes its own (a first `/model` writes a
+    /// `settings.json`, `/agents` an `agents/`), which goes home too.
+    configuration: Vec<String>,
 }
 
 impl SharedData {
@@ -71,11 +75,13 @@ impl SharedData {
         user_dir: PathBuf,
         entries: Vec<DataEntry>,
         move_home: Vec<DataEntry>,
+        configuration: Vec<String>,
     ) -> Self {
         SharedData {
             user_dir,
             entries,
             move_home,
+            configuration,
         }
     }
 
@@ -141,6 +147,48 @@ impl SharedData {
             total.set_beside += rescued.set_beside;
             total.appended_bytes += rescued.appended_bytes;
         }
+        for name in &self.configuration {
+            let local = pane_config.join(name);
+            let found = entry(&local).map_err(|err| io_error("inspect", &local, &err))?;
+            if !matches!(found, Entry::Dir(_) | Entry::File) {
+                continue;
+            }
+            self.ensure_user_dir()?;
+            let target = self.user_dir.join(name);
+            let rescued = match (
+                found,
+                entry(&target).map_err(|err| io_error("inspect", &target, &err))?,
+            ) {
+                (_, Entry::Missing) if move_no_replace(&local, &target, pane_id)? => Rescued {
+                    moved: 1,
+                    ..Rescued::default()
+                },
+                (Entry::Dir(_), Entry::Dir(_)) => merge_dir(&local, &target, pane_id)?,
+                // The user has one too (made since, or a link the pane's
+                // link was replaced by): both are kept.
+                _ => {
+                    let beside = self.user_dir.join(beside_name(name, pane_id));
+                    if !move_no_replace(&local, &beside, pane_id)? {
+                        return Err(io_error(
+                            "move aside",
+                            &local,
+                            &io::Error::other("the name beside it is taken"),
+                        ));
+                    }
+                    tracing::warn!(
+                        pane = pane_id,
+                        kept = %beside.display(),
+                        "the pane had its own {name} where the user has one: kept beside the user's; merge it by hand"
+                    );
+                    Rescued {
+                        set_beside: 1,
+                        ..Rescued::default()
+                    }
+                }
+            };
+            total.moved += rescued.moved;
+            total.set_beside += rescued.set_beside;
+        }
         Ok(total)
     }
 
@@ -169,9 +217,9 @@ impl SharedData {
                 // The wrong kind for this entry: keep it whole, beside the
                 // user's, rather than guess.
                 let parent = self.user_dir.as_path();
-                let moved = crate::rescue::move_no_replace(
+                let moved = move_no_replace(
                     local,
-                    &parent.join(format!("{}.pane-{pane_id}", data.name)),
+                    &parent.join(beside_name(&data.name, pane_id)),
                     pane_id,
                 )?;
                 if !moved {

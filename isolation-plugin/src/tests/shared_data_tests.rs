@@ -284,3 +284,40 @@ fn a_share_link_to_a_users_link_points_at_what_it_resolves_to() {
         fs::canonicalize(&dotfiles).unwrap()
     );
 }
+
+#[test]
+fn configuration_a_pane_made_itself_goes_home_too() {
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    let config = h.pane_dir("main_0_1").join("config");
+    // The user had none: the pane's Claude made its own.
+    put(&config, "settings.json", "{\"theme\": \"dark\"}");
+    put(&config, "agents/reviewer.md", "# reviewer\n");
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    let user = h.user_claude_dir();
+    assert_eq!(
+        fs::read_to_string(user.join("settings.json")).unwrap(),
+        "{\"theme\": \"dark\"}"
+    );
+    assert_eq!(
+        fs::read_to_string(user.join("agents/reviewer.md")).unwrap(),
+        "# reviewer\n"
+    );
+
+    // The user has one now, and a pane made another: both are kept.
+    create(&plugin, "main_0_2").unwrap();
+    let config = h.pane_dir("main_0_2").join("config");
+    fs::remove_file(config.join("settings.json")).unwrap();
+    put(&config, "settings.json", "{\"theme\": \"light\"}");
+    let logs = logs_of(|| close(&plugin, "main_0_2", PaneExit::exited(0)).unwrap());
+    assert_eq!(
+        fs::read_to_string(user.join("settings.json")).unwrap(),
+        "{\"theme\": \"dark\"}"
+    );
+    assert_eq!(
+        fs::read_to_string(user.join("settings.pane-main_0_2.json")).unwrap(),
+        "{\"theme\": \"light\"}"
+    );
+    assert!(logs.contains("merge it by hand"), "{logs}");
+}
