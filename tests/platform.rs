@@ -338,12 +338,65 @@ fn a_required_plugin_error_fails_the_operation_and_stops_later_plugins() {
     let host = start(&sandbox, &toml).expect("host starts");
     let mut env = Vec::new();
     let err = hook_error(host.pre_spawn(&pane("s_0_0"), &mut env));
-    assert_eq!(err.plugin(), "gate");
+    assert_eq!(err.plugin(), Some("gate"));
     assert_eq!(err.hook_error_kind(), Some(HookErrorKind::Failed));
     assert!(err.to_string().contains("on_pre_spawn"), "{err}");
     assert!(!record_lines(&sandbox)
         .iter()
         .any(|l| l.contains("on_pre_spawn")));
+}
+
+#[test]
+fn the_runtime_refuses_unsafe_pane_ids_before_any_plugin_sees_them() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let toml = plugin_entry(
+        "probe",
+        &artifacts().probe_plugin,
+        true,
+        &format!(
+            "record = {:?}\nset_env = {{ SEEN = \"1\" }}",
+            record.display().to_string()
+        ),
+    );
+    let host = start(&sandbox, &toml).expect("host starts");
+    let too_long = "a".repeat(ccmux_plugin_api::MAX_PANE_ID_LEN + 1);
+    for bad in ["../escape", "", "a/b", ".hidden", too_long.as_str()] {
+        let err = hook_error(host.pane_create(&pane(bad)));
+        assert!(matches!(err, HostError::InvalidPane(_)), "{bad:?}: {err:?}");
+        assert_eq!(err.plugin(), None);
+        let text = err.to_string();
+        assert!(text.contains("invalid pane id"), "{text}");
+        assert!(text.contains("no plugin was called"), "{text}");
+
+        let mut env = Vec::new();
+        let err = hook_error(host.pre_spawn(&pane(bad), &mut env));
+        assert!(matches!(err, HostError::InvalidPane(_)), "{bad:?}: {err:?}");
+        assert!(env.is_empty(), "{env:?}");
+        let err = hook_error(host.pane_close(&pane(bad), &PaneExit::exited(0)));
+        assert!(matches!(err, HostError::InvalidPane(_)), "{bad:?}: {err:?}");
+    }
+
+    // Exactly the documented maximum is a valid id.
+    let longest = "a".repeat(ccmux_plugin_api::MAX_PANE_ID_LEN);
+    assert_eq!(longest.len(), 128);
+    let p = pane(&longest);
+    host.pane_create(&p).expect("128 characters are allowed");
+    let mut env = Vec::new();
+    host.pre_spawn(&p, &mut env)
+        .expect("128 characters are allowed");
+    assert_eq!(env_value(&env, "SEEN"), Some("1"));
+    host.pane_close(&p, &PaneExit::exited(0))
+        .expect("128 characters are allowed");
+    assert_eq!(
+        record_lines(&sandbox),
+        [
+            "probe new ".to_string(),
+            format!("probe on_pane_create {longest}"),
+            format!("probe on_pre_spawn {longest}"),
+            format!("probe on_pane_close {longest} exited with status 0"),
+        ]
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub use library::{HookTable, PluginLibrary};
 pub use runtime::{current_env, PluginHost, PluginState, PluginStatus};
 
 use crate::abi::{HookError, HookErrorKind};
+use crate::pane_id::InvalidPaneId;
 
 /// plugins.toml could not be used. Nothing is loaded from a bad file.
 #[derive(Debug, thiserror::Error)]
@@ -92,15 +93,21 @@ pub enum HostError {
         hook: &'static str,
         error: HookError,
     },
+    /// The server handed a pane hook a pane id that is not filesystem-safe.
+    /// Checked before any plugin is called, so no plugin saw it.
+    #[error("{0}; no plugin was called")]
+    InvalidPane(InvalidPaneId),
 }
 
 impl HostError {
-    /// The plugins.toml name of the plugin this error is about.
-    pub fn plugin(&self) -> &str {
+    /// The plugins.toml name of the plugin this error is about; `None`
+    /// when it is about no plugin (an invalid pane id).
+    pub fn plugin(&self) -> Option<&str> {
         match self {
             HostError::Load { plugin, .. }
             | HostError::Init { plugin, .. }
-            | HostError::Hook { plugin, .. } => plugin,
+            | HostError::Hook { plugin, .. } => Some(plugin),
+            HostError::InvalidPane(_) => None,
         }
     }
 
@@ -112,6 +119,7 @@ impl HostError {
             HostError::Hook { hook, error, .. } => {
                 format!("failed in {hook}: {error}{}", advice(error))
             }
+            HostError::InvalidPane(error) => error.to_string(),
         }
     }
 
@@ -119,7 +127,7 @@ impl HostError {
     pub fn hook_error_kind(&self) -> Option<HookErrorKind> {
         match self {
             HostError::Init { error, .. } | HostError::Hook { error, .. } => Some(error.kind),
-            HostError::Load { .. } => None,
+            HostError::Load { .. } | HostError::InvalidPane(_) => None,
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::host::{
     ConfigError, HostError, LoadError, PluginEntry, PluginLibrary, PluginsConfig, StartError,
 };
 use crate::log_bridge::host_log_sink;
+use crate::pane_id::check_pane_id;
 
 /// The plugins of one server, loaded from one plugins.toml.
 pub struct PluginHost {
@@ -178,6 +179,7 @@ impl PluginHost {
     }
 
     pub fn pane_create(&self, pane: &PaneInfo) -> Result<(), HostError> {
+        checked_pane(pane)?;
         self.dispatch("on_pane_create", false, |p| {
             p.library
                 .hooks
@@ -189,6 +191,7 @@ impl PluginHost {
     /// Lets each plugin edit `env`, in order: a plugin sees the edits of
     /// the plugins before it. The caller spawns the process with the result.
     pub fn pre_spawn(&self, pane: &PaneInfo, env: &mut Vec<EnvVar>) -> Result<(), HostError> {
+        checked_pane(pane)?;
         self.dispatch("on_pre_spawn", false, |p| {
             p.library.hooks.pre_spawn.map(|h| {
                 let result = (h.call)(p.instance.state, pane, RSlice::from_slice(env));
@@ -202,6 +205,7 @@ impl PluginHost {
 
     /// Every plugin hears of the close, even after a required one failed.
     pub fn pane_close(&self, pane: &PaneInfo, exit: &PaneExit) -> Result<(), HostError> {
+        checked_pane(pane)?;
         self.dispatch("on_pane_close", true, |p| {
             p.library
                 .hooks
@@ -366,6 +370,12 @@ fn run_hook(
         }
     }
     first_failure.map_or(Ok(()), Err)
+}
+
+/// Plugins build paths from pane ids, so no plugin may see one that is
+/// not filesystem-safe, whichever server embeds this runtime.
+fn checked_pane(pane: &PaneInfo) -> Result<(), HostError> {
+    check_pane_id(&pane.pane_id).map_err(HostError::InvalidPane)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
