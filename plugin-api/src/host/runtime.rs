@@ -1,9 +1,25 @@
 //! [`PluginHost`]: the loaded plugins and the hook flow, top to bottom.
 //!
-//! Hooks run in plugins.toml order. Each dispatch reads a snapshot of the
-//! active plugins through an `ArcSwap` (no lock, no reference count in the
-//! common case), so hooks of different panes run concurrently and a reload
-//! never waits for them.
+//! Hooks run in plugins.toml order.
+//!
+//! # What is locked when
+//!
+//! * **Pane hooks** (`pane_create`, `pre_spawn`, `pane_close`) take no lock.
+//!   Each reads a snapshot of the active plugins through an `ArcSwap` (no
+//!   lock, no reference count in the common case) and holds it while the
+//!   hooks run, so hooks of different panes run concurrently, and a reload
+//!   neither waits for them nor is waited for: a pane hook that started
+//!   before a reload stored its new snapshot finishes on the old one.
+//! * **`server_start`, `server_stop` and `reload`** hold the `server` mutex
+//!   for their whole call: `server_start` and `server_stop` across every
+//!   plugin's hook, `reload` across reading plugins.toml, opening
+//!   libraries, every constructor (`Plugin::new`) it runs and the
+//!   `on_server_start` of each plugin it turns on. They are serialized with
+//!   each other, never with pane hooks: a slow `on_server_start` delays a
+//!   reload or a stop, not a pane.
+//! * **The `libraries` mutex** is held while one library is looked up or
+//!   opened (dlopen and the ABI checks), always inside a `reload` (so under
+//!   the `server` mutex, taken in that order), never while a hook runs.
 //!
 //! A failing `required` plugin fails the operation; any other failure is
 //! logged with plugin and hook, and the rest goes on.
@@ -35,8 +51,9 @@ pub struct PluginHost {
     libraries: Mutex<HashMap<PathBuf, Arc<PluginLibrary>>>,
     state: ArcSwap<HostState>,
     /// The running server, told again to a plugin a reload turns on. Its
-    /// lock is held across `server_start`, `server_stop` and `reload`,
-    /// which it serializes; pane hooks never take it.
+    /// lock is held for the whole of `server_start`, `server_stop` and
+    /// `reload` (hooks and constructors included), which it serializes;
+    /// pane hooks never take it. See the module docs.
     server: Mutex<Option<ServerStart>>,
 }
 
