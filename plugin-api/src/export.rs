@@ -58,14 +58,24 @@ macro_rules! export_plugin {
             const CRATE_VERSION: &'static str = env!("CARGO_PKG_VERSION");
         }
 
+        // SAFETY (export_name): this is the one symbol abi_stable's loader
+        // looks up; a library has one root module, and `export_plugin!` may
+        // be used once per crate (a second use is a duplicate-symbol error,
+        // never two definitions at run time).
         #[doc(hidden)]
         #[unsafe(export_name = $crate::__root_module_symbol!())]
-        pub static CCMUX_PLUGIN_LIB_HEADER: $crate::__private::LibHeader = unsafe {
-            $crate::__private::LibHeader::from_constructor::<$crate::PluginModuleRef>(
-                $crate::__private::load_root_module::<$plugin>,
-                $crate::__private::CheckTypeLayout::Yes,
-            )
-        };
+        pub static CCMUX_PLUGIN_LIB_HEADER: $crate::__private::LibHeader =
+            // SAFETY: `from_constructor::<M>` requires the constructor to return
+            // a `PrefixRef<ErasedPrefix>` erased from a `PrefixRef` of `M`'s
+            // module. `load_root_module` returns what
+            // `__call_root_module_loader` makes of the `PluginModuleRef` that
+            // `root_module` builds, and `M` is `PluginModuleRef`: the same type.
+            unsafe {
+                $crate::__private::LibHeader::from_constructor::<$crate::PluginModuleRef>(
+                    $crate::__private::load_root_module::<$plugin>,
+                    $crate::__private::CheckTypeLayout::Yes,
+                )
+            };
     };
 }
 
@@ -124,8 +134,11 @@ extern "C" fn instantiate<T: ExportedPlugin>(
 }
 
 extern "C" fn drop_instance<T: ExportedPlugin>(ptr: InstancePtr) {
-    // SAFETY: `ptr` came from `Box::into_raw` in `instantiate::<T>` and the
-    // host drops each instance exactly once.
+    // SAFETY: `ptr` came from `Box::into_raw` on a `Box<Instance<T>>` in
+    // `instantiate::<T>` (this function is the `drop` that instance was
+    // handed out with, so `T` is the same type), and the host calls `drop`
+    // exactly once, after the last hook on the instance returned: nothing
+    // uses the pointer afterwards.
     let instance = unsafe { Box::from_raw(ptr.0 as *mut Instance<T>) };
     let name = instance.name.clone();
     let _attribution = log_bridge::attribute_to(&name);
@@ -141,9 +154,13 @@ fn with_instance<T: ExportedPlugin>(
     ptr: InstancePtr,
     body: impl FnOnce(&T) -> Result<HookReply, HookError>,
 ) -> HookResult {
-    // SAFETY: `ptr` came from `instantiate::<T>`; the host keeps the
-    // instance alive while any hook runs on it. `T: Sync`, so shared
-    // references from several threads are fine.
+    // SAFETY: `ptr` came from `Box::into_raw` on a `Box<Instance<T>>` in
+    // `instantiate::<T>` (hook entries and the instance come from the same
+    // `T`), so it is non-null, aligned and points to an initialised
+    // `Instance<T>`. The host keeps the instance alive (it is freed only by
+    // `drop_instance`, after every hook on it returned) and never mutates
+    // it, so a shared reference for the duration of this call is valid;
+    // `T: Sync`, so several threads may hold one at once.
     let instance = unsafe { &*(ptr.0 as *const Instance<T>) };
     let _attribution = log_bridge::attribute_to(&instance.name);
     guarded(&instance.name, || body(&instance.plugin))

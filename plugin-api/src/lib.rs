@@ -38,6 +38,9 @@
 //!
 //! Build it with `crate-type = ["cdylib"]` and list it in plugins.toml.
 
+// Every `unsafe` block and impl says why it is sound (`// SAFETY:`).
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
+
 pub mod abi;
 mod author;
 mod log_bridge;

@@ -84,8 +84,10 @@ fn checked<S: HookSignature>(entry: &crate::abi::HookEntry) -> Result<&'static S
             detail: summarize_layout_error(&err.to_string()),
         }
     })?;
-    // SAFETY: the layout check above proved that `function` points to a
-    // value laid out as `S`; it lives as long as the never-unloaded library.
+    // SAFETY: the plugin's `entry` says `function` points to a `'static`
+    // value whose type has the layout `entry.signature`, and the check
+    // above proved that layout compatible with `S`. The value lives in the
+    // plugin library, which is never unloaded, so `'static` holds.
     Ok(unsafe { &*(entry.function as *const S) })
 }
 

@@ -70,9 +70,15 @@ struct ActivePlugin {
     instance: PluginInstance,
 }
 
-// SAFETY: `export_plugin!` only accepts `Send + Sync` plugin types, and the
-// instance pointer is only ever used through their `&self` hooks.
+// SAFETY: `InstancePtr` is a raw pointer, so the compiler cannot see that
+// it may move between threads. `Plugin` requires `Send + Sync`, so the
+// plugin value it points to may be used from any thread; the host only
+// passes the pointer to the plugin's own `extern "C"` hooks (shared `&self`
+// access) and to its `drop` function once, from whichever thread drops the
+// last `Arc<ActivePlugin>`.
 unsafe impl Send for ActivePlugin {}
+// SAFETY: as for `Send`: concurrent hooks only take `&self` of a
+// `Sync` plugin.
 unsafe impl Sync for ActivePlugin {}
 
 impl Drop for ActivePlugin {
