@@ -670,6 +670,43 @@ fn config_file_errors_name_the_file() {
 }
 
 #[test]
+fn a_plugins_toml_that_is_a_fifo_is_refused_and_nothing_waits_on_it() {
+    let sandbox = Sandbox::new();
+    let good = plugin_entry("probe", &artifacts().probe_plugin, true, "");
+    let file = sandbox.write("plugins.toml", &good);
+    let host = Arc::new(PluginHost::start(&file).expect("host starts"));
+    std::fs::remove_file(&file).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&file)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+
+    // Both the first read and a reload go through the same bounded read.
+    let (done, results) = std::sync::mpsc::channel();
+    let reloading = host.clone();
+    let fifo = file.clone();
+    std::thread::spawn(move || {
+        let start = PluginHost::start(&fifo).err().map(|e| e.to_string());
+        let reload = reloading.reload(&[]).err().map(|e| e.to_string());
+        let _ = done.send((start, reload));
+    });
+    let (start, reload) = results
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("reading a FIFO as plugins.toml blocked");
+    for err in [start, reload] {
+        let err = err.expect("a FIFO is refused");
+        assert!(err.contains(&file.display().to_string()), "{err}");
+        assert!(
+            err.contains("a FIFO (named pipe), not a regular file"),
+            "{err}"
+        );
+    }
+    // The failed reload kept the running plugin.
+    assert!(matches!(host.statuses()[0].state, PluginState::Active(_)));
+}
+
+#[test]
 fn an_optional_plugin_that_fails_to_load_is_skipped() {
     let sandbox = Sandbox::new();
     let toml = [

@@ -64,22 +64,10 @@ pub struct PluginsConfig {
 }
 
 impl PluginsConfig {
-    /// Reads and validates `file`.
+    /// Reads and validates `file`. The read never blocks (a FIFO is
+    /// refused, not waited on) and is capped at [`MAX_CONFIG_BYTES`].
     pub fn load(file: &Path) -> Result<Self, ConfigError> {
-        let text = match std::fs::read_to_string(file) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ConfigError::Missing {
-                    file: file.to_path_buf(),
-                })
-            }
-            Err(source) => {
-                return Err(ConfigError::Unreadable {
-                    file: file.to_path_buf(),
-                    source,
-                })
-            }
-        };
+        let text = read_bounded(file)?;
         Self::parse(&text, file)
     }
 
@@ -177,6 +165,95 @@ impl PluginsConfig {
     /// Where `library = NAME` entries are looked up, in order.
     pub fn library_search_path(&self) -> Vec<PathBuf> {
         self.search_dirs.iter().cloned().chain(exe_dir()).collect()
+    }
+}
+
+/// The largest plugins.toml read. Real ones are a few hundred bytes; the
+/// cap keeps a wrong `--config` (a log, a link to `/dev/zero`) from
+/// filling memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads `file` as text: opened non-blocking (a FIFO with no writer would
+/// otherwise block the open forever), refused unless the opened file is a
+/// regular file, and read no further than [`MAX_CONFIG_BYTES`]. The type is
+/// checked on the opened descriptor, so a file swapped after a check
+/// cannot slip through.
+fn read_bounded(file: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+
+    let unreadable = |source| ConfigError::Unreadable {
+        file: file.to_path_buf(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let opened = match options.open(file) {
+        Ok(opened) => opened,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConfigError::Missing {
+                file: file.to_path_buf(),
+            })
+        }
+        Err(source) => return Err(unreadable(source)),
+    };
+    let metadata = opened.metadata().map_err(unreadable)?;
+    if !metadata.is_file() {
+        return Err(ConfigError::NotAFile {
+            file: file.to_path_buf(),
+            what: describe_file_type(&metadata.file_type()),
+        });
+    }
+    let too_large = || ConfigError::TooLarge {
+        file: file.to_path_buf(),
+    };
+    if metadata.len() > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    // The file may grow after the check: read one byte past the cap to
+    // tell.
+    let mut bytes = Vec::new();
+    opened
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it is not UTF-8 text ({err}); plugins.toml must be TOML"),
+        ))
+    })
+}
+
+/// What a file that is not a regular file is, for an error message.
+pub(crate) fn describe_file_type(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
     }
 }
 
@@ -291,6 +368,72 @@ mod tests {
         )
         .unwrap_err();
         assert!(dup.to_string().contains("same `name`"), "{dup}");
+    }
+
+    /// Runs `load` on another thread and fails, rather than hang, if it
+    /// has not returned within 20 s.
+    fn load_with_deadline(file: &Path) -> Result<PluginsConfig, ConfigError> {
+        let (done, result) = std::sync::mpsc::channel();
+        let file = file.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = done.send(PluginsConfig::load(&file));
+        });
+        result
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("PluginsConfig::load blocked")
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("plugins.toml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let err = load_with_deadline(&fifo).unwrap_err();
+        assert!(matches!(err, ConfigError::NotAFile { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains(&fifo.display().to_string()), "{text}");
+        assert!(text.contains("a FIFO"), "{text}");
+        assert!(text.contains("not a regular file"), "{text}");
+    }
+
+    #[test]
+    fn a_link_to_dev_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("plugins.toml");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = load_with_deadline(&link).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ConfigError::NotAFile { .. }), "{err:?}");
+        assert!(text.contains(&link.display().to_string()), "{text}");
+        assert!(text.contains("a character device"), "{text}");
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused_naming_file_and_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plugins.toml");
+        // Valid TOML all along, so only the size can refuse it.
+        let comment = format!("# {}\n", "x".repeat(1000));
+        let text = comment.repeat((MAX_CONFIG_BYTES as usize / comment.len()) + 1);
+        std::fs::write(&file, &text).unwrap();
+        assert!(parse(&text).is_ok(), "the text itself is fine");
+        let err = PluginsConfig::load(&file).unwrap_err();
+        assert!(matches!(err, ConfigError::TooLarge { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&file.display().to_string()), "{message}");
+        assert!(message.contains("1048576 bytes"), "{message}");
+
+        // Exactly at the cap is fine.
+        let mut text = text.into_bytes();
+        text.truncate(MAX_CONFIG_BYTES as usize);
+        let last_line = text.iter().rposition(|&b| b == b'\n').unwrap();
+        text[last_line + 1..].fill(b' ');
+        std::fs::write(&file, &text).unwrap();
+        PluginsConfig::load(&file).expect("a file of exactly the cap loads");
     }
 
     #[test]

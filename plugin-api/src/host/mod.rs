@@ -25,6 +25,10 @@ pub enum ConfigError {
         file: PathBuf,
         source: std::io::Error,
     },
+    #[error("{file}: it is {what}, not a regular file; point --config at a plugins.toml file", file = .file.display())]
+    NotAFile { file: PathBuf, what: &'static str },
+    #[error("{file}: it is larger than {cap} bytes, the most a plugins.toml may be; is it the right file?", file = .file.display(), cap = config::MAX_CONFIG_BYTES)]
+    TooLarge { file: PathBuf },
     #[error("{file}:{line}:{column}: invalid TOML: {message}", file = .file.display())]
     Syntax {
         file: PathBuf,
