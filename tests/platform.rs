@@ -493,6 +493,19 @@ fn an_older_interface_plugin_loads_and_runs_in_this_host() {
 /// Starting with one required plugin at `path` fails; the message names the
 /// plugin and the file and contains each of `says`.
 fn assert_start_error(path: &Path, says: &[&str]) {
+    let err = start_error(path);
+    for phrase in says {
+        assert!(err.contains(phrase), "missing {phrase:?} in: {err}");
+    }
+    assert!(
+        !err.contains("does not exist") || says.contains(&"does not exist"),
+        "{err}"
+    );
+}
+
+/// The error of starting with one required plugin at `path`, checked to
+/// name the plugin and the file.
+fn start_error(path: &Path) -> String {
     let sandbox = Sandbox::new();
     let toml = plugin_entry("subject", path, true, "");
     let err = match start(&sandbox, &toml) {
@@ -501,9 +514,7 @@ fn assert_start_error(path: &Path, says: &[&str]) {
     };
     assert!(err.contains("plugin `subject`"), "{err}");
     assert!(err.contains(&path.display().to_string()), "{err}");
-    for phrase in says {
-        assert!(err.contains(phrase), "missing {phrase:?} in: {err}");
-    }
+    err
 }
 
 #[test]
@@ -512,6 +523,29 @@ fn error_plugin_file_missing() {
         Path::new("/nonexistent/libmissing.so"),
         &["does not exist", "build the plugin"],
     );
+}
+
+#[test]
+fn error_plugin_path_is_a_directory() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("plugins-dir");
+    std::fs::create_dir(&dir).unwrap();
+    assert_start_error(
+        &dir,
+        &["it is a directory, not a library file", "point `path` at"],
+    );
+}
+
+#[test]
+fn error_plugin_path_is_dev_null() {
+    let text = start_error(Path::new("/dev/null"));
+    for phrase in [
+        "it is a character device, not a regular file",
+        "point `path` at",
+    ] {
+        assert!(text.contains(phrase), "missing {phrase:?} in: {text}");
+    }
+    assert!(!text.contains("does not exist"), "{text}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::abi::{
     HookSignature, PaneCloseHook, PaneCreateHook, PluginMetadata, PluginModuleRef, PreSpawnHook,
     ServerStartHook, ServerStopHook,
 };
+use crate::host::config::describe_file_type;
 use crate::host::LoadError;
 use crate::API_VERSION;
 
@@ -38,9 +39,7 @@ pub struct HookTable {
 
 impl PluginLibrary {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        if !path.is_file() {
-            return Err(LoadError::FileMissing);
-        }
+        check_regular_file(path)?;
         let header = lib_header_from_path(path).map_err(classify)?;
         let module = header
             .init_root_module::<PluginModuleRef>()
@@ -73,6 +72,26 @@ impl HookTable {
         }
         Ok(table)
     }
+}
+
+/// A plugin file must be a regular file (links are followed): dlopen of a
+/// directory or a device says something unhelpful, and of a FIFO it blocks.
+fn check_regular_file(path: &Path) -> Result<(), LoadError> {
+    let metadata = std::fs::metadata(path).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => LoadError::FileMissing,
+        _ => LoadError::Unreadable {
+            detail: err.to_string(),
+        },
+    })?;
+    if metadata.is_dir() {
+        return Err(LoadError::IsADirectory);
+    }
+    if !metadata.is_file() {
+        return Err(LoadError::NotAFile {
+            what: describe_file_type(&metadata.file_type()),
+        });
+    }
+    Ok(())
 }
 
 /// Checks one hook entry's signature against this host's, then hands out

@@ -59,6 +59,14 @@ pub enum ConfigError {
 pub enum LoadError {
     #[error("the file does not exist; build the plugin (cargo build) or fix its `path`/`library` in plugins.toml")]
     FileMissing,
+    #[error("it is a directory, not a library file; point `path` at the file the plugin crate builds (target/release/{prefix}NAME{suffix})", prefix = std::env::consts::DLL_PREFIX, suffix = std::env::consts::DLL_SUFFIX)]
+    IsADirectory,
+    #[error("it is {what}, not a regular file, so it cannot be a plugin library; point `path` at the {suffix} file the plugin crate builds", suffix = std::env::consts::DLL_SUFFIX)]
+    NotAFile { what: &'static str },
+    #[error(
+        "cannot read it: {detail}; check its permissions and those of the directories above it"
+    )]
+    Unreadable { detail: String },
     #[error("no such library in {searched}; build the plugin (cargo build) or add the directory that holds it to `search_dirs` in plugins.toml", searched = display_dirs(.searched))]
     NotInSearchPath { searched: Vec<PathBuf> },
     #[error("not a loadable shared library ({detail}); point plugins.toml at the .so/.dylib/.dll the plugin crate builds")]
