@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ccmux_plugin_api::host::{HostError, PluginHost, PluginState, StartError};
+use ccmux_plugin_api::host::{HostError, PluginCounts, PluginHost, PluginState, StartError};
 use ccmux_plugin_api::{EnvVar, HookErrorKind, PaneExit, PaneInfo, ServerStart, ServerStop};
 use ccmux_tests::{artifacts, fixture_plugin, plugin_entry, Sandbox};
 
@@ -799,4 +799,361 @@ fn reload_with_a_changed_isolation_config_keeps_open_panes_isolated() {
     host.pane_close(&open, &PaneExit::exited(0)).unwrap();
     assert!(!base.join("s_0_1").exists());
     host.server_stop(&stop()).unwrap();
+}
+
+/// A `[[plugins]]` entry with extra keys (such as `before`) before its
+/// config table.
+fn entry_with(name: &str, path: &Path, required: bool, keys: &str, config: &str) -> String {
+    plugin_entry(name, path, required, config).replacen(
+        "[plugins.config]",
+        &format!("{keys}\n[plugins.config]"),
+        1,
+    )
+}
+
+fn counts_of(host: &PluginHost, name: &str) -> PluginCounts {
+    host.counts()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no counts for {name}"))
+}
+
+#[test]
+fn an_optional_plugin_refuses_a_pane_in_on_pane_create() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let record_config = format!("record = {:?}", record.display().to_string());
+    let toml = [
+        plugin_entry(
+            "policy",
+            &probe_copy(&sandbox, "probe_policy"),
+            false,
+            &format!(
+                "{record_config}\nrefuse_in = [\"on_pane_create\"]\nrefuse_reason = \"no Claude outside ~/work\""
+            ),
+        ),
+        plugin_entry("later", &artifacts().probe_plugin, false, &record_config),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    let err = hook_error(host.pane_create(&pane("s_0_0")));
+    assert!(err.is_refusal(), "{err:?}");
+    assert_eq!(err.plugin(), Some("policy"));
+    assert_eq!(err.hook_error_kind(), None, "a refusal is not a failure");
+    assert_eq!(
+        err.to_string(),
+        "plugin `policy` refused the pane in on_pane_create: no Claude outside ~/work"
+    );
+    // The refusing plugin's own on_pane_create and every later plugin are
+    // skipped.
+    assert_eq!(
+        record_lines(&sandbox),
+        [
+            "policy new ",
+            "later new ",
+            "policy on_pane_create s_0_0 refused"
+        ]
+    );
+    let counts = counts_of(&host, "policy");
+    assert_eq!((counts.calls, counts.refusals, counts.failures), (1, 1, 0));
+    assert_eq!(counts.last_error, None);
+}
+
+#[test]
+fn an_optional_plugin_refuses_a_pane_in_on_pre_spawn_and_its_edits_are_dropped() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let record_config = format!("record = {:?}", record.display().to_string());
+    let toml = [
+        plugin_entry(
+            "first",
+            &probe_copy(&sandbox, "probe_first"),
+            false,
+            "set_env = { FIRST = \"1\" }",
+        ),
+        plugin_entry(
+            "policy",
+            &probe_copy(&sandbox, "probe_policy"),
+            false,
+            "set_env = { POLICY = \"1\" }\nrefuse_in = [\"on_pre_spawn\"]\nrefuse_reason = \"ANTHROPIC_API_KEY must not reach panes\"",
+        ),
+        plugin_entry("later", &artifacts().probe_plugin, false, &record_config),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    let p = pane("s_0_0");
+    host.pane_create(&p).expect("nobody refuses at creation");
+    let mut env = Vec::new();
+    let err = hook_error(host.pre_spawn(&p, &mut env));
+    assert!(err.is_refusal(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "plugin `policy` refused the pane in on_pre_spawn: ANTHROPIC_API_KEY must not reach panes"
+    );
+    assert_eq!(env_value(&env, "FIRST"), Some("1"));
+    assert_eq!(
+        env_value(&env, "POLICY"),
+        None,
+        "a refusing call's edits apply"
+    );
+    assert!(
+        !record_lines(&sandbox)
+            .iter()
+            .any(|l| l.contains("on_pre_spawn")),
+        "a plugin after the refusal was called: {:?}",
+        record_lines(&sandbox)
+    );
+}
+
+#[test]
+fn before_and_after_set_the_order_hooks_run_in() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let config = format!(
+        "record = {:?}\nappend_name_to = [\"ORDER\"]",
+        record.display().to_string()
+    );
+    // Declared a, b, c, d; c runs before a, and a after d: b, c, d, a.
+    let toml = [
+        entry_with(
+            "a",
+            &probe_copy(&sandbox, "probe_a"),
+            true,
+            "after = [\"d\"]",
+            &config,
+        ),
+        entry_with("b", &probe_copy(&sandbox, "probe_b"), true, "", &config),
+        entry_with(
+            "c",
+            &probe_copy(&sandbox, "probe_c"),
+            true,
+            "before = [\"a\"]",
+            &config,
+        ),
+        entry_with("d", &probe_copy(&sandbox, "probe_d"), true, "", &config),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    let names: Vec<String> = host.statuses().iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, ["b", "c", "d", "a"]);
+    let p = pane("s_0_0");
+    host.pane_create(&p).unwrap();
+    let mut env = Vec::new();
+    host.pre_spawn(&p, &mut env).unwrap();
+    assert_eq!(env_value(&env, "ORDER"), Some("b,c,d,a"));
+    let creates: Vec<String> = record_lines(&sandbox)
+        .into_iter()
+        .filter(|l| l.contains("on_pane_create"))
+        .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(creates, ["b", "c", "d", "a"]);
+}
+
+#[test]
+fn an_order_cycle_or_an_unknown_name_is_a_config_error_naming_them() {
+    let sandbox = Sandbox::new();
+    let probe = &artifacts().probe_plugin;
+    let cycle = [
+        entry_with("a", probe, false, "before = [\"b\"]", ""),
+        entry_with("b", probe, false, "before = [\"c\"]", ""),
+        entry_with("c", probe, false, "before = [\"a\"]", ""),
+    ]
+    .concat();
+    let err = match start(&sandbox, &cycle) {
+        Err(StartError::Config(err)) => err.to_string(),
+        Err(other) => panic!("not a config error: {other}"),
+        Ok(_) => panic!("a cycle loaded"),
+    };
+    assert!(err.contains("plugins.toml"), "{err}");
+    assert!(err.contains("a -> b -> c -> a"), "{err}");
+
+    let unknown = [
+        entry_with("a", probe, false, "", ""),
+        entry_with("b", probe, false, "after = [\"a\", \"isolatoin\"]", ""),
+    ]
+    .concat();
+    let err = match start(&sandbox, &unknown) {
+        Err(StartError::Config(err)) => err.to_string(),
+        Err(other) => panic!("not a config error: {other}"),
+        Ok(_) => panic!("an unknown name loaded"),
+    };
+    assert!(err.contains("entry 1 (`b`)"), "{err}");
+    assert!(err.contains("`after` names `isolatoin`"), "{err}");
+    assert!(!err.contains("`a`,"), "{err}");
+}
+
+#[test]
+fn a_hook_slower_than_the_threshold_is_a_warning_naming_plugin_hook_and_time() {
+    let sandbox = Sandbox::new();
+    let toml = format!(
+        "[faults]\nslow_hook_ms = 1\n\n{}",
+        plugin_entry(
+            "sluggish",
+            &artifacts().probe_plugin,
+            true,
+            "sleep_in = [\"on_pane_create\"]\nsleep_ms = 40"
+        )
+    );
+    let text = capture_logs(|| {
+        let host = start(&sandbox, &toml).expect("host starts");
+        assert_eq!(host.fault_policy().slow_hook_ms, 1);
+        host.pane_create(&pane("s_0_0"))
+            .expect("slow is not a failure");
+    });
+    let line = text
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("took"))
+        .unwrap_or_else(|| panic!("no slow-hook warning in:\n{text}"));
+    assert!(line.contains("plugin `sluggish`"), "{line}");
+    assert!(line.contains("in on_pane_create"), "{line}");
+    assert!(line.contains("slow_hook_ms = 1"), "{line}");
+    let took: u64 = line
+        .split("took_ms=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no took_ms field: {line}"));
+    assert!(took >= 40, "it slept 40 ms: {line}");
+}
+
+#[test]
+fn an_optional_plugin_failing_n_times_in_a_row_is_switched_off_until_a_reload() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let toml = format!(
+        "[faults]\nswitch_off_after = 3\n\n{}{}",
+        plugin_entry(
+            "flaky",
+            &probe_copy(&sandbox, "probe_flaky"),
+            false,
+            &format!(
+                "record = {:?}\nfail_in = [\"on_pane_create\"]\npanic_in = [\"on_pre_spawn\"]",
+                record.display().to_string()
+            ),
+        ),
+        // Required plugins are never switched off.
+        plugin_entry(
+            "strict",
+            &artifacts().probe_plugin,
+            true,
+            &format!(
+                "record = {:?}\nfail_in = [\"on_pane_close\"]",
+                record.display().to_string()
+            ),
+        ),
+    );
+    let file = sandbox.write("plugins.toml", &toml);
+    let flaky_calls = || {
+        record_lines(&sandbox)
+            .iter()
+            .filter(|l| l.starts_with("flaky on_"))
+            .count()
+    };
+    let strict_closes = || {
+        record_lines(&sandbox)
+            .iter()
+            .filter(|l| l.starts_with("strict on_pane_close"))
+            .count()
+    };
+    let mut host = None;
+    let text = capture_logs(|| {
+        let started = PluginHost::start(&file).expect("host starts");
+        let (a, b) = (pane("s_0_1"), pane("s_0_2"));
+        // Fails, panics, fails: the third in a row switches it off.
+        started.pane_create(&a).expect("optional");
+        started.pre_spawn(&a, &mut Vec::new()).expect("optional");
+        started.pane_create(&b).expect("optional");
+        for _ in 0..4 {
+            let _ = started.pane_close(&a, &PaneExit::exited(0));
+        }
+        host = Some(started);
+    });
+    let host = host.expect("ran");
+    assert_eq!(flaky_calls(), 3, "{:?}", record_lines(&sandbox));
+    assert_eq!(strict_closes(), 4, "a required plugin stays on");
+    let counts = counts_of(&host, "flaky");
+    assert!(counts.switched_off, "{counts:?}");
+    assert_eq!((counts.calls, counts.failures), (3, 3), "{counts:?}");
+    assert!(
+        counts
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("probe told to fail in on_pane_create")),
+        "{counts:?}"
+    );
+    assert!(!counts_of(&host, "strict").switched_off);
+    let error = text
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains("switched off"))
+        .unwrap_or_else(|| panic!("no switch-off error in:\n{text}"));
+    assert!(
+        error.contains("plugin `flaky` failed 3 times in a row"),
+        "{error}"
+    );
+    assert!(error.contains("reload"), "{error}");
+    assert_eq!(
+        text.matches("switched off for the rest").count(),
+        1,
+        "{text}"
+    );
+
+    // No hook reaches it while it is off.
+    host.pane_create(&pane("s_0_3")).unwrap();
+    assert_eq!(flaky_calls(), 3);
+
+    // A reload (the same file) switches it on again.
+    host.reload(&[]).expect("reload");
+    let counts = counts_of(&host, "flaky");
+    assert!(!counts.switched_off, "{counts:?}");
+    assert_eq!(counts.failures_in_a_row, 0);
+    assert_eq!(counts.failures, 3, "counts survive the reload");
+    host.pane_create(&pane("s_0_4")).unwrap();
+    assert_eq!(flaky_calls(), 4, "{:?}", record_lines(&sandbox));
+}
+
+#[test]
+fn counts_of_calls_failures_and_the_last_error_per_plugin() {
+    let sandbox = Sandbox::new();
+    let toml = [
+        plugin_entry("steady", &probe_copy(&sandbox, "probe_steady"), true, ""),
+        plugin_entry(
+            "flaky",
+            &artifacts().probe_plugin,
+            false,
+            "fail_in = [\"on_pane_close\"]",
+        ),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    host.server_start(&server_start(&[])).unwrap();
+    let p = pane("s_0_0");
+    host.pane_create(&p).unwrap();
+    host.pre_spawn(&p, &mut Vec::new()).unwrap();
+    host.pane_close(&p, &PaneExit::exited(0)).unwrap();
+    let counts = host.counts();
+    assert_eq!(
+        counts.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["steady", "flaky"]
+    );
+    assert_eq!(
+        counts[0],
+        PluginCounts {
+            name: "steady".into(),
+            calls: 4,
+            failures: 0,
+            refusals: 0,
+            failures_in_a_row: 0,
+            switched_off: false,
+            last_error: None,
+        }
+    );
+    assert_eq!((counts[1].calls, counts[1].failures), (4, 1));
+    assert_eq!(counts[1].failures_in_a_row, 1);
+    let last = counts[1].last_error.as_deref().unwrap_or_default();
+    assert!(last.contains("plugin `flaky`"), "{last}");
+    assert!(last.contains("on_pane_close"), "{last}");
+    assert!(
+        last.contains("probe told to fail in on_pane_close"),
+        "{last}"
+    );
 }

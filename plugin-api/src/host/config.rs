@@ -1,23 +1,13 @@
 //! plugins.toml: which plugin libraries to load, in which order, and each
-//! one's own config table.
-//!
-//! ```toml
-//! search_dirs = ["lib"]           # for `library = ...`; the host exe's dir is searched last
-//!
-//! [[plugins]]
-//! name = "isolation"              # unique; used in logs and errors
-//! library = "ccmux_isolation_plugin"   # or: path = "lib/libx.so" (relative to this file)
-//! enabled = true                  # default true; false never opens the library
-//! required = true                 # default false; true makes its failures fatal
-//! [plugins.config]                # handed to the plugin as-is
-//! grace_period_ms = 3000
-//! ```
+//! one's own config table. The format is documented on [`PluginsConfig`].
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::host::faults::FaultPolicy;
+use crate::host::order::{effective_order, OrderError};
 use crate::host::ConfigError;
 
 #[derive(Debug, Deserialize)]
@@ -26,13 +16,16 @@ struct PluginsFile {
     #[serde(default)]
     search_dirs: Vec<PathBuf>,
     #[serde(default)]
+    faults: FaultPolicy,
+    #[serde(default)]
     plugins: Vec<PluginEntry>,
 }
 
-/// One `[[plugins]]` entry.
+/// One `[[plugins]]` entry: see [`PluginsConfig`] for each key.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginEntry {
+    /// Unique; used in logs, errors and `before`/`after`.
     pub name: String,
     /// A library file, relative to plugins.toml.
     #[serde(default)]
@@ -40,26 +33,90 @@ pub struct PluginEntry {
     /// A bare library name (`foo` for `libfoo.so`), looked up in the search dirs.
     #[serde(default)]
     pub library: Option<String>,
+    /// False: the library is never opened.
     #[serde(default = "default_enabled")]
     pub enabled: bool,
+    /// True: the plugin's failures fail what they happen in.
     #[serde(default)]
     pub required: bool,
+    /// Plugins this one runs before.
+    #[serde(default)]
+    pub before: Vec<String>,
+    /// Plugins this one runs after.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// The plugin's `[plugins.config]` table, handed to it as TOML.
     #[serde(default)]
     pub config: toml::Table,
+}
+
+impl PluginEntry {
+    /// Whether an instance built for `other` serves this entry as well:
+    /// everything the plugin is constructed from is the same. (Its place
+    /// in the order is not something it is constructed from.)
+    pub(crate) fn constructs_like(&self, other: &PluginEntry) -> bool {
+        self.name == other.name
+            && self.path == other.path
+            && self.library == other.library
+            && self.enabled == other.enabled
+            && self.required == other.required
+            && self.config == other.config
+    }
 }
 
 fn default_enabled() -> bool {
     true
 }
 
-/// A parsed, validated plugins.toml.
+/// A parsed, validated plugins.toml: which plugin libraries to load, in
+/// which order, and each one's own config table.
+///
+/// ```toml
+/// search_dirs = ["lib"]          # where `library = NAME` is looked up, relative to
+///                                # this file; the host executable's dir is searched last
+///
+/// [faults]                       # optional; see FaultPolicy
+/// slow_hook_ms = 1000            # a hook slower than this is logged as a warning
+/// switch_off_after = 5           # an optional plugin failing 5 times in a row is switched off
+///
+/// [[plugins]]
+/// name = "isolation"             # unique; used in logs, errors and before/after
+/// library = "ccmux_isolation_plugin"  # the platform's file for this name (libNAME.so,
+///                                # libNAME.dylib, NAME.dll) in search_dirs ...
+/// # path = "lib/libx.so"         # ... or a file, relative to this file (one of the two)
+/// enabled = true                 # default true; false never opens the library
+/// required = true                # default false; see below
+/// after = ["policy"]             # optional: plugins this one runs after ...
+/// # before = ["other"]           # ... or before (names of other entries)
+/// [plugins.config]               # handed to the plugin as-is: its own keys
+/// grace_period_ms = 3000
+/// ```
+///
+/// **Order.** Hooks run on plugins in the *effective order*: every
+/// `before` and `after` holds, and otherwise declaration order decides: at
+/// each step the earliest-declared entry whose predecessors have all run
+/// comes next (so with `a`, `b`, `c` declared and `c` `before = ["a"]`,
+/// the order is `b`, `c`, `a`). A name no entry has, or constraints that go
+/// round in a cycle, make the file invalid, naming them. `host-shim
+/// plugins` lists the entries in this order.
+///
+/// **Required.** A `required` plugin that fails to load, or whose
+/// constructor, `on_server_start`, `on_pane_create` or `on_pre_spawn`
+/// fails, fails what it happens in (the server's start, the pane); an
+/// optional one is logged and left out of that step. A refusal of a pane
+/// (`admit_pane`, `SpawnEnv::refuse`) stops the pane whatever `required`
+/// says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginsConfig {
     /// The file it was read from.
     pub file: PathBuf,
     /// The directory relative paths resolve against.
     pub dir: PathBuf,
+    /// `search_dirs`, resolved against `dir`.
     pub search_dirs: Vec<PathBuf>,
+    /// `[faults]`, or its defaults.
+    pub faults: FaultPolicy,
+    /// The entries, in effective order.
     pub plugins: Vec<PluginEntry>,
 }
 
@@ -126,9 +183,30 @@ impl PluginsConfig {
                 }
             }
         }
+        let order = effective_order(&parsed.plugins).map_err(|err| match err {
+            OrderError::Unknown { index, key, names } => ConfigError::Entry {
+                file: file.clone(),
+                index,
+                name: parsed.plugins[index].name.clone(),
+                message: format!(
+                    "`{key}` names {}, which no [[plugins]] entry has; fix the name or remove it",
+                    quoted_list(&names)
+                ),
+            },
+            OrderError::Cycle { names } => ConfigError::OrderCycle {
+                file: file.clone(),
+                cycle: names.join(" -> "),
+            },
+        })?;
+        let mut entries: Vec<Option<PluginEntry>> = parsed.plugins.into_iter().map(Some).collect();
+        let plugins = order
+            .into_iter()
+            .filter_map(|i| entries[i].take())
+            .collect();
         Ok(PluginsConfig {
             search_dirs: parsed.search_dirs.iter().map(|d| dir.join(d)).collect(),
-            plugins: parsed.plugins,
+            faults: parsed.faults,
+            plugins,
             file,
             dir,
         })
@@ -166,6 +244,12 @@ impl PluginsConfig {
     pub fn library_search_path(&self) -> Vec<PathBuf> {
         self.search_dirs.iter().cloned().chain(exe_dir()).collect()
     }
+}
+
+/// `a`, `b` and `c` as "`a`, `b`, `c`".
+fn quoted_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    quoted.join(", ")
 }
 
 /// The largest plugins.toml read. Real ones are a few hundred bytes; the
@@ -329,6 +413,60 @@ mod tests {
                 std::env::consts::DLL_SUFFIX
             ))
         );
+    }
+
+    #[test]
+    fn entries_come_in_effective_order_and_faults_have_defaults() {
+        let cfg = parse(
+            r#"
+            [[plugins]]
+            name = "a"
+            path = "a.so"
+            [[plugins]]
+            name = "b"
+            path = "b.so"
+            [[plugins]]
+            name = "c"
+            path = "c.so"
+            before = ["a"]
+            "#,
+        )
+        .unwrap();
+        let names: Vec<&str> = cfg.plugins.iter().map(|p| p.name.as_str()).collect();
+        // a waits for c; b, free, keeps its place ahead of both.
+        assert_eq!(names, ["b", "c", "a"]);
+        assert_eq!(cfg.faults, FaultPolicy::default());
+        assert_eq!(cfg.faults.slow_hook_ms, 1000);
+        assert_eq!(cfg.faults.switch_off_after, 5);
+
+        let cfg = parse("[faults]\nslow_hook_ms = 5\nswitch_off_after = 0\n").unwrap();
+        assert_eq!(
+            (cfg.faults.slow_hook_ms, cfg.faults.switch_off_after),
+            (5, 0)
+        );
+        let err = parse("[faults]\nslow_hook = 5\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field `slow_hook`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_names_and_cycles_in_the_order_are_config_errors_naming_them() {
+        let err = parse("[[plugins]]\nname = \"a\"\npath = \"a.so\"\nafter = [\"isolatoin\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/etc/ccmux/plugins.toml"), "{err}");
+        assert!(err.contains("entry 0 (`a`)"), "{err}");
+        assert!(err.contains("`after` names `isolatoin`"), "{err}");
+        assert!(err.contains("fix the name or remove it"), "{err}");
+
+        let err = parse(
+            "[[plugins]]\nname = \"a\"\npath = \"a.so\"\nbefore = [\"b\"]\n\
+             [[plugins]]\nname = \"b\"\npath = \"b.so\"\nbefore = [\"a\"]\n",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::OrderCycle { .. }), "{err:?}");
+        let err = err.to_string();
+        assert!(err.contains("a -> b -> a"), "{err}");
+        assert!(err.contains("remove one of them"), "{err}");
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //! [`PluginHost`].
 
 mod config;
+mod faults;
 mod library;
-mod runtime;
+mod order;
+pub(crate) mod runtime;
 
 use std::path::PathBuf;
 
-pub use config::{PluginEntry, PluginsConfig};
+pub use config::{PluginEntry, PluginsConfig, MAX_CONFIG_BYTES};
+pub use faults::{FaultPolicy, PluginCounts};
 pub use library::{HookTable, PluginLibrary};
 pub use runtime::{current_env, PluginHost, PluginState, PluginStatus};
 
@@ -51,6 +54,8 @@ pub enum ConfigError {
         name: String,
         message: String,
     },
+    #[error("{file}: `before`/`after` go round in a cycle, {cycle} (each runs before the next); remove one of them", file = .file.display())]
+    OrderCycle { file: PathBuf, cycle: String },
 }
 
 /// Why a plugin library could not be used. Shown after the plugin's name
@@ -105,6 +110,18 @@ pub enum HostError {
         hook: &'static str,
         error: HookError,
     },
+    /// A plugin refused the pane ([`Plugin::admit_pane`] or
+    /// [`SpawnEnv::refuse`]): the pane must not start. Not a failure: the
+    /// plugin did what it is for.
+    ///
+    /// [`Plugin::admit_pane`]: crate::Plugin::admit_pane
+    /// [`SpawnEnv::refuse`]: crate::SpawnEnv::refuse
+    #[error("plugin `{plugin}` refused the pane in {hook}: {reason}")]
+    Refused {
+        plugin: String,
+        hook: &'static str,
+        reason: String,
+    },
     /// The server handed a pane hook a pane id that is not filesystem-safe.
     /// Checked before any plugin is called, so no plugin saw it.
     #[error("{0}; no plugin was called")]
@@ -118,7 +135,8 @@ impl HostError {
         match self {
             HostError::Load { plugin, .. }
             | HostError::Init { plugin, .. }
-            | HostError::Hook { plugin, .. } => Some(plugin),
+            | HostError::Hook { plugin, .. }
+            | HostError::Refused { plugin, .. } => Some(plugin),
             HostError::InvalidPane(_) => None,
         }
     }
@@ -131,15 +149,23 @@ impl HostError {
             HostError::Hook { hook, error, .. } => {
                 format!("failed in {hook}: {error}{}", advice(error))
             }
+            HostError::Refused { hook, reason, .. } => {
+                format!("refused the pane in {hook}: {reason}")
+            }
             HostError::InvalidPane(error) => error.to_string(),
         }
+    }
+
+    /// Whether a plugin refused the pane (rather than failed).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, HostError::Refused { .. })
     }
 
     /// The kind of a hook or constructor error, if it was one.
     pub fn hook_error_kind(&self) -> Option<HookErrorKind> {
         match self {
             HostError::Init { error, .. } | HostError::Hook { error, .. } => Some(error.kind),
-            HostError::Load { .. } | HostError::InvalidPane(_) => None,
+            HostError::Load { .. } | HostError::Refused { .. } | HostError::InvalidPane(_) => None,
         }
     }
 }
