@@ -127,6 +127,9 @@ pub fn run(args: &RunArgs) -> u8 {
             false
         }
     };
+    if args.plugin_counts {
+        crate::plugins::print_counts(&host);
+    }
     if let Some(signal) = shutdown.requested() {
         return Shutdown::exit_code(signal);
     }
