@@ -1157,3 +1157,49 @@ fn counts_of_calls_failures_and_the_last_error_per_plugin() {
         "{last}"
     );
 }
+
+#[test]
+fn a_newer_plugin_on_an_older_host_loads_and_its_refusal_arrives_as_a_failure() {
+    // old-host is built against the frozen 1.0 contract; the probe against
+    // this plugin-api (1.2): see plugin-api's `versioning` page.
+    let sandbox = Sandbox::new();
+    let old_host = ccmux_tests::fixture_binary("old-host");
+    let out = ccmux_tests::run(
+        sandbox
+            .command(&old_host)
+            .arg(&artifacts().probe_plugin)
+            .arg("refuse_in = [\"on_pane_create\", \"on_pre_spawn\"]\nrefuse_reason = \"no Claude outside ~/work\""),
+    );
+    assert!(out.status.success(), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let refusal = "error: refuses pane old_0_0: no Claude outside ~/work (this host predates plugin-api 1.2, which reports refusals as refusals)";
+    assert_eq!(
+        lines,
+        [
+            format!("loaded probe api {}", ccmux_plugin_api::API_VERSION).as_str(),
+            // Entries the older host does not know are never called.
+            "ignored hook on_pane_create_v2",
+            "ignored hook on_pre_spawn_v2",
+            "ignored hook on_server_stop",
+            "on_server_start: ok, 0 env edits",
+            &format!("on_pane_create: {refusal}"),
+            &format!("on_pre_spawn: {refusal}"),
+            "on_pane_close: ok, 0 env edits",
+        ],
+        "{out}"
+    );
+
+    // Without a refusal the 1.0 entries work as they always did.
+    let out = ccmux_tests::run(
+        sandbox
+            .command(&old_host)
+            .arg(&artifacts().probe_plugin)
+            .arg("set_env = { FROM_NEWER = \"1\" }"),
+    );
+    assert!(out.status.success(), "{out}");
+    assert!(out.stdout.contains("on_pane_create: ok"), "{out}");
+    assert!(
+        out.stdout.contains("on_pre_spawn: ok, 1 env edits"),
+        "{out}"
+    );
+}
