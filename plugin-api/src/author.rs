@@ -104,7 +104,8 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// later plugins are not called, the process is not spawned, the user
     /// sees `plugin `NAME` refused the pane in on_pane_create: REASON`, and
     /// the server closes the pane (every plugin gets
-    /// [`on_pane_close`](Self::on_pane_close) with [`ExitKind::Unknown`]).
+    /// [`on_pane_close`](Self::on_pane_close) with [`ExitKind::Unknown`]),
+    /// unless it keeps a restored pane for a later restore.
     /// A refusal is not a failure: it does not count towards
     /// `switch_off_after`.
     /// **Error:** as for `on_pane_create`.
@@ -128,7 +129,8 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// waits for it.
     /// **Error:** `required = true`: the pane fails: later plugins are not
     /// called, the process is not spawned, and the server closes the pane
-    /// (every plugin gets `on_pane_close` with [`ExitKind::Unknown`]).
+    /// (every plugin gets `on_pane_close` with [`ExitKind::Unknown`]) unless
+    /// it keeps a restored pane for a later restore.
     /// `required = false`: logged, and the pane goes on.
     ///
     /// [`ExitKind::Unknown`]: crate::ExitKind::Unknown
@@ -150,7 +152,8 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// **Discarded:** all of this call's edits when it returns an error or
     /// refuses.
     /// **Error:** `required = true`: the pane fails: later plugins are not
-    /// called, the process is not spawned, the server closes the pane.
+    /// called, the process is not spawned, the server closes the pane (or
+    /// keeps a restored one for a later restore).
     /// `required = false`: logged, this plugin's edits are dropped, and
     /// the pane starts with the others'.
     fn on_pre_spawn(&self, _pane: &PaneInfo, _env: &mut SpawnEnv<'_>) -> Result<(), HookError> {
@@ -161,9 +164,9 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     ///
     /// **When:** once per pane the server closes: its process ended, or it
     /// never started (a failure or refusal at create or pre-spawn, exit
-    /// kind [`ExitKind::Unknown`]). Not for panes a graceful shutdown keeps
-    /// for restoring: those are in the next run's
-    /// [`ServerStart::live_panes`]. `exit.process_gone` false means the
+    /// kind [`ExitKind::Unknown`]). Not for panes the server keeps for
+    /// restoring (a graceful shutdown, or a restored pane that could not
+    /// start): those are in a later run's [`ServerStart::live_panes`]. `exit.process_gone` false means the
     /// process may still run (wait for `exit.pid` before removing what it
     /// uses).
     /// **Thread:** the pane's; hooks of other panes run meanwhile.
