@@ -1203,3 +1203,41 @@ fn a_newer_plugin_on_an_older_host_loads_and_its_refusal_arrives_as_a_failure() 
         "{out}"
     );
 }
+
+#[test]
+fn a_reload_that_only_reorders_keeps_the_instances_and_applies_the_new_order() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let config = format!("record = {:?}", record.display().to_string());
+    let (a, b) = (
+        probe_copy(&sandbox, "probe_a"),
+        probe_copy(&sandbox, "probe_b"),
+    );
+    let write = |b_keys: &str| {
+        sandbox.write(
+            "plugins.toml",
+            &[
+                entry_with("a", &a, true, "", &config),
+                entry_with("b", &b, true, b_keys, &config),
+            ]
+            .concat(),
+        )
+    };
+    let host = PluginHost::start(&write("")).expect("host starts");
+    host.pane_create(&pane("s_0_1")).unwrap();
+    write("before = [\"a\"]");
+    host.reload(&[]).expect("reload");
+    host.pane_create(&pane("s_0_2")).unwrap();
+    assert_eq!(
+        record_lines(&sandbox),
+        [
+            "a new ",
+            "b new ",
+            "a on_pane_create s_0_1",
+            "b on_pane_create s_0_1",
+            // No new instance: only the order changed.
+            "b on_pane_create s_0_2",
+            "a on_pane_create s_0_2",
+        ]
+    );
+}
