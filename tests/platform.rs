@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ccmux_plugin_api::host::{HostError, PluginHost, PluginState, StartError};
+use ccmux_plugin_api::host::{HostError, PluginCounts, PluginHost, PluginState, StartError};
 use ccmux_plugin_api::{EnvVar, HookErrorKind, PaneExit, PaneInfo, ServerStart, ServerStop};
 use ccmux_tests::{artifacts, fixture_plugin, plugin_entry, Sandbox};
 
@@ -338,12 +338,65 @@ fn a_required_plugin_error_fails_the_operation_and_stops_later_plugins() {
     let host = start(&sandbox, &toml).expect("host starts");
     let mut env = Vec::new();
     let err = hook_error(host.pre_spawn(&pane("s_0_0"), &mut env));
-    assert_eq!(err.plugin(), "gate");
+    assert_eq!(err.plugin(), Some("gate"));
     assert_eq!(err.hook_error_kind(), Some(HookErrorKind::Failed));
     assert!(err.to_string().contains("on_pre_spawn"), "{err}");
     assert!(!record_lines(&sandbox)
         .iter()
         .any(|l| l.contains("on_pre_spawn")));
+}
+
+#[test]
+fn the_runtime_refuses_unsafe_pane_ids_before_any_plugin_sees_them() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let toml = plugin_entry(
+        "probe",
+        &artifacts().probe_plugin,
+        true,
+        &format!(
+            "record = {:?}\nset_env = {{ SEEN = \"1\" }}",
+            record.display().to_string()
+        ),
+    );
+    let host = start(&sandbox, &toml).expect("host starts");
+    let too_long = "a".repeat(ccmux_plugin_api::MAX_PANE_ID_LEN + 1);
+    for bad in ["../escape", "", "a/b", ".hidden", too_long.as_str()] {
+        let err = hook_error(host.pane_create(&pane(bad)));
+        assert!(matches!(err, HostError::InvalidPane(_)), "{bad:?}: {err:?}");
+        assert_eq!(err.plugin(), None);
+        let text = err.to_string();
+        assert!(text.contains("invalid pane id"), "{text}");
+        assert!(text.contains("no plugin was called"), "{text}");
+
+        let mut env = Vec::new();
+        let err = hook_error(host.pre_spawn(&pane(bad), &mut env));
+        assert!(matches!(err, HostError::InvalidPane(_)), "{bad:?}: {err:?}");
+        assert!(env.is_empty(), "{env:?}");
+        let err = hook_error(host.pane_close(&pane(bad), &PaneExit::exited(0)));
+        assert!(matches!(err, HostError::InvalidPane(_)), "{bad:?}: {err:?}");
+    }
+
+    // Exactly the documented maximum is a valid id.
+    let longest = "a".repeat(ccmux_plugin_api::MAX_PANE_ID_LEN);
+    assert_eq!(longest.len(), 128);
+    let p = pane(&longest);
+    host.pane_create(&p).expect("128 characters are allowed");
+    let mut env = Vec::new();
+    host.pre_spawn(&p, &mut env)
+        .expect("128 characters are allowed");
+    assert_eq!(env_value(&env, "SEEN"), Some("1"));
+    host.pane_close(&p, &PaneExit::exited(0))
+        .expect("128 characters are allowed");
+    assert_eq!(
+        record_lines(&sandbox),
+        [
+            "probe new ".to_string(),
+            format!("probe on_pane_create {longest}"),
+            format!("probe on_pre_spawn {longest}"),
+            format!("probe on_pane_close {longest} exited with status 0"),
+        ]
+    );
 }
 
 #[test]
@@ -440,6 +493,19 @@ fn an_older_interface_plugin_loads_and_runs_in_this_host() {
 /// Starting with one required plugin at `path` fails; the message names the
 /// plugin and the file and contains each of `says`.
 fn assert_start_error(path: &Path, says: &[&str]) {
+    let err = start_error(path);
+    for phrase in says {
+        assert!(err.contains(phrase), "missing {phrase:?} in: {err}");
+    }
+    assert!(
+        !err.contains("does not exist") || says.contains(&"does not exist"),
+        "{err}"
+    );
+}
+
+/// The error of starting with one required plugin at `path`, checked to
+/// name the plugin and the file.
+fn start_error(path: &Path) -> String {
     let sandbox = Sandbox::new();
     let toml = plugin_entry("subject", path, true, "");
     let err = match start(&sandbox, &toml) {
@@ -448,9 +514,7 @@ fn assert_start_error(path: &Path, says: &[&str]) {
     };
     assert!(err.contains("plugin `subject`"), "{err}");
     assert!(err.contains(&path.display().to_string()), "{err}");
-    for phrase in says {
-        assert!(err.contains(phrase), "missing {phrase:?} in: {err}");
-    }
+    err
 }
 
 #[test]
@@ -459,6 +523,29 @@ fn error_plugin_file_missing() {
         Path::new("/nonexistent/libmissing.so"),
         &["does not exist", "build the plugin"],
     );
+}
+
+#[test]
+fn error_plugin_path_is_a_directory() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("plugins-dir");
+    std::fs::create_dir(&dir).unwrap();
+    assert_start_error(
+        &dir,
+        &["it is a directory, not a library file", "point `path` at"],
+    );
+}
+
+#[test]
+fn error_plugin_path_is_dev_null() {
+    let text = start_error(Path::new("/dev/null"));
+    for phrase in [
+        "it is a character device, not a regular file",
+        "point `path` at",
+    ] {
+        assert!(text.contains(phrase), "missing {phrase:?} in: {text}");
+    }
+    assert!(!text.contains("does not exist"), "{text}");
 }
 
 #[test]
@@ -617,6 +704,43 @@ fn config_file_errors_name_the_file() {
 }
 
 #[test]
+fn a_plugins_toml_that_is_a_fifo_is_refused_and_nothing_waits_on_it() {
+    let sandbox = Sandbox::new();
+    let good = plugin_entry("probe", &artifacts().probe_plugin, true, "");
+    let file = sandbox.write("plugins.toml", &good);
+    let host = Arc::new(PluginHost::start(&file).expect("host starts"));
+    std::fs::remove_file(&file).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&file)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+
+    // Both the first read and a reload go through the same bounded read.
+    let (done, results) = std::sync::mpsc::channel();
+    let reloading = host.clone();
+    let fifo = file.clone();
+    std::thread::spawn(move || {
+        let start = PluginHost::start(&fifo).err().map(|e| e.to_string());
+        let reload = reloading.reload(&[]).err().map(|e| e.to_string());
+        let _ = done.send((start, reload));
+    });
+    let (start, reload) = results
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("reading a FIFO as plugins.toml blocked");
+    for err in [start, reload] {
+        let err = err.expect("a FIFO is refused");
+        assert!(err.contains(&file.display().to_string()), "{err}");
+        assert!(
+            err.contains("a FIFO (named pipe), not a regular file"),
+            "{err}"
+        );
+    }
+    // The failed reload kept the running plugin.
+    assert!(matches!(host.statuses()[0].state, PluginState::Active(_)));
+}
+
+#[test]
 fn an_optional_plugin_that_fails_to_load_is_skipped() {
     let sandbox = Sandbox::new();
     let toml = [
@@ -675,4 +799,445 @@ fn reload_with_a_changed_isolation_config_keeps_open_panes_isolated() {
     host.pane_close(&open, &PaneExit::exited(0)).unwrap();
     assert!(!base.join("s_0_1").exists());
     host.server_stop(&stop()).unwrap();
+}
+
+/// A `[[plugins]]` entry with extra keys (such as `before`) before its
+/// config table.
+fn entry_with(name: &str, path: &Path, required: bool, keys: &str, config: &str) -> String {
+    plugin_entry(name, path, required, config).replacen(
+        "[plugins.config]",
+        &format!("{keys}\n[plugins.config]"),
+        1,
+    )
+}
+
+fn counts_of(host: &PluginHost, name: &str) -> PluginCounts {
+    host.counts()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no counts for {name}"))
+}
+
+#[test]
+fn an_optional_plugin_refuses_a_pane_in_on_pane_create() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let record_config = format!("record = {:?}", record.display().to_string());
+    let toml = [
+        plugin_entry(
+            "policy",
+            &probe_copy(&sandbox, "probe_policy"),
+            false,
+            &format!(
+                "{record_config}\nrefuse_in = [\"on_pane_create\"]\nrefuse_reason = \"no Claude outside ~/work\""
+            ),
+        ),
+        plugin_entry("later", &artifacts().probe_plugin, false, &record_config),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    let err = hook_error(host.pane_create(&pane("s_0_0")));
+    assert!(err.is_refusal(), "{err:?}");
+    assert_eq!(err.plugin(), Some("policy"));
+    assert_eq!(err.hook_error_kind(), None, "a refusal is not a failure");
+    assert_eq!(
+        err.to_string(),
+        "plugin `policy` refused the pane in on_pane_create: no Claude outside ~/work"
+    );
+    // The refusing plugin's own on_pane_create and every later plugin are
+    // skipped.
+    assert_eq!(
+        record_lines(&sandbox),
+        [
+            "policy new ",
+            "later new ",
+            "policy on_pane_create s_0_0 refused"
+        ]
+    );
+    let counts = counts_of(&host, "policy");
+    assert_eq!((counts.calls, counts.refusals, counts.failures), (1, 1, 0));
+    assert_eq!(counts.last_error, None);
+}
+
+#[test]
+fn an_optional_plugin_refuses_a_pane_in_on_pre_spawn_and_its_edits_are_dropped() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let record_config = format!("record = {:?}", record.display().to_string());
+    let toml = [
+        plugin_entry(
+            "first",
+            &probe_copy(&sandbox, "probe_first"),
+            false,
+            "set_env = { FIRST = \"1\" }",
+        ),
+        plugin_entry(
+            "policy",
+            &probe_copy(&sandbox, "probe_policy"),
+            false,
+            "set_env = { POLICY = \"1\" }\nrefuse_in = [\"on_pre_spawn\"]\nrefuse_reason = \"ANTHROPIC_API_KEY must not reach panes\"",
+        ),
+        plugin_entry("later", &artifacts().probe_plugin, false, &record_config),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    let p = pane("s_0_0");
+    host.pane_create(&p).expect("nobody refuses at creation");
+    let mut env = Vec::new();
+    let err = hook_error(host.pre_spawn(&p, &mut env));
+    assert!(err.is_refusal(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "plugin `policy` refused the pane in on_pre_spawn: ANTHROPIC_API_KEY must not reach panes"
+    );
+    assert_eq!(env_value(&env, "FIRST"), Some("1"));
+    assert_eq!(
+        env_value(&env, "POLICY"),
+        None,
+        "a refusing call's edits apply"
+    );
+    assert!(
+        !record_lines(&sandbox)
+            .iter()
+            .any(|l| l.contains("on_pre_spawn")),
+        "a plugin after the refusal was called: {:?}",
+        record_lines(&sandbox)
+    );
+}
+
+#[test]
+fn before_and_after_set_the_order_hooks_run_in() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let config = format!(
+        "record = {:?}\nappend_name_to = [\"ORDER\"]",
+        record.display().to_string()
+    );
+    // Declared a, b, c, d; c runs before a, and a after d: b, c, d, a.
+    let toml = [
+        entry_with(
+            "a",
+            &probe_copy(&sandbox, "probe_a"),
+            true,
+            "after = [\"d\"]",
+            &config,
+        ),
+        entry_with("b", &probe_copy(&sandbox, "probe_b"), true, "", &config),
+        entry_with(
+            "c",
+            &probe_copy(&sandbox, "probe_c"),
+            true,
+            "before = [\"a\"]",
+            &config,
+        ),
+        entry_with("d", &probe_copy(&sandbox, "probe_d"), true, "", &config),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    let names: Vec<String> = host.statuses().iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names, ["b", "c", "d", "a"]);
+    let p = pane("s_0_0");
+    host.pane_create(&p).unwrap();
+    let mut env = Vec::new();
+    host.pre_spawn(&p, &mut env).unwrap();
+    assert_eq!(env_value(&env, "ORDER"), Some("b,c,d,a"));
+    let creates: Vec<String> = record_lines(&sandbox)
+        .into_iter()
+        .filter(|l| l.contains("on_pane_create"))
+        .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(creates, ["b", "c", "d", "a"]);
+}
+
+#[test]
+fn an_order_cycle_or_an_unknown_name_is_a_config_error_naming_them() {
+    let sandbox = Sandbox::new();
+    let probe = &artifacts().probe_plugin;
+    let cycle = [
+        entry_with("a", probe, false, "before = [\"b\"]", ""),
+        entry_with("b", probe, false, "before = [\"c\"]", ""),
+        entry_with("c", probe, false, "before = [\"a\"]", ""),
+    ]
+    .concat();
+    let err = match start(&sandbox, &cycle) {
+        Err(StartError::Config(err)) => err.to_string(),
+        Err(other) => panic!("not a config error: {other}"),
+        Ok(_) => panic!("a cycle loaded"),
+    };
+    assert!(err.contains("plugins.toml"), "{err}");
+    assert!(err.contains("a -> b -> c -> a"), "{err}");
+
+    let unknown = [
+        entry_with("a", probe, false, "", ""),
+        entry_with("b", probe, false, "after = [\"a\", \"isolatoin\"]", ""),
+    ]
+    .concat();
+    let err = match start(&sandbox, &unknown) {
+        Err(StartError::Config(err)) => err.to_string(),
+        Err(other) => panic!("not a config error: {other}"),
+        Ok(_) => panic!("an unknown name loaded"),
+    };
+    assert!(err.contains("entry 1 (`b`)"), "{err}");
+    assert!(err.contains("`after` names `isolatoin`"), "{err}");
+    assert!(!err.contains("`a`,"), "{err}");
+}
+
+#[test]
+fn a_hook_slower_than_the_threshold_is_a_warning_naming_plugin_hook_and_time() {
+    let sandbox = Sandbox::new();
+    let toml = format!(
+        "[faults]\nslow_hook_ms = 1\n\n{}",
+        plugin_entry(
+            "sluggish",
+            &artifacts().probe_plugin,
+            true,
+            "sleep_in = [\"on_pane_create\"]\nsleep_ms = 40"
+        )
+    );
+    let text = capture_logs(|| {
+        let host = start(&sandbox, &toml).expect("host starts");
+        assert_eq!(host.fault_policy().slow_hook_ms, 1);
+        host.pane_create(&pane("s_0_0"))
+            .expect("slow is not a failure");
+    });
+    let line = text
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("took"))
+        .unwrap_or_else(|| panic!("no slow-hook warning in:\n{text}"));
+    assert!(line.contains("plugin `sluggish`"), "{line}");
+    assert!(line.contains("in on_pane_create"), "{line}");
+    assert!(line.contains("slow_hook_ms = 1"), "{line}");
+    let took: u64 = line
+        .split("took_ms=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no took_ms field: {line}"));
+    assert!(took >= 40, "it slept 40 ms: {line}");
+}
+
+#[test]
+fn an_optional_plugin_failing_n_times_in_a_row_is_switched_off_until_a_reload() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let toml = format!(
+        "[faults]\nswitch_off_after = 3\n\n{}{}",
+        plugin_entry(
+            "flaky",
+            &probe_copy(&sandbox, "probe_flaky"),
+            false,
+            &format!(
+                "record = {:?}\nfail_in = [\"on_pane_create\"]\npanic_in = [\"on_pre_spawn\"]",
+                record.display().to_string()
+            ),
+        ),
+        // Required plugins are never switched off.
+        plugin_entry(
+            "strict",
+            &artifacts().probe_plugin,
+            true,
+            &format!(
+                "record = {:?}\nfail_in = [\"on_pane_close\"]",
+                record.display().to_string()
+            ),
+        ),
+    );
+    let file = sandbox.write("plugins.toml", &toml);
+    let flaky_calls = || {
+        record_lines(&sandbox)
+            .iter()
+            .filter(|l| l.starts_with("flaky on_"))
+            .count()
+    };
+    let strict_closes = || {
+        record_lines(&sandbox)
+            .iter()
+            .filter(|l| l.starts_with("strict on_pane_close"))
+            .count()
+    };
+    let mut host = None;
+    let text = capture_logs(|| {
+        let started = PluginHost::start(&file).expect("host starts");
+        let (a, b) = (pane("s_0_1"), pane("s_0_2"));
+        // Fails, panics, fails: the third in a row switches it off.
+        started.pane_create(&a).expect("optional");
+        started.pre_spawn(&a, &mut Vec::new()).expect("optional");
+        started.pane_create(&b).expect("optional");
+        for _ in 0..4 {
+            let _ = started.pane_close(&a, &PaneExit::exited(0));
+        }
+        host = Some(started);
+    });
+    let host = host.expect("ran");
+    assert_eq!(flaky_calls(), 3, "{:?}", record_lines(&sandbox));
+    assert_eq!(strict_closes(), 4, "a required plugin stays on");
+    let counts = counts_of(&host, "flaky");
+    assert!(counts.switched_off, "{counts:?}");
+    assert_eq!((counts.calls, counts.failures), (3, 3), "{counts:?}");
+    assert!(
+        counts
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("probe told to fail in on_pane_create")),
+        "{counts:?}"
+    );
+    assert!(!counts_of(&host, "strict").switched_off);
+    let error = text
+        .lines()
+        .find(|l| l.contains("ERROR") && l.contains("switched off"))
+        .unwrap_or_else(|| panic!("no switch-off error in:\n{text}"));
+    assert!(
+        error.contains("plugin `flaky` failed 3 times in a row"),
+        "{error}"
+    );
+    assert!(error.contains("reload"), "{error}");
+    assert_eq!(
+        text.matches("switched off for the rest").count(),
+        1,
+        "{text}"
+    );
+
+    // No hook reaches it while it is off.
+    host.pane_create(&pane("s_0_3")).unwrap();
+    assert_eq!(flaky_calls(), 3);
+
+    // A reload (the same file) switches it on again.
+    host.reload(&[]).expect("reload");
+    let counts = counts_of(&host, "flaky");
+    assert!(!counts.switched_off, "{counts:?}");
+    assert_eq!(counts.failures_in_a_row, 0);
+    assert_eq!(counts.failures, 3, "counts survive the reload");
+    host.pane_create(&pane("s_0_4")).unwrap();
+    assert_eq!(flaky_calls(), 4, "{:?}", record_lines(&sandbox));
+}
+
+#[test]
+fn counts_of_calls_failures_and_the_last_error_per_plugin() {
+    let sandbox = Sandbox::new();
+    let toml = [
+        plugin_entry("steady", &probe_copy(&sandbox, "probe_steady"), true, ""),
+        plugin_entry(
+            "flaky",
+            &artifacts().probe_plugin,
+            false,
+            "fail_in = [\"on_pane_close\"]",
+        ),
+    ]
+    .concat();
+    let host = start(&sandbox, &toml).expect("host starts");
+    host.server_start(&server_start(&[])).unwrap();
+    let p = pane("s_0_0");
+    host.pane_create(&p).unwrap();
+    host.pre_spawn(&p, &mut Vec::new()).unwrap();
+    host.pane_close(&p, &PaneExit::exited(0)).unwrap();
+    let counts = host.counts();
+    assert_eq!(
+        counts.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["steady", "flaky"]
+    );
+    assert_eq!(
+        counts[0],
+        PluginCounts {
+            name: "steady".into(),
+            calls: 4,
+            failures: 0,
+            refusals: 0,
+            failures_in_a_row: 0,
+            switched_off: false,
+            last_error: None,
+        }
+    );
+    assert_eq!((counts[1].calls, counts[1].failures), (4, 1));
+    assert_eq!(counts[1].failures_in_a_row, 1);
+    let last = counts[1].last_error.as_deref().unwrap_or_default();
+    assert!(last.contains("plugin `flaky`"), "{last}");
+    assert!(last.contains("on_pane_close"), "{last}");
+    assert!(
+        last.contains("probe told to fail in on_pane_close"),
+        "{last}"
+    );
+}
+
+#[test]
+fn a_newer_plugin_on_an_older_host_loads_and_its_refusal_arrives_as_a_failure() {
+    // old-host is built against the frozen 1.0 contract; the probe against
+    // this plugin-api (1.2): see plugin-api's `versioning` page.
+    let sandbox = Sandbox::new();
+    let old_host = ccmux_tests::fixture_binary("old-host");
+    let out = ccmux_tests::run(
+        sandbox
+            .command(&old_host)
+            .arg(&artifacts().probe_plugin)
+            .arg("refuse_in = [\"on_pane_create\", \"on_pre_spawn\"]\nrefuse_reason = \"no Claude outside ~/work\""),
+    );
+    assert!(out.status.success(), "{out}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let refusal = "error: refuses pane old_0_0: no Claude outside ~/work (this host predates plugin-api 1.2, which reports refusals as refusals)";
+    assert_eq!(
+        lines,
+        [
+            format!("loaded probe api {}", ccmux_plugin_api::API_VERSION).as_str(),
+            // Entries the older host does not know are never called.
+            "ignored hook on_pane_create_v2",
+            "ignored hook on_pre_spawn_v2",
+            "ignored hook on_server_stop",
+            "on_server_start: ok, 0 env edits",
+            &format!("on_pane_create: {refusal}"),
+            &format!("on_pre_spawn: {refusal}"),
+            "on_pane_close: ok, 0 env edits",
+        ],
+        "{out}"
+    );
+
+    // Without a refusal the 1.0 entries work as they always did.
+    let out = ccmux_tests::run(
+        sandbox
+            .command(&old_host)
+            .arg(&artifacts().probe_plugin)
+            .arg("set_env = { FROM_NEWER = \"1\" }"),
+    );
+    assert!(out.status.success(), "{out}");
+    assert!(out.stdout.contains("on_pane_create: ok"), "{out}");
+    assert!(
+        out.stdout.contains("on_pre_spawn: ok, 1 env edits"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_reload_that_only_reorders_keeps_the_instances_and_applies_the_new_order() {
+    let sandbox = Sandbox::new();
+    let record = sandbox.path().join("record");
+    let config = format!("record = {:?}", record.display().to_string());
+    let (a, b) = (
+        probe_copy(&sandbox, "probe_a"),
+        probe_copy(&sandbox, "probe_b"),
+    );
+    let write = |b_keys: &str| {
+        sandbox.write(
+            "plugins.toml",
+            &[
+                entry_with("a", &a, true, "", &config),
+                entry_with("b", &b, true, b_keys, &config),
+            ]
+            .concat(),
+        )
+    };
+    let host = PluginHost::start(&write("")).expect("host starts");
+    host.pane_create(&pane("s_0_1")).unwrap();
+    write("before = [\"a\"]");
+    host.reload(&[]).expect("reload");
+    host.pane_create(&pane("s_0_2")).unwrap();
+    assert_eq!(
+        record_lines(&sandbox),
+        [
+            "a new ",
+            "b new ",
+            "a on_pane_create s_0_1",
+            "b on_pane_create s_0_1",
+            // No new instance: only the order changed.
+            "b on_pane_create s_0_2",
+            "a on_pane_create s_0_2",
+        ]
+    );
 }

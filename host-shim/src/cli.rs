@@ -21,7 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Load every enabled plugin and list them; exit 0 only if all loaded.
     Check(ConfigArg),
-    /// List the plugins and their status; exit 0 even if some failed.
+    /// List the plugins, in the order their hooks run, and their status;
+    /// exit 0 even if some failed.
     Plugins(ConfigArg),
     /// Start a server, run CMD in each pane, close the panes, stop.
     Run(RunArgs),
@@ -69,6 +70,11 @@ pub struct RunArgs {
     /// Reopen the panes the last run saved (same ids), instead of new ones.
     #[arg(long)]
     pub restore: bool,
+
+    /// At the end of the run, print each plugin's calls, failures,
+    /// refusals and last error on stderr.
+    #[arg(long)]
+    pub plugin_counts: bool,
 
     /// The command every pane runs, after `--`. With --restore it may be
     /// left out: each pane then runs the command it ran before.

@@ -88,7 +88,11 @@ pub fn run(args: &RunArgs) -> u8 {
 
     let outcomes = run_panes(&server, &shutdown, args.keep_panes, &panes);
 
+    let host = server.host();
     let stopped = server.stop();
+    if args.plugin_counts {
+        crate::plugins::print_counts(&host);
+    }
     if let Some(signal) = shutdown.requested() {
         return Shutdown::exit_code(signal);
     }

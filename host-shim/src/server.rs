@@ -176,6 +176,12 @@ impl Server {
         }
     }
 
+    /// The plugin host, for what a caller reads after the server stops
+    /// (the plugins' counts).
+    pub fn host(&self) -> Arc<PluginHost> {
+        Arc::clone(&self.host)
+    }
+
     pub fn panes_file(&self) -> PathBuf {
         self.state.panes_file()
     }

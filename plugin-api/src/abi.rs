@@ -17,10 +17,15 @@
 //!   entry on its own, and a hook the plugin does not list is a no-op for it.
 //! * A new hook in a later minor version is a new signature struct and a new
 //!   name. Changing an existing signature is a breaking change: bump the
-//!   major version.
+//!   major version. Giving an existing hook a new shape is done the same
+//!   way, as a new entry: plugin-api 1.2 added `on_pane_create_v2` and
+//!   `on_pre_spawn_v2` (a [`PaneReply`] that may refuse the pane) next to
+//!   the 1.0 entries, which plugins keep exporting for older hosts.
 //!
 //! abi_stable still checks the package version of the root module: the host
 //! refuses a plugin whose plugin-api major version differs from its own.
+//! See [`versioning`](crate::versioning) for what each kind of change does
+//! to plugins and hosts built against other versions.
 
 use std::ffi::c_void;
 
@@ -130,13 +135,17 @@ pub trait HookSignature: StableAbi + 'static {
 /// What every hook returns.
 pub type HookResult = RResult<HookReply, HookError>;
 
+/// What the 1.2 pane hooks (`on_pane_create_v2`, `on_pre_spawn_v2`)
+/// return: a reply that may refuse the pane.
+pub type PaneHookResult = RResult<PaneReply, HookError>;
+
 macro_rules! hook_signatures {
-    ($( $(#[$doc:meta])* $ty:ident = $name:literal, fn($($arg:ty),*); )*) => {$(
+    ($( $(#[$doc:meta])* $ty:ident = $name:literal, fn($($arg:ty),*) -> $ret:ty; )*) => {$(
         $(#[$doc])*
         #[repr(C)]
         #[derive(StableAbi, Clone, Copy)]
         pub struct $ty {
-            pub call: extern "C" fn(InstancePtr, $($arg),*) -> HookResult,
+            pub call: extern "C" fn(InstancePtr, $($arg),*) -> $ret,
         }
         impl HookSignature for $ty {
             const NAME: &'static str = $name;
@@ -145,16 +154,28 @@ macro_rules! hook_signatures {
 }
 
 hook_signatures! {
-    /// `on_server_start`: the server is up; clean what earlier runs left.
-    ServerStartHook = "on_server_start", fn(&ServerStart);
-    /// `on_pane_create`: a pane exists; its process is not spawned yet.
-    PaneCreateHook = "on_pane_create", fn(&PaneInfo);
-    /// `on_pre_spawn`: edit the environment of the pane's process.
-    PreSpawnHook = "on_pre_spawn", fn(&PaneInfo, RSlice<'_, EnvVar>);
-    /// `on_pane_close`: the pane is closed.
-    PaneCloseHook = "on_pane_close", fn(&PaneInfo, &PaneExit);
-    /// `on_server_stop`: graceful shutdown; open panes will be restored.
-    ServerStopHook = "on_server_stop", fn(&ServerStop);
+    /// `on_server_start` (1.0): the server is up; clean what earlier runs
+    /// left. See [`Plugin::on_server_start`](crate::Plugin::on_server_start).
+    ServerStartHook = "on_server_start", fn(&ServerStart) -> HookResult;
+    /// `on_pane_create` (1.0): a pane exists; its process is not spawned
+    /// yet. Hosts of 1.2 and later call `on_pane_create_v2` instead when a
+    /// plugin has both.
+    PaneCreateHook = "on_pane_create", fn(&PaneInfo) -> HookResult;
+    /// `on_pane_create_v2` (1.2): `on_pane_create` with a reply that may
+    /// refuse the pane ([`Plugin::admit_pane`](crate::Plugin::admit_pane)).
+    PaneCreateV2Hook = "on_pane_create_v2", fn(&PaneInfo) -> PaneHookResult;
+    /// `on_pre_spawn` (1.0): edit the environment of the pane's process.
+    /// Hosts of 1.2 and later call `on_pre_spawn_v2` instead when a plugin
+    /// has both.
+    PreSpawnHook = "on_pre_spawn", fn(&PaneInfo, RSlice<'_, EnvVar>) -> HookResult;
+    /// `on_pre_spawn_v2` (1.2): `on_pre_spawn` with a reply that may refuse
+    /// the pane ([`SpawnEnv::refuse`](crate::SpawnEnv::refuse)).
+    PreSpawnV2Hook = "on_pre_spawn_v2", fn(&PaneInfo, RSlice<'_, EnvVar>) -> PaneHookResult;
+    /// `on_pane_close` (1.0): the pane is closed.
+    PaneCloseHook = "on_pane_close", fn(&PaneInfo, &PaneExit) -> HookResult;
+    /// `on_server_stop` (1.1): graceful shutdown; open panes will be
+    /// restored.
+    ServerStopHook = "on_server_stop", fn(&ServerStop) -> HookResult;
 }
 
 /// The server has started.
@@ -175,14 +196,22 @@ pub struct ServerStart {
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
 pub struct PaneInfo {
-    /// `{session}_{window}_{index}` or a UUID; checked filesystem-safe by
-    /// the host before any plugin sees it.
+    /// `{session}_{window}_{index}` or a UUID; checked filesystem-safe
+    /// ([`check_pane_id`](crate::check_pane_id): ASCII letters, digits, `_`
+    /// and `-`, at most 128 characters) by the host runtime before any
+    /// plugin sees it.
     pub pane_id: RString,
+    /// The session the pane belongs to.
     pub session_id: RString,
+    /// The window the pane belongs to, within its session.
     pub window_id: RString,
+    /// The pane's position in its window.
     pub pane_index: u32,
+    /// The program the pane runs (as typed: found through `PATH`).
     pub command: RString,
+    /// The program's arguments, without the program itself.
     pub args: RVec<RString>,
+    /// The directory the process starts in.
     pub cwd: RString,
 }
 
@@ -211,10 +240,24 @@ pub struct HookReply {
     pub env_edits: RVec<EnvEdit>,
 }
 
+/// What a 1.2 pane hook (`on_pane_create_v2`, `on_pre_spawn_v2`) hands back.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaneReply {
+    /// Environment edits, applied in order (only `on_pre_spawn_v2` makes
+    /// any); discarded when `refusal` is set.
+    pub env_edits: RVec<EnvEdit>,
+    /// `RSome(reason)`: the plugin refuses the pane. The pane does not
+    /// start, whatever `required` says; the reason reaches the user with
+    /// the plugin's name.
+    pub refusal: ROption<RString>,
+}
+
 /// How a pane's process ended.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaneExit {
+    /// How the process ended, if it is known.
     pub kind: ExitKind,
     /// The exit code for [`ExitKind::Exited`], the signal number for
     /// [`ExitKind::Signaled`], 0 otherwise.
@@ -227,10 +270,13 @@ pub struct PaneExit {
     pub pid: u32,
 }
 
+/// How a pane's process ended. Frozen, like [`HookErrorKind`].
 #[repr(u8)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitKind {
+    /// It exited; [`PaneExit::code`] is its status.
     Exited,
+    /// A signal ended it; [`PaneExit::code`] is the signal number.
     Signaled,
     /// The process never started, or its status could not be read.
     Unknown,
@@ -240,6 +286,7 @@ pub enum ExitKind {
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
 pub struct ServerStop {
+    /// The run that ends: [`ServerStart::instance_id`] of its start.
     pub instance_id: RString,
 }
 
@@ -247,11 +294,15 @@ pub struct ServerStop {
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
 pub struct HookError {
+    /// What kind of failure it is.
     pub kind: HookErrorKind,
+    /// What went wrong and what to do about it, for the person reading the
+    /// server's log. The host prefixes the plugin's name and the hook.
     pub message: RString,
 }
 
-/// Frozen: adding a kind would break older hosts.
+/// Frozen: adding a kind would break older hosts. A refusal is not a kind
+/// of error: see [`PaneReply::refusal`].
 #[repr(u8)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookErrorKind {
@@ -268,6 +319,7 @@ pub enum HookErrorKind {
 }
 
 impl HookError {
+    /// An error of `kind`; `message` says what went wrong and what to do.
     pub fn new(kind: HookErrorKind, message: impl Into<String>) -> Self {
         HookError {
             kind,
@@ -303,6 +355,7 @@ impl From<std::io::Error> for HookError {
 }
 
 impl PaneExit {
+    /// The process exited with status `code`.
     pub fn exited(code: i32) -> Self {
         PaneExit {
             kind: ExitKind::Exited,
@@ -311,6 +364,7 @@ impl PaneExit {
             pid: 0,
         }
     }
+    /// Signal number `signal` ended the process.
     pub fn signaled(signal: i32) -> Self {
         PaneExit {
             kind: ExitKind::Signaled,
@@ -329,6 +383,7 @@ impl PaneExit {
         }
     }
 
+    /// The same exit, of the process `pid`.
     pub fn with_pid(self, pid: u32) -> Self {
         PaneExit { pid, ..self }
     }

@@ -13,40 +13,201 @@ use crate::abi::{
     EnvEdit, EnvVar, HookError, HookErrorKind, PaneExit, PaneInfo, ServerStart, ServerStop,
 };
 
-/// A ccmux plugin. Hooks may run on several threads at once, so `&self`
-/// state needs its own synchronisation.
+/// A ccmux plugin: a type the host constructs from its `[plugins.config]`
+/// table and whose hooks it calls around each pane's life.
+///
+/// Every hook has a no-op default: implement only those you need. Rules
+/// that hold for all of them:
+///
+/// * **Threads.** Hooks of different panes run at the same time, on the
+///   server's pane threads, so state behind `&self` needs its own
+///   synchronisation (`Mutex`, atomics). Hooks of one pane run one after
+///   the other, in the order below.
+/// * **Order between plugins.** Each hook runs on one plugin after the
+///   other in the *effective order*: plugins.toml's declaration order,
+///   adjusted by each entry's `before`/`after` lists (`host-shim plugins`
+///   prints it).
+/// * **Errors.** A returned error (or a panic, which the host catches and
+///   turns into an error of kind [`HookErrorKind::Panic`]) is reported with
+///   the plugin's plugins.toml name and the hook. What else it does
+///   depends on the entry's `required`: see each hook. An optional plugin
+///   that fails `switch_off_after` times in a row (plugins.toml `[faults]`,
+///   default 5) gets no more hooks until plugins.toml is reloaded.
+/// * **Refusals** are not errors: [`admit_pane`](Self::admit_pane) and
+///   [`SpawnEnv::refuse`] stop a pane from starting whatever `required`
+///   says, and the user is told the plugin's name and reason.
+/// * **Time.** A hook slower than `slow_hook_ms` (plugins.toml `[faults]`,
+///   default 1000) is logged as a warning; a pane waits for its hooks, so
+///   do slow work on a thread of your own.
+/// * **Logging.** Use `tracing` (re-exported as
+///   [`ccmux_plugin_api::tracing`](crate::tracing)); events reach the
+///   host's log under target `ccmux::plugin` with the plugin's name. Hosts
+///   show warnings and errors by default; `info!` and below only when
+///   asked (host-shim: `RUST_LOG=ccmux::plugin=info`).
+/// * **Environment.** Never call `std::env::set_var`: a plugin library has
+///   its own copy of std, and the host's environment is not the pane's.
+///   Edit the pane's environment through [`SpawnEnv`].
 pub trait Plugin: Send + Sync + Sized + 'static {
-    /// The plugin's own name.
+    /// The plugin's own name, reported by `host-shim check` next to the
+    /// name plugins.toml gives it.
     const NAME: &'static str;
 
     /// The plugin's `[plugins.config]` table. An absent table deserializes
     /// as an empty one, so give fields `#[serde(default)]`; use
-    /// `#[serde(deny_unknown_fields)]` so typos are reported.
+    /// `#[serde(deny_unknown_fields)]` so typos are reported. With only
+    /// this crate as a dependency, derive through the re-export:
+    /// `#[derive(ccmux_plugin_api::serde::Deserialize)]` and
+    /// `#[serde(crate = "ccmux_plugin_api::serde")]`. A bad value is
+    /// reported naming the plugin and the key path, as a constructor error.
     type Config: DeserializeOwned;
 
-    /// Builds the plugin. An error here keeps the plugin unloaded.
+    /// Builds the plugin from its config.
+    ///
+    /// **When:** once per instance: when the server starts, for each
+    /// enabled entry in effective order, and when a reload turns the plugin
+    /// on or changes its entry (the new instance is built while the old one
+    /// still runs; the old one is dropped once no hook runs on it).
+    /// **Thread:** the one starting the server or reloading, never at the
+    /// same time as another constructor, `on_server_start` or
+    /// `on_server_stop` of this host.
+    /// **Error:** `required = true`: the server does not start (a reload
+    /// fails and changes nothing). `required = false`: the plugin is left
+    /// out and the reason logged; `host-shim check` shows it.
     fn new(config: Self::Config, ctx: &InitContext) -> Result<Self, HookError>;
 
+    /// The server is up.
+    ///
+    /// **When:** once per server run, after the constructors and before
+    /// any pane hook of the run; and to a plugin a reload turns on, with
+    /// the panes open at that moment. [`ServerStart::live_panes`] lists the
+    /// panes restored from the last run (or open at the reload): anything
+    /// else an earlier run left is no longer in use, so clean it here.
+    /// **Thread:** the server's, never at the same time as a constructor,
+    /// another `on_server_start` or `on_server_stop`; when a reload calls
+    /// it, pane hooks of open panes may run meanwhile.
+    /// **Error:** `required = true`: the server does not start and later
+    /// plugins are not called (a reload fails and changes nothing).
+    /// `required = false`: logged, and the plugin keeps getting hooks.
     fn on_server_start(&self, _event: &ServerStart) -> Result<(), HookError> {
         Ok(())
     }
 
+    /// May this pane start? Return [`Verdict::Refuse`] with a reason to
+    /// veto it: the policy point of a plugin (plugin-api 1.2).
+    ///
+    /// **When:** at the start of the `on_pane_create` step of every new or
+    /// restored pane, right before this plugin's own
+    /// [`on_pane_create`](Self::on_pane_create), which is skipped when it
+    /// refuses. Plugins are asked in effective order.
+    /// **Thread:** the pane's; hooks of other panes run meanwhile.
+    /// **Refusal:** whatever `required` says, the pane does not start:
+    /// later plugins are not called, the process is not spawned, the user
+    /// sees `plugin `NAME` refused the pane in on_pane_create: REASON`, and
+    /// the server closes the pane (every plugin gets
+    /// [`on_pane_close`](Self::on_pane_close) with [`ExitKind::Unknown`]),
+    /// unless it keeps a restored pane for a later restore.
+    /// A refusal is not a failure: it does not count towards
+    /// `switch_off_after`.
+    /// **Error:** as for `on_pane_create`.
+    /// **Older hosts** (before plugin-api 1.2) cannot tell a refusal from a
+    /// failure: they get an error of kind [`HookErrorKind::Failed`] whose
+    /// message carries the reason, which stops the pane only when the entry
+    /// is `required = true`. See [`versioning`](crate::versioning).
+    ///
+    /// [`ExitKind::Unknown`]: crate::ExitKind::Unknown
+    fn admit_pane(&self, _pane: &PaneInfo) -> Result<Verdict, HookError> {
+        Ok(Verdict::Admit)
+    }
+
+    /// A pane exists; its process is not spawned yet.
+    ///
+    /// **When:** once per new or restored pane, after this plugin admitted
+    /// it ([`admit_pane`](Self::admit_pane)), before any `on_pre_spawn` of
+    /// the pane; plugins in effective order.
+    /// **Thread:** the pane's; hooks of other panes run meanwhile.
+    /// **May:** prepare what the pane needs (directories, files); the pane
+    /// waits for it.
+    /// **Error:** `required = true`: the pane fails: later plugins are not
+    /// called, the process is not spawned, and the server closes the pane
+    /// (every plugin gets `on_pane_close` with [`ExitKind::Unknown`]) unless
+    /// it keeps a restored pane for a later restore.
+    /// `required = false`: logged, and the pane goes on.
+    ///
+    /// [`ExitKind::Unknown`]: crate::ExitKind::Unknown
     fn on_pane_create(&self, _pane: &PaneInfo) -> Result<(), HookError> {
         Ok(())
     }
 
-    /// Edit `env`, the environment the pane's process will get. Never call
-    /// `std::env::set_var`: the plugin's std is not the host's.
+    /// Edit `env`, the environment the pane's process will get.
+    ///
+    /// **When:** once per pane, after every plugin's `on_pane_create`,
+    /// right before the process is spawned; plugins in effective order,
+    /// each seeing (through [`SpawnEnv::get`]) the server's environment
+    /// with the edits of the plugins before it.
+    /// **Thread:** the pane's; hooks of other panes run meanwhile.
+    /// **May:** [`SpawnEnv::set`] and [`SpawnEnv::unset`] variables;
+    /// [`SpawnEnv::refuse`] the pane (plugin-api 1.2; see
+    /// [`admit_pane`](Self::admit_pane) for what a refusal does and what
+    /// older hosts make of it). Never `std::env::set_var`.
+    /// **Discarded:** all of this call's edits when it returns an error or
+    /// refuses.
+    /// **Error:** `required = true`: the pane fails: later plugins are not
+    /// called, the process is not spawned, the server closes the pane (or
+    /// keeps a restored one for a later restore).
+    /// `required = false`: logged, this plugin's edits are dropped, and
+    /// the pane starts with the others'.
     fn on_pre_spawn(&self, _pane: &PaneInfo, _env: &mut SpawnEnv<'_>) -> Result<(), HookError> {
         Ok(())
     }
 
+    /// The pane is closed.
+    ///
+    /// **When:** once per pane the server closes: its process ended, or it
+    /// never started (a failure or refusal at create or pre-spawn, exit
+    /// kind [`ExitKind::Unknown`]). Not for panes the server keeps for
+    /// restoring (a graceful shutdown, or a restored pane that could not
+    /// start): those are in a later run's [`ServerStart::live_panes`]. `exit.process_gone` false means the
+    /// process may still run (wait for `exit.pid` before removing what it
+    /// uses).
+    /// **Thread:** the pane's; hooks of other panes run meanwhile.
+    /// **Error:** every plugin still gets the hook, in effective order.
+    /// `required = true`: the server reports the close as failed.
+    /// `required = false`: logged.
+    ///
+    /// [`ExitKind::Unknown`]: crate::ExitKind::Unknown
     fn on_pane_close(&self, _pane: &PaneInfo, _exit: &PaneExit) -> Result<(), HookError> {
         Ok(())
     }
 
+    /// Graceful shutdown (plugin-api 1.1): the server ends this run; the
+    /// panes still open will be restored by the next one.
+    ///
+    /// **When:** once, after the last pane hook of the run. Not after a
+    /// crash: `on_server_start` of the next run is where to clean up then.
+    /// **Thread:** the server's, never at the same time as a constructor
+    /// or `on_server_start`.
+    /// **Error:** every plugin still gets the hook, in effective order.
+    /// `required = true`: the server reports the stop as failed.
+    /// `required = false`: logged.
     fn on_server_stop(&self, _event: &ServerStop) -> Result<(), HookError> {
         Ok(())
+    }
+}
+
+/// What [`Plugin::admit_pane`] decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The pane may start (as far as this plugin is concerned).
+    Admit,
+    /// The pane must not start; the reason is shown to the user with the
+    /// plugin's name, so say what the policy is and what to do.
+    Refuse(String),
+}
+
+impl Verdict {
+    /// Refuses the pane for `reason`.
+    pub fn refuse(reason: impl Into<String>) -> Self {
+        Verdict::Refuse(reason.into())
     }
 }
 
@@ -66,13 +227,16 @@ pub struct InitContext {
 pub struct SpawnEnv<'a> {
     base: &'a [EnvVar],
     edits: Vec<EnvEdit>,
+    refusal: Option<String>,
 }
 
 impl<'a> SpawnEnv<'a> {
+    /// An environment under edit, starting from `base`.
     pub fn new(base: &'a [EnvVar]) -> Self {
         SpawnEnv {
             base,
             edits: Vec::new(),
+            refusal: None,
         }
     }
 
@@ -87,6 +251,7 @@ impl<'a> SpawnEnv<'a> {
             .map(|var| var.value.as_str())
     }
 
+    /// Sets `key` to `value` in the process's environment.
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
         self.edits.push(EnvEdit {
             key: RString::from(key.into()),
@@ -94,6 +259,7 @@ impl<'a> SpawnEnv<'a> {
         });
     }
 
+    /// Removes `key` from the process's environment.
     pub fn unset(&mut self, key: impl Into<String>) {
         self.edits.push(EnvEdit {
             key: RString::from(key.into()),
@@ -101,8 +267,27 @@ impl<'a> SpawnEnv<'a> {
         });
     }
 
+    /// Refuses the pane (plugin-api 1.2): it does not start, whatever
+    /// `required` says, and the user sees the plugin's name and `reason`.
+    /// This call's edits are discarded. See [`Plugin::admit_pane`] for
+    /// refusing earlier, and for what hosts older than 1.2 make of it.
+    pub fn refuse(&mut self, reason: impl Into<String>) {
+        self.refusal = Some(reason.into());
+    }
+
+    /// The reason given to [`refuse`](Self::refuse), if it was called.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
+    }
+
+    /// The edits made so far, in order.
     pub fn into_edits(self) -> Vec<EnvEdit> {
         self.edits
+    }
+
+    /// The edits and the refusal, for the export glue.
+    pub(crate) fn into_parts(self) -> (Vec<EnvEdit>, Option<String>) {
+        (self.edits, self.refusal)
     }
 }
 

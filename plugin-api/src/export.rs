@@ -14,16 +14,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use abi_stable::prefix_type::PrefixTypeTrait;
-use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RVec};
+use abi_stable::std_types::{RErr, RNone, ROk, RResult, RSlice, RSome, RStr, RString, RVec};
 use abi_stable::StableAbi;
 
 use crate::abi::{
-    EnvVar, HookEntry, HookError, HookErrorKind, HookReply, HookResult, HookSignature, InitArgs,
-    InstancePtr, PaneCloseHook, PaneCreateHook, PaneExit, PaneInfo, PluginInstance, PluginMetadata,
-    PluginModule, PluginModuleRef, PreSpawnHook, ServerStart, ServerStartHook, ServerStop,
+    EnvEdit, EnvVar, HookEntry, HookError, HookErrorKind, HookReply, HookResult, HookSignature,
+    InitArgs, InstancePtr, PaneCloseHook, PaneCreateHook, PaneCreateV2Hook, PaneExit,
+    PaneHookResult, PaneInfo, PaneReply, PluginInstance, PluginMetadata, PluginModule,
+    PluginModuleRef, PreSpawnHook, PreSpawnV2Hook, ServerStart, ServerStartHook, ServerStop,
     ServerStopHook,
 };
-use crate::author::{parse_config, InitContext, Plugin, SpawnEnv};
+use crate::author::{parse_config, InitContext, Plugin, SpawnEnv, Verdict};
 use crate::log_bridge;
 
 pub use abi_stable::library::{CheckTypeLayout, IntoRootModuleResult, LibHeader, RootModuleResult};
@@ -46,10 +47,25 @@ macro_rules! __root_module_symbol {
 }
 
 /// Exports a [`Plugin`](crate::Plugin) type as a ccmux plugin library.
-/// Use it once, in a crate built with `crate-type = ["cdylib"]`:
+/// Use it once, at the top level of a crate built with
+/// `crate-type = ["cdylib"]`: it defines the library's root module (the
+/// symbol hosts look up), with the crate's version from Cargo.toml.
 ///
-/// ```ignore
-/// ccmux_plugin_api::export_plugin!(MyPlugin);
+/// ```
+/// use ccmux_plugin_api::{HookError, InitContext, NoConfig, Plugin};
+///
+/// struct Quiet;
+///
+/// impl Plugin for Quiet {
+///     const NAME: &'static str = "quiet";
+///     type Config = NoConfig;
+///     fn new(_: NoConfig, _: &InitContext) -> Result<Self, HookError> {
+///         Ok(Quiet)
+///     }
+/// }
+///
+/// ccmux_plugin_api::export_plugin!(Quiet);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_plugin {
@@ -58,14 +74,24 @@ macro_rules! export_plugin {
             const CRATE_VERSION: &'static str = env!("CARGO_PKG_VERSION");
         }
 
+        // SAFETY (export_name): this is the one symbol abi_stable's loader
+        // looks up; a library has one root module, and `export_plugin!` may
+        // be used once per crate (a second use is a duplicate-symbol error,
+        // never two definitions at run time).
         #[doc(hidden)]
         #[unsafe(export_name = $crate::__root_module_symbol!())]
-        pub static CCMUX_PLUGIN_LIB_HEADER: $crate::__private::LibHeader = unsafe {
-            $crate::__private::LibHeader::from_constructor::<$crate::PluginModuleRef>(
-                $crate::__private::load_root_module::<$plugin>,
-                $crate::__private::CheckTypeLayout::Yes,
-            )
-        };
+        pub static CCMUX_PLUGIN_LIB_HEADER: $crate::__private::LibHeader =
+            // SAFETY: `from_constructor::<M>` requires the constructor to return
+            // a `PrefixRef<ErasedPrefix>` erased from a `PrefixRef` of `M`'s
+            // module. `load_root_module` returns what
+            // `__call_root_module_loader` makes of the `PluginModuleRef` that
+            // `root_module` builds, and `M` is `PluginModuleRef`: the same type.
+            unsafe {
+                $crate::__private::LibHeader::from_constructor::<$crate::PluginModuleRef>(
+                    $crate::__private::load_root_module::<$plugin>,
+                    $crate::__private::CheckTypeLayout::Yes,
+                )
+            };
     };
 }
 
@@ -104,28 +130,50 @@ extern "C" fn instantiate<T: ExportedPlugin>(
     log_bridge::install(args.log);
     install_panic_hook();
     let _attribution = log_bridge::attribute_to(name);
+    let instance = construct::<T>(name, &args.config_toml, args.config_dir.as_str());
+    if instance.is_ok() {
+        log_bridge::set_default_name(name);
+    }
+    instance
+}
+
+/// Parses the config and runs `T::new`, panics caught, as the host's
+/// `instantiate` does. Installs nothing: an in-process test host calls it
+/// directly, and its `tracing` and panic hook are the process's own.
+pub(crate) fn construct<T: Plugin>(
+    name: &str,
+    config_toml: &str,
+    config_dir: &str,
+) -> RResult<PluginInstance, HookError> {
     guarded(name, || {
-        let config: T::Config = parse_config(name, &args.config_toml)?;
+        let config: T::Config = parse_config(name, config_toml)?;
         let ctx = InitContext {
             plugin_name: name.to_string(),
-            config_dir: PathBuf::from(args.config_dir.as_str()),
+            config_dir: PathBuf::from(config_dir),
         };
-        let plugin = T::new(config, &ctx)?;
-        log_bridge::set_default_name(name);
-        let instance = Box::new(Instance {
-            plugin,
-            name: name.to_string(),
-        });
-        Ok(PluginInstance {
-            state: InstancePtr(Box::into_raw(instance) as *const c_void),
-            drop: drop_instance::<T>,
-        })
+        Ok(wrap_instance(T::new(config, &ctx)?, name))
     })
 }
 
-extern "C" fn drop_instance<T: ExportedPlugin>(ptr: InstancePtr) {
-    // SAFETY: `ptr` came from `Box::into_raw` in `instantiate::<T>` and the
-    // host drops each instance exactly once.
+/// Hands a constructed plugin to the host as an opaque instance, freed by
+/// `drop_instance::<T>`.
+pub(crate) fn wrap_instance<T: Plugin>(plugin: T, name: &str) -> PluginInstance {
+    let instance = Box::new(Instance {
+        plugin,
+        name: name.to_string(),
+    });
+    PluginInstance {
+        state: InstancePtr(Box::into_raw(instance) as *const c_void),
+        drop: drop_instance::<T>,
+    }
+}
+
+extern "C" fn drop_instance<T: Plugin>(ptr: InstancePtr) {
+    // SAFETY: `ptr` came from `Box::into_raw` on a `Box<Instance<T>>` in
+    // `wrap_instance::<T>` (this function is the `drop` that instance was
+    // handed out with, so `T` is the same type), and the host calls `drop`
+    // exactly once, after the last hook on the instance returned: nothing
+    // uses the pointer afterwards.
     let instance = unsafe { Box::from_raw(ptr.0 as *mut Instance<T>) };
     let name = instance.name.clone();
     let _attribution = log_bridge::attribute_to(&name);
@@ -137,13 +185,17 @@ extern "C" fn drop_instance<T: ExportedPlugin>(ptr: InstancePtr) {
 
 /// Runs one hook body with panics caught and log events attributed to the
 /// instance that runs it.
-fn with_instance<T: ExportedPlugin>(
+fn with_instance<T: Plugin, R>(
     ptr: InstancePtr,
-    body: impl FnOnce(&T) -> Result<HookReply, HookError>,
-) -> HookResult {
-    // SAFETY: `ptr` came from `instantiate::<T>`; the host keeps the
-    // instance alive while any hook runs on it. `T: Sync`, so shared
-    // references from several threads are fine.
+    body: impl FnOnce(&T) -> Result<R, HookError>,
+) -> RResult<R, HookError> {
+    // SAFETY: `ptr` came from `Box::into_raw` on a `Box<Instance<T>>` in
+    // `wrap_instance::<T>` (hook entries and the instance come from the
+    // same `T`), so it is non-null, aligned and points to an initialised
+    // `Instance<T>`. The host keeps the instance alive (it is freed only by
+    // `drop_instance`, after every hook on it returned) and never mutates
+    // it, so a shared reference for the duration of this call is valid;
+    // `T: Sync`, so several threads may hold one at once.
     let instance = unsafe { &*(ptr.0 as *const Instance<T>) };
     let _attribution = log_bridge::attribute_to(&instance.name);
     guarded(&instance.name, || body(&instance.plugin))
@@ -230,38 +282,102 @@ fn no_reply(result: Result<(), HookError>) -> Result<HookReply, HookError> {
     result.map(|()| HookReply::default())
 }
 
-extern "C" fn on_server_start<T: ExportedPlugin>(ptr: InstancePtr, ev: &ServerStart) -> HookResult {
-    with_instance::<T>(ptr, |p| no_reply(p.on_server_start(ev)))
+/// The 1.0 entries' answer to a refusal: they have no way to say it, so
+/// an older host gets a failure that carries the reason (and stops the
+/// pane only if the plugin is `required`).
+fn refusal_as_failure(pane: &PaneInfo, reason: &str) -> HookError {
+    HookError::new(
+        HookErrorKind::Failed,
+        format!(
+            "refuses pane {}: {reason} (this host predates plugin-api 1.2, which reports refusals as refusals)",
+            pane.pane_id
+        ),
+    )
 }
 
-extern "C" fn on_pane_create<T: ExportedPlugin>(ptr: InstancePtr, pane: &PaneInfo) -> HookResult {
-    with_instance::<T>(ptr, |p| no_reply(p.on_pane_create(pane)))
+extern "C" fn on_server_start<T: Plugin>(ptr: InstancePtr, ev: &ServerStart) -> HookResult {
+    with_instance::<T, _>(ptr, |p| no_reply(p.on_server_start(ev)))
 }
 
-extern "C" fn on_pre_spawn<T: ExportedPlugin>(
-    ptr: InstancePtr,
-    pane: &PaneInfo,
-    env: RSlice<'_, EnvVar>,
-) -> HookResult {
-    with_instance::<T>(ptr, |p| {
-        let mut spawn_env = SpawnEnv::new(env.as_slice());
-        p.on_pre_spawn(pane, &mut spawn_env)?;
-        Ok(HookReply {
-            env_edits: RVec::from(spawn_env.into_edits()),
+/// `admit_pane`, then, if admitted, `on_pane_create`: the refusal if any.
+fn pane_create<T: Plugin>(plugin: &T, pane: &PaneInfo) -> Result<Option<String>, HookError> {
+    if let Verdict::Refuse(reason) = plugin.admit_pane(pane)? {
+        return Ok(Some(reason));
+    }
+    plugin.on_pane_create(pane).map(|()| None)
+}
+
+extern "C" fn on_pane_create<T: Plugin>(ptr: InstancePtr, pane: &PaneInfo) -> HookResult {
+    with_instance::<T, _>(ptr, |p| match pane_create(p, pane)? {
+        Some(reason) => Err(refusal_as_failure(pane, &reason)),
+        None => Ok(HookReply::default()),
+    })
+}
+
+extern "C" fn on_pane_create_v2<T: Plugin>(ptr: InstancePtr, pane: &PaneInfo) -> PaneHookResult {
+    with_instance::<T, _>(ptr, |p| {
+        Ok(PaneReply {
+            env_edits: RVec::new(),
+            refusal: pane_create(p, pane)?.map(RString::from).into(),
         })
     })
 }
 
-extern "C" fn on_pane_close<T: ExportedPlugin>(
+/// `on_pre_spawn` on a [`SpawnEnv`] over `env`: the edits and the refusal.
+fn pre_spawn<T: Plugin>(
+    plugin: &T,
+    pane: &PaneInfo,
+    env: RSlice<'_, EnvVar>,
+) -> Result<(Vec<EnvEdit>, Option<String>), HookError> {
+    let mut spawn_env = SpawnEnv::new(env.as_slice());
+    plugin.on_pre_spawn(pane, &mut spawn_env)?;
+    Ok(spawn_env.into_parts())
+}
+
+extern "C" fn on_pre_spawn<T: Plugin>(
+    ptr: InstancePtr,
+    pane: &PaneInfo,
+    env: RSlice<'_, EnvVar>,
+) -> HookResult {
+    with_instance::<T, _>(ptr, |p| match pre_spawn(p, pane, env)? {
+        (_, Some(reason)) => Err(refusal_as_failure(pane, &reason)),
+        (edits, None) => Ok(HookReply {
+            env_edits: RVec::from(edits),
+        }),
+    })
+}
+
+extern "C" fn on_pre_spawn_v2<T: Plugin>(
+    ptr: InstancePtr,
+    pane: &PaneInfo,
+    env: RSlice<'_, EnvVar>,
+) -> PaneHookResult {
+    with_instance::<T, _>(ptr, |p| {
+        let (edits, refusal) = pre_spawn(p, pane, env)?;
+        Ok(match refusal {
+            // A refused pane never starts: its edits would mislead.
+            Some(reason) => PaneReply {
+                env_edits: RVec::new(),
+                refusal: RSome(RString::from(reason)),
+            },
+            None => PaneReply {
+                env_edits: RVec::from(edits),
+                refusal: RNone,
+            },
+        })
+    })
+}
+
+extern "C" fn on_pane_close<T: Plugin>(
     ptr: InstancePtr,
     pane: &PaneInfo,
     exit: &PaneExit,
 ) -> HookResult {
-    with_instance::<T>(ptr, |p| no_reply(p.on_pane_close(pane, exit)))
+    with_instance::<T, _>(ptr, |p| no_reply(p.on_pane_close(pane, exit)))
 }
 
-extern "C" fn on_server_stop<T: ExportedPlugin>(ptr: InstancePtr, ev: &ServerStop) -> HookResult {
-    with_instance::<T>(ptr, |p| no_reply(p.on_server_stop(ev)))
+extern "C" fn on_server_stop<T: Plugin>(ptr: InstancePtr, ev: &ServerStop) -> HookResult {
+    with_instance::<T, _>(ptr, |p| no_reply(p.on_server_stop(ev)))
 }
 
 const fn entry<S: HookSignature>(signature: &'static S) -> HookEntry {
@@ -272,7 +388,9 @@ const fn entry<S: HookSignature>(signature: &'static S) -> HookEntry {
     }
 }
 
-extern "C" fn hooks<T: ExportedPlugin>() -> RSlice<'static, HookEntry> {
+/// Every hook of `T`. The 1.0 pane entries stay next to their 1.2
+/// versions, for hosts older than 1.2.
+pub(crate) extern "C" fn hooks<T: Plugin>() -> RSlice<'static, HookEntry> {
     let table: &'static [HookEntry] = const {
         &[
             entry(&ServerStartHook {
@@ -281,8 +399,14 @@ extern "C" fn hooks<T: ExportedPlugin>() -> RSlice<'static, HookEntry> {
             entry(&PaneCreateHook {
                 call: on_pane_create::<T>,
             }),
+            entry(&PaneCreateV2Hook {
+                call: on_pane_create_v2::<T>,
+            }),
             entry(&PreSpawnHook {
                 call: on_pre_spawn::<T>,
+            }),
+            entry(&PreSpawnV2Hook {
+                call: on_pre_spawn_v2::<T>,
             }),
             entry(&PaneCloseHook {
                 call: on_pane_close::<T>,

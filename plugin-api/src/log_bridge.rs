@@ -96,9 +96,12 @@ impl Subscriber for ForwardToHost {
         let level = level_to_u8(metadata.level());
         let target = RStr::from_str(metadata.target());
         match CURRENT.try_with(Cell::get).unwrap_or(None) {
-            // SAFETY: the pointer is set by `attribute_to` from an instance
-            // name that outlives the hook call during which it is set.
             Some(name) => (sink.emit)(
+                // SAFETY: `attribute_to` set the pointer from a `&str` (an
+                // instance's name) that outlives the guard it returned, and
+                // the guard resets `CURRENT` when dropped; this runs on the
+                // same thread, inside the guard's lifetime, so the string
+                // is alive and unchanged.
                 RStr::from_str(unsafe { &*name }),
                 level,
                 target,

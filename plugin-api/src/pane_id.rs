@@ -1,5 +1,6 @@
-//! Pane ids are used as directory names by plugins, so hosts check them
-//! before any plugin sees them, and careful plugins check them again.
+//! Pane ids are used as directory names by plugins, so the host runtime
+//! ([`PluginHost`](crate::host::PluginHost)'s pane hooks) checks them before
+//! any plugin sees them, and careful plugins check them again.
 
 /// The longest pane id accepted; a UUID is 36 characters.
 pub const MAX_PANE_ID_LEN: usize = 128;
@@ -70,6 +71,19 @@ mod tests {
         ] {
             assert_eq!(check_pane_id(id), Ok(()), "{id}");
         }
+    }
+
+    #[test]
+    fn the_documented_maximum_length_is_accepted_and_one_more_is_not() {
+        let longest = "a".repeat(MAX_PANE_ID_LEN);
+        assert_eq!(MAX_PANE_ID_LEN, 128, "PaneInfo's docs promise 128");
+        assert_eq!(check_pane_id(&longest), Ok(()));
+        let too_long = "a".repeat(MAX_PANE_ID_LEN + 1);
+        let err = check_pane_id(&too_long).unwrap_err();
+        assert_eq!(err.reason, "it is too long");
+        assert!(err.to_string().contains("at most 128 characters"), "{err}");
+        // The shortest: one character.
+        assert_eq!(check_pane_id("a"), Ok(()));
     }
 
     #[test]

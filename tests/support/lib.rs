@@ -606,3 +606,79 @@ impl Drop for OuterTerminal {
         let _ = self.child.wait();
     }
 }
+
+/// The template plugin (templates/plugin), built as the cdylib a person
+/// would build from it. Built together with host-shim, so the plugin API
+/// is compiled once with the features the other artifacts use.
+pub fn template_plugin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            artifacts();
+            let (target, profile) = locate();
+            cargo_build(
+                &repo_root().join("Cargo.toml"),
+                target,
+                &["ccmux-host-shim", "hello-plugin"],
+            );
+            target.join(profile).join(lib_file_name("hello_plugin"))
+        })
+        .clone()
+}
+
+/// A binary from tests/fixtures (such as `old-host`, a host built against
+/// the frozen older interface), built on first use on its own.
+pub fn fixture_binary(package: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let (target, profile) = locate();
+    let target = target.join("fixtures");
+    cargo_build(
+        &repo_root().join("tests/fixtures/Cargo.toml"),
+        &target,
+        &[package],
+    );
+    target
+        .join(profile)
+        .join(format!("{package}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Runs the doc tests of `package` with `features`, in this binary's
+/// target dir and profile; the output if they fail.
+pub fn cargo_doc_tests(package: &str, features: &str) -> Result<(), String> {
+    let (target, profile) = locate();
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(repo_root())
+        .args([
+            "test",
+            "--quiet",
+            "--doc",
+            "-p",
+            package,
+            "--features",
+            features,
+        ])
+        .arg("--target-dir")
+        .arg(target);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let output = cmd
+        .output()
+        .map_err(|err| format!("cargo does not run: {err}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}

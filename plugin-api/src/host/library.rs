@@ -12,9 +12,10 @@ use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::StableAbi;
 
 use crate::abi::{
-    HookSignature, PaneCloseHook, PaneCreateHook, PluginMetadata, PluginModuleRef, PreSpawnHook,
-    ServerStartHook, ServerStopHook,
+    HookEntry, HookSignature, PaneCloseHook, PaneCreateHook, PaneCreateV2Hook, PluginMetadata,
+    PluginModuleRef, PreSpawnHook, PreSpawnV2Hook, ServerStartHook, ServerStopHook,
 };
+use crate::host::config::describe_file_type;
 use crate::host::LoadError;
 use crate::API_VERSION;
 
@@ -26,27 +27,29 @@ pub struct PluginLibrary {
     pub hooks: HookTable,
 }
 
-/// The hooks a library implements; `None` is a no-op.
+/// The hooks a library implements; `None` is a no-op. Where a plugin has
+/// both the 1.0 and the 1.2 entry of a pane hook, the runtime calls the
+/// 1.2 one (`*_v2`).
 #[derive(Default, Clone, Copy)]
 pub struct HookTable {
     pub server_start: Option<&'static ServerStartHook>,
     pub pane_create: Option<&'static PaneCreateHook>,
+    pub pane_create_v2: Option<&'static PaneCreateV2Hook>,
     pub pre_spawn: Option<&'static PreSpawnHook>,
+    pub pre_spawn_v2: Option<&'static PreSpawnV2Hook>,
     pub pane_close: Option<&'static PaneCloseHook>,
     pub server_stop: Option<&'static ServerStopHook>,
 }
 
 impl PluginLibrary {
     pub fn open(path: &Path) -> Result<Self, LoadError> {
-        if !path.is_file() {
-            return Err(LoadError::FileMissing);
-        }
+        check_regular_file(path)?;
         let header = lib_header_from_path(path).map_err(classify)?;
         let module = header
             .init_root_module::<PluginModuleRef>()
             .map_err(classify)?;
         let metadata = (module.metadata())();
-        let hooks = HookTable::from_module(module)?;
+        let hooks = HookTable::from_entries(&(module.hooks())())?;
         Ok(PluginLibrary {
             path: path.to_path_buf(),
             module,
@@ -57,35 +60,64 @@ impl PluginLibrary {
 }
 
 impl HookTable {
-    fn from_module(module: PluginModuleRef) -> Result<Self, LoadError> {
+    /// Checks each entry a plugin hands over and keeps the ones this host
+    /// knows. An entry of a hook from a newer plugin-api is never called:
+    /// its name is unknown here, so it is only logged (at debug level).
+    pub(crate) fn from_entries(entries: &[HookEntry]) -> Result<Self, LoadError> {
         let mut table = HookTable::default();
-        for entry in (module.hooks())().iter() {
+        for entry in entries {
             let name = entry.hook.as_str();
             match name {
                 ServerStartHook::NAME => table.server_start = Some(checked(entry)?),
                 PaneCreateHook::NAME => table.pane_create = Some(checked(entry)?),
+                PaneCreateV2Hook::NAME => table.pane_create_v2 = Some(checked(entry)?),
                 PreSpawnHook::NAME => table.pre_spawn = Some(checked(entry)?),
+                PreSpawnV2Hook::NAME => table.pre_spawn_v2 = Some(checked(entry)?),
                 PaneCloseHook::NAME => table.pane_close = Some(checked(entry)?),
                 ServerStopHook::NAME => table.server_stop = Some(checked(entry)?),
-                // A hook from a newer plugin-api than this host knows.
-                _ => tracing::debug!(hook = name, "plugin offers a hook this host does not know"),
+                _ => tracing::debug!(
+                    hook = name,
+                    "plugin offers a hook this host does not know (from a newer plugin-api); it is never called"
+                ),
             }
         }
         Ok(table)
     }
 }
 
+/// A plugin file must be a regular file (links are followed): dlopen of a
+/// directory or a device says something unhelpful, and of a FIFO it blocks.
+fn check_regular_file(path: &Path) -> Result<(), LoadError> {
+    let metadata = std::fs::metadata(path).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => LoadError::FileMissing,
+        _ => LoadError::Unreadable {
+            detail: err.to_string(),
+        },
+    })?;
+    if metadata.is_dir() {
+        return Err(LoadError::IsADirectory);
+    }
+    if !metadata.is_file() {
+        return Err(LoadError::NotAFile {
+            what: describe_file_type(&metadata.file_type()),
+        });
+    }
+    Ok(())
+}
+
 /// Checks one hook entry's signature against this host's, then hands out
 /// the signature struct it points to.
-fn checked<S: HookSignature>(entry: &crate::abi::HookEntry) -> Result<&'static S, LoadError> {
+fn checked<S: HookSignature>(entry: &HookEntry) -> Result<&'static S, LoadError> {
     check_layout_compatibility(<S as StableAbi>::LAYOUT, entry.signature).map_err(|err| {
         LoadError::HookSignature {
             hook: S::NAME,
             detail: summarize_layout_error(&err.to_string()),
         }
     })?;
-    // SAFETY: the layout check above proved that `function` points to a
-    // value laid out as `S`; it lives as long as the never-unloaded library.
+    // SAFETY: the plugin's `entry` says `function` points to a `'static`
+    // value whose type has the layout `entry.signature`, and the check
+    // above proved that layout compatible with `S`. The value lives in the
+    // plugin library, which is never unloaded, so `'static` holds.
     Ok(unsafe { &*(entry.function as *const S) })
 }
 

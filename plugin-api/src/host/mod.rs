@@ -3,16 +3,20 @@
 //! [`PluginHost`].
 
 mod config;
+mod faults;
 mod library;
-mod runtime;
+mod order;
+pub(crate) mod runtime;
 
 use std::path::PathBuf;
 
-pub use config::{PluginEntry, PluginsConfig};
+pub use config::{PluginEntry, PluginsConfig, MAX_CONFIG_BYTES};
+pub use faults::{FaultPolicy, PluginCounts};
 pub use library::{HookTable, PluginLibrary};
 pub use runtime::{current_env, PluginHost, PluginState, PluginStatus};
 
 use crate::abi::{HookError, HookErrorKind};
+use crate::pane_id::InvalidPaneId;
 
 /// plugins.toml could not be used. Nothing is loaded from a bad file.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +28,10 @@ pub enum ConfigError {
         file: PathBuf,
         source: std::io::Error,
     },
+    #[error("{file}: it is {what}, not a regular file; point --config at a plugins.toml file", file = .file.display())]
+    NotAFile { file: PathBuf, what: &'static str },
+    #[error("{file}: it is larger than {cap} bytes, the most a plugins.toml may be; is it the right file?", file = .file.display(), cap = config::MAX_CONFIG_BYTES)]
+    TooLarge { file: PathBuf },
     #[error("{file}:{line}:{column}: invalid TOML: {message}", file = .file.display())]
     Syntax {
         file: PathBuf,
@@ -46,6 +54,8 @@ pub enum ConfigError {
         name: String,
         message: String,
     },
+    #[error("{file}: `before`/`after` go round in a cycle, {cycle} (each runs before the next); remove one of them", file = .file.display())]
+    OrderCycle { file: PathBuf, cycle: String },
 }
 
 /// Why a plugin library could not be used. Shown after the plugin's name
@@ -54,6 +64,14 @@ pub enum ConfigError {
 pub enum LoadError {
     #[error("the file does not exist; build the plugin (cargo build) or fix its `path`/`library` in plugins.toml")]
     FileMissing,
+    #[error("it is a directory, not a library file; point `path` at the file the plugin crate builds (target/release/{prefix}NAME{suffix})", prefix = std::env::consts::DLL_PREFIX, suffix = std::env::consts::DLL_SUFFIX)]
+    IsADirectory,
+    #[error("it is {what}, not a regular file, so it cannot be a plugin library; point `path` at the {suffix} file the plugin crate builds", suffix = std::env::consts::DLL_SUFFIX)]
+    NotAFile { what: &'static str },
+    #[error(
+        "cannot read it: {detail}; check its permissions and those of the directories above it"
+    )]
+    Unreadable { detail: String },
     #[error("no such library in {searched}; build the plugin (cargo build) or add the directory that holds it to `search_dirs` in plugins.toml", searched = display_dirs(.searched))]
     NotInSearchPath { searched: Vec<PathBuf> },
     #[error("not a loadable shared library ({detail}); point plugins.toml at the .so/.dylib/.dll the plugin crate builds")]
@@ -92,15 +110,34 @@ pub enum HostError {
         hook: &'static str,
         error: HookError,
     },
+    /// A plugin refused the pane ([`Plugin::admit_pane`] or
+    /// [`SpawnEnv::refuse`]): the pane must not start. Not a failure: the
+    /// plugin did what it is for.
+    ///
+    /// [`Plugin::admit_pane`]: crate::Plugin::admit_pane
+    /// [`SpawnEnv::refuse`]: crate::SpawnEnv::refuse
+    #[error("plugin `{plugin}` refused the pane in {hook}: {reason}")]
+    Refused {
+        plugin: String,
+        hook: &'static str,
+        reason: String,
+    },
+    /// The server handed a pane hook a pane id that is not filesystem-safe.
+    /// Checked before any plugin is called, so no plugin saw it.
+    #[error("{0}; no plugin was called")]
+    InvalidPane(InvalidPaneId),
 }
 
 impl HostError {
-    /// The plugins.toml name of the plugin this error is about.
-    pub fn plugin(&self) -> &str {
+    /// The plugins.toml name of the plugin this error is about; `None`
+    /// when it is about no plugin (an invalid pane id).
+    pub fn plugin(&self) -> Option<&str> {
         match self {
             HostError::Load { plugin, .. }
             | HostError::Init { plugin, .. }
-            | HostError::Hook { plugin, .. } => plugin,
+            | HostError::Hook { plugin, .. }
+            | HostError::Refused { plugin, .. } => Some(plugin),
+            HostError::InvalidPane(_) => None,
         }
     }
 
@@ -112,14 +149,23 @@ impl HostError {
             HostError::Hook { hook, error, .. } => {
                 format!("failed in {hook}: {error}{}", advice(error))
             }
+            HostError::Refused { hook, reason, .. } => {
+                format!("refused the pane in {hook}: {reason}")
+            }
+            HostError::InvalidPane(error) => error.to_string(),
         }
+    }
+
+    /// Whether a plugin refused the pane (rather than failed).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, HostError::Refused { .. })
     }
 
     /// The kind of a hook or constructor error, if it was one.
     pub fn hook_error_kind(&self) -> Option<HookErrorKind> {
         match self {
             HostError::Init { error, .. } | HostError::Hook { error, .. } => Some(error.kind),
-            HostError::Load { .. } => None,
+            HostError::Load { .. } | HostError::Refused { .. } | HostError::InvalidPane(_) => None,
         }
     }
 }

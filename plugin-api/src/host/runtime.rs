@@ -1,30 +1,57 @@
 //! [`PluginHost`]: the loaded plugins and the hook flow, top to bottom.
 //!
-//! Hooks run in plugins.toml order. Each dispatch reads a snapshot of the
-//! active plugins through an `ArcSwap` (no lock, no reference count in the
-//! common case), so hooks of different panes run concurrently and a reload
-//! never waits for them.
+//! Hooks run on the plugins in plugins.toml's effective order (declaration
+//! order adjusted by `before`/`after`). A failing `required` plugin fails
+//! the operation; any other failure is logged with plugin and hook, and
+//! the rest goes on. A refusal (plugin-api 1.2 pane hooks) stops the pane
+//! whatever `required` says. Each call is counted, timed against
+//! `[faults] slow_hook_ms`, and an optional plugin that fails
+//! `switch_off_after` times in a row is switched off until a reload.
 //!
-//! A failing `required` plugin fails the operation; any other failure is
-//! logged with plugin and hook, and the rest goes on.
+//! # What is locked when
+//!
+//! * **Pane hooks** (`pane_create`, `pre_spawn`, `pane_close`) take no lock.
+//!   Each reads a snapshot of the active plugins through an `ArcSwap` (no
+//!   lock, no reference count in the common case) and holds it while the
+//!   hooks run, so hooks of different panes run concurrently, and a reload
+//!   neither waits for them nor is waited for: a pane hook that started
+//!   before a reload stored its new snapshot finishes on the old one.
+//! * **`server_start`, `server_stop` and `reload`** hold the `server` mutex
+//!   for their whole call: `server_start` and `server_stop` across every
+//!   plugin's hook, `reload` across reading plugins.toml, opening
+//!   libraries, every constructor (`Plugin::new`) it runs and the
+//!   `on_server_start` of each plugin it turns on. They are serialized with
+//!   each other, never with pane hooks: a slow `on_server_start` delays a
+//!   reload or a stop, not a pane.
+//! * **The `libraries` mutex** is held while one library is looked up or
+//!   opened (dlopen and the ABI checks), inside `reload` (so under the
+//!   `server` mutex, taken in that order) or `inspect`, never while a hook
+//!   runs. **The `counters` mutex** is held only to find or add a plugin's
+//!   counters while it is constructed.
+//! * **Counting** is atomic; a plugin's last error is stored under a mutex
+//!   of its own, taken after a failed call returned, never across a call.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
-use abi_stable::std_types::{RErr, ROk, RSlice, RString};
+use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RString};
 
 use crate::abi::{
-    EnvVar, HookResult, InitArgs, PaneExit, PaneInfo, PluginInstance, PluginMetadata, ServerStart,
-    ServerStop,
+    EnvVar, HookError, HookReply, InitArgs, PaneExit, PaneInfo, PaneReply, PluginInstance,
+    PluginMetadata, ServerStart, ServerStop,
 };
 use crate::author::apply_env_edits;
+use crate::host::faults::{FaultPolicy, PluginCounters, PluginCounts};
 use crate::host::{
-    ConfigError, HostError, LoadError, PluginEntry, PluginLibrary, PluginsConfig, StartError,
+    ConfigError, HookTable, HostError, LoadError, PluginEntry, PluginLibrary, PluginsConfig,
+    StartError,
 };
 use crate::log_bridge::host_log_sink;
+use crate::pane_id::check_pane_id;
 
 /// The plugins of one server, loaded from one plugins.toml.
 pub struct PluginHost {
@@ -32,29 +59,41 @@ pub struct PluginHost {
     /// Every library opened so far, by path: abi_stable never unloads one,
     /// so a plugin enabled again reuses it.
     libraries: Mutex<HashMap<PathBuf, Arc<PluginLibrary>>>,
+    /// Counts per plugins.toml name, kept across reloads.
+    counters: Mutex<HashMap<String, Arc<PluginCounters>>>,
     state: ArcSwap<HostState>,
     /// The running server, told again to a plugin a reload turns on. Its
-    /// lock is held across `server_start`, `server_stop` and `reload`,
-    /// which it serializes; pane hooks never take it.
+    /// lock is held for the whole of `server_start`, `server_stop` and
+    /// `reload` (hooks and constructors included), which it serializes;
+    /// pane hooks never take it. See the module docs.
     server: Mutex<Option<ServerStart>>,
 }
 
 struct HostState {
     active: Vec<Arc<ActivePlugin>>,
     statuses: Vec<PluginStatus>,
+    faults: FaultPolicy,
 }
 
 /// One constructed plugin instance.
 struct ActivePlugin {
     entry: PluginEntry,
     file: PathBuf,
-    library: Arc<PluginLibrary>,
+    metadata: PluginMetadata,
+    hooks: HookTable,
     instance: PluginInstance,
+    counters: Arc<PluginCounters>,
 }
 
-// SAFETY: `export_plugin!` only accepts `Send + Sync` plugin types, and the
-// instance pointer is only ever used through their `&self` hooks.
+// SAFETY: `InstancePtr` is a raw pointer, so the compiler cannot see that
+// it may move between threads. `Plugin` requires `Send + Sync`, so the
+// plugin value it points to may be used from any thread; the host only
+// passes the pointer to the plugin's own `extern "C"` hooks (shared `&self`
+// access) and to its `drop` function once, from whichever thread drops the
+// last `Arc<ActivePlugin>`.
 unsafe impl Send for ActivePlugin {}
+// SAFETY: as for `Send`: concurrent hooks only take `&self` of a
+// `Sync` plugin.
 unsafe impl Sync for ActivePlugin {}
 
 impl Drop for ActivePlugin {
@@ -78,6 +117,45 @@ pub enum PluginState {
     Disabled,
     Active(PluginMetadata),
     Failed(HostError),
+}
+
+/// A plugin built by the caller rather than loaded from plugins.toml (the
+/// test host's in-process plugins).
+#[cfg(feature = "test-host")]
+pub(crate) struct Constructed {
+    pub(crate) entry: PluginEntry,
+    pub(crate) file: PathBuf,
+    pub(crate) metadata: PluginMetadata,
+    pub(crate) hooks: HookTable,
+    pub(crate) instance: PluginInstance,
+}
+
+/// What one plugin's hook call came to.
+enum Outcome {
+    Done,
+    Refused(String),
+    Failed(HookError),
+}
+
+impl From<RResult<HookReply, HookError>> for Outcome {
+    fn from(result: RResult<HookReply, HookError>) -> Self {
+        match result {
+            ROk(_) => Outcome::Done,
+            RErr(error) => Outcome::Failed(error),
+        }
+    }
+}
+
+impl From<RResult<PaneReply, HookError>> for Outcome {
+    fn from(result: RResult<PaneReply, HookError>) -> Self {
+        match result {
+            ROk(PaneReply { refusal, .. }) => match refusal.into_option() {
+                Some(reason) => Outcome::Refused(reason.into()),
+                None => Outcome::Done,
+            },
+            RErr(error) => Outcome::Failed(error),
+        }
+    }
 }
 
 impl PluginHost {
@@ -105,16 +183,64 @@ impl PluginHost {
             config_file: std::path::absolute(config_file)
                 .unwrap_or_else(|_| config_file.to_path_buf()),
             libraries: Mutex::new(HashMap::new()),
+            counters: Mutex::new(HashMap::new()),
             state: ArcSwap::from_pointee(HostState::empty()),
             server: Mutex::new(None),
         }
     }
 
+    /// A host over `config`, built in memory rather than read from a file
+    /// (the test host). Fails like [`start`](Self::start) would, but for
+    /// any plugin that does not load, required or not.
+    #[cfg(feature = "test-host")]
+    pub(crate) fn from_config(config: &PluginsConfig) -> Result<Self, HostError> {
+        let host = Self::empty(&config.file);
+        let (state, _) = host.build_state(config, &HostState::empty());
+        let failed = state.statuses.iter().find_map(|s| match &s.state {
+            PluginState::Failed(err) => Some(err.clone()),
+            _ => None,
+        });
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        host.state.store(Arc::new(state));
+        Ok(host)
+    }
+
+    /// A host over one plugin the caller constructed (the test host).
+    #[cfg(feature = "test-host")]
+    pub(crate) fn with_constructed(plugin: Constructed, faults: FaultPolicy) -> Self {
+        let host = Self::empty(&plugin.file);
+        let counters = host.counters_of(&plugin.entry.name);
+        let status = PluginStatus {
+            name: plugin.entry.name.clone(),
+            file: plugin.file.clone(),
+            enabled: true,
+            required: plugin.entry.required,
+            state: PluginState::Active(plugin.metadata),
+        };
+        let active = Arc::new(ActivePlugin {
+            entry: plugin.entry,
+            file: plugin.file,
+            metadata: plugin.metadata,
+            hooks: plugin.hooks,
+            instance: plugin.instance,
+            counters,
+        });
+        host.state.store(Arc::new(HostState {
+            active: vec![active],
+            statuses: vec![status],
+            faults,
+        }));
+        host
+    }
+
     /// Re-reads plugins.toml: plugins turned off get no more hooks, plugins
     /// turned on are loaded (or their library reused) and, if the server is
     /// running, get `on_server_start` with `live_panes`, the server's open
-    /// panes. Plugins whose entry did not change keep their instance. On
-    /// error nothing changes.
+    /// panes. Plugins whose entry did not change keep their instance; a
+    /// plugin switched off after repeated failures is switched on again.
+    /// On error nothing changes.
     pub fn reload(&self, live_panes: &[String]) -> Result<(), StartError> {
         let server = lock(&self.server);
         let config = PluginsConfig::load(&self.config_file)?;
@@ -140,26 +266,53 @@ impl PluginHost {
                     .collect(),
                 ..running.clone()
             };
-            run_hook("on_server_start", &newly_active, true, |p| {
-                p.library
-                    .hooks
+            run_hook("on_server_start", &newly_active, state.faults, true, |p| {
+                p.hooks
                     .server_start
-                    .map(|h| (h.call)(p.instance.state, &start))
+                    .map(|h| (h.call)(p.instance.state, &start).into())
             })?;
+        }
+        for plugin in &state.active {
+            if plugin.counters.switch_on() {
+                tracing::info!(
+                    plugin = %plugin.entry.name,
+                    "plugin `{}` is switched on again by the reload",
+                    plugin.entry.name
+                );
+            }
         }
         self.state.store(Arc::new(state));
         Ok(())
     }
 
-    /// One line of status per plugins.toml entry, in order.
+    /// One line of status per plugins.toml entry, in effective order.
     pub fn statuses(&self) -> Vec<PluginStatus> {
         self.state.load().statuses.clone()
+    }
+
+    /// Calls, failures, refusals and the last error of each active plugin,
+    /// in effective order: what a server's status view shows. Counts are
+    /// kept per plugins.toml name for the host's lifetime, across reloads.
+    pub fn counts(&self) -> Vec<PluginCounts> {
+        self.state
+            .load()
+            .active
+            .iter()
+            .map(|p| p.counters.snapshot(&p.entry.name))
+            .collect()
+    }
+
+    /// The `[faults]` policy in force.
+    pub fn fault_policy(&self) -> FaultPolicy {
+        self.state.load().faults
     }
 
     pub fn config_file(&self) -> &Path {
         &self.config_file
     }
 
+    /// `on_server_start` on every plugin, in order. A required plugin's
+    /// failure stops it there and is returned: the server should not start.
     pub fn server_start(&self, event: &ServerStart) -> Result<(), HostError> {
         let mut server = lock(&self.server);
         // Kept for a reload; the live panes are the server's to say then.
@@ -170,43 +323,64 @@ impl PluginHost {
             live_panes: Default::default(),
         });
         self.dispatch("on_server_start", false, |p| {
-            p.library
-                .hooks
+            p.hooks
                 .server_start
-                .map(|h| (h.call)(p.instance.state, event))
+                .map(|h| (h.call)(p.instance.state, event).into())
         })
     }
 
+    /// `on_pane_create` (after `admit_pane`) on every plugin, in order. An
+    /// error means the pane must not start: a plugin refused it
+    /// ([`HostError::is_refusal`]), a required plugin failed, or the pane
+    /// id is not filesystem-safe. The caller then closes the pane
+    /// ([`pane_close`](Self::pane_close)) so plugins release what they
+    /// prepared.
     pub fn pane_create(&self, pane: &PaneInfo) -> Result<(), HostError> {
+        checked_pane(pane)?;
         self.dispatch("on_pane_create", false, |p| {
-            p.library
-                .hooks
+            if let Some(hook) = p.hooks.pane_create_v2 {
+                return Some((hook.call)(p.instance.state, pane).into());
+            }
+            p.hooks
                 .pane_create
-                .map(|h| (h.call)(p.instance.state, pane))
+                .map(|h| (h.call)(p.instance.state, pane).into())
         })
     }
 
     /// Lets each plugin edit `env`, in order: a plugin sees the edits of
-    /// the plugins before it. The caller spawns the process with the result.
+    /// the plugins before it. The caller spawns the process with the
+    /// result. An error means the process must not be spawned (as for
+    /// [`pane_create`](Self::pane_create)); `env` then holds the edits of
+    /// the plugins before the one that stopped it.
     pub fn pre_spawn(&self, pane: &PaneInfo, env: &mut Vec<EnvVar>) -> Result<(), HostError> {
+        checked_pane(pane)?;
         self.dispatch("on_pre_spawn", false, |p| {
-            p.library.hooks.pre_spawn.map(|h| {
+            if let Some(hook) = p.hooks.pre_spawn_v2 {
+                let result = (hook.call)(p.instance.state, pane, RSlice::from_slice(env));
+                if let ROk(reply) = &result {
+                    if reply.refusal.is_none() {
+                        apply_env_edits(env, &reply.env_edits);
+                    }
+                }
+                return Some(result.into());
+            }
+            p.hooks.pre_spawn.map(|h| {
                 let result = (h.call)(p.instance.state, pane, RSlice::from_slice(env));
                 if let ROk(reply) = &result {
                     apply_env_edits(env, &reply.env_edits);
                 }
-                result
+                result.into()
             })
         })
     }
 
     /// Every plugin hears of the close, even after a required one failed.
     pub fn pane_close(&self, pane: &PaneInfo, exit: &PaneExit) -> Result<(), HostError> {
+        checked_pane(pane)?;
         self.dispatch("on_pane_close", true, |p| {
-            p.library
-                .hooks
+            p.hooks
                 .pane_close
-                .map(|h| (h.call)(p.instance.state, pane, exit))
+                .map(|h| (h.call)(p.instance.state, pane, exit).into())
         })
     }
 
@@ -215,10 +389,9 @@ impl PluginHost {
         let mut server = lock(&self.server);
         *server = None;
         self.dispatch("on_server_stop", true, |p| {
-            p.library
-                .hooks
+            p.hooks
                 .server_stop
-                .map(|h| (h.call)(p.instance.state, event))
+                .map(|h| (h.call)(p.instance.state, event).into())
         })
     }
 
@@ -226,9 +399,10 @@ impl PluginHost {
         &self,
         hook: &'static str,
         reach_all: bool,
-        call: impl FnMut(&ActivePlugin) -> Option<HookResult>,
+        call: impl FnMut(&ActivePlugin) -> Option<Outcome>,
     ) -> Result<(), HostError> {
-        run_hook(hook, &self.state.load().active, reach_all, call)
+        let state = self.state.load();
+        run_hook(hook, &state.active, state.faults, reach_all, call)
     }
 
     /// The state `config` asks for, reusing unchanged plugins of `previous`.
@@ -239,6 +413,7 @@ impl PluginHost {
         previous: &HostState,
     ) -> (HostState, Vec<Arc<ActivePlugin>>) {
         let mut state = HostState::empty();
+        state.faults = config.faults;
         let mut constructed = Vec::new();
         for entry in &config.plugins {
             let file = config.library_file(entry);
@@ -256,7 +431,7 @@ impl PluginHost {
             let unchanged = previous
                 .active
                 .iter()
-                .find(|p| p.entry == *entry && p.file == file);
+                .find(|p| p.entry.constructs_like(entry) && p.file == file);
             let plugin = match unchanged {
                 Some(plugin) => Ok(plugin.clone()),
                 None => self
@@ -267,7 +442,7 @@ impl PluginHost {
                 Ok(plugin) => {
                     state
                         .statuses
-                        .push(status(PluginState::Active(plugin.library.metadata)));
+                        .push(status(PluginState::Active(plugin.metadata)));
                     state.active.push(plugin);
                 }
                 Err(err) => state.statuses.push(status(PluginState::Failed(err))),
@@ -306,8 +481,10 @@ impl PluginHost {
             ROk(instance) => Ok(Arc::new(ActivePlugin {
                 entry: entry.clone(),
                 file: file.to_path_buf(),
-                library,
+                metadata: library.metadata,
+                hooks: library.hooks,
                 instance,
+                counters: self.counters_of(&entry.name),
             })),
             RErr(error) => Err(HostError::Init {
                 plugin: entry.name.clone(),
@@ -327,6 +504,13 @@ impl PluginHost {
         libraries.insert(key, library.clone());
         Ok(library)
     }
+
+    fn counters_of(&self, name: &str) -> Arc<PluginCounters> {
+        lock(&self.counters)
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
 }
 
 impl HostState {
@@ -334,22 +518,51 @@ impl HostState {
         HostState {
             active: Vec::new(),
             statuses: Vec::new(),
+            faults: FaultPolicy::default(),
         }
     }
 }
 
-/// Calls one hook on `plugins` in order. `reach_all` keeps calling the rest
-/// after a required plugin failed (for close and stop, which clean up).
+/// Calls one hook on `plugins` in order, skipping those switched off.
+/// A refusal ends the call there. `reach_all` keeps calling the rest after
+/// a required plugin failed (for close and stop, which clean up).
 fn run_hook(
     hook: &'static str,
     plugins: &[Arc<ActivePlugin>],
+    faults: FaultPolicy,
     reach_all: bool,
-    mut call: impl FnMut(&ActivePlugin) -> Option<HookResult>,
+    mut call: impl FnMut(&ActivePlugin) -> Option<Outcome>,
 ) -> Result<(), HostError> {
+    let slow = faults.slow_hook();
     let mut first_failure = None;
     for plugin in plugins {
-        let Some(RErr(error)) = call(plugin) else {
+        if plugin.counters.is_switched_off() {
             continue;
+        }
+        let started = slow.map(|_| Instant::now());
+        let Some(outcome) = call(plugin) else {
+            continue;
+        };
+        if let (Some(slow), Some(started)) = (slow, started) {
+            let took = started.elapsed();
+            if took > slow {
+                warn_slow(plugin, hook, took.as_millis(), faults.slow_hook_ms);
+            }
+        }
+        let error = match outcome {
+            Outcome::Done => {
+                plugin.counters.succeeded();
+                continue;
+            }
+            Outcome::Refused(reason) => {
+                plugin.counters.refused();
+                return Err(HostError::Refused {
+                    plugin: plugin.entry.name.clone(),
+                    hook,
+                    reason,
+                });
+            }
+            Outcome::Failed(error) => error,
         };
         let err = HostError::Hook {
             plugin: plugin.entry.name.clone(),
@@ -357,8 +570,19 @@ fn run_hook(
             hook,
             error,
         };
+        let limit = (!plugin.entry.required).then_some(faults.switch_off_after);
+        let switched_off = plugin.counters.failed(&err.to_string(), limit);
         if !plugin.entry.required {
             tracing::warn!(plugin = %plugin.entry.name, hook, "{err}; continuing");
+            if switched_off {
+                tracing::error!(
+                    plugin = %plugin.entry.name,
+                    hook,
+                    "plugin `{name}` failed {n} times in a row and is switched off for the rest of this run: it gets no more hooks. Fix what its errors above say, then reload plugins.toml (host-shim: SIGHUP) to switch it on again; `switch_off_after` in plugins.toml [faults] sets how many failures are tolerated",
+                    name = plugin.entry.name,
+                    n = faults.switch_off_after,
+                );
+            }
         } else if reach_all {
             first_failure.get_or_insert(err);
         } else {
@@ -366,6 +590,22 @@ fn run_hook(
         }
     }
     first_failure.map_or(Ok(()), Err)
+}
+
+fn warn_slow(plugin: &ActivePlugin, hook: &'static str, took_ms: u128, threshold_ms: u64) {
+    tracing::warn!(
+        plugin = %plugin.entry.name,
+        hook,
+        took_ms = took_ms as u64,
+        "plugin `{name}` took {took_ms} ms in {hook}, more than slow_hook_ms = {threshold_ms}; the pane waited for it. Report it to the plugin's author, or raise `slow_hook_ms` in plugins.toml [faults]",
+        name = plugin.entry.name,
+    );
+}
+
+/// Plugins build paths from pane ids, so no plugin may see one that is
+/// not filesystem-safe, whichever server embeds this runtime.
+fn checked_pane(pane: &PaneInfo) -> Result<(), HostError> {
+    check_pane_id(&pane.pane_id).map_err(HostError::InvalidPane)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

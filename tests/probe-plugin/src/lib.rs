@@ -1,6 +1,6 @@
 //! A plugin for tests: what it does at each hook is set by its
 //! `[plugins.config]` table, so one library covers env edits, hook order,
-//! errors, panics, logging and concurrency.
+//! errors, panics, refusals, slow hooks, logging and concurrency.
 //!
 //! Not an example of a useful plugin; `isolation-plugin` is the reference.
 
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ccmux_plugin_api::{
     export_plugin, HookError, HookErrorKind, InitContext, PaneExit, PaneInfo, Plugin, ServerStart,
-    ServerStop, SpawnEnv,
+    ServerStop, SpawnEnv, Verdict,
 };
 use serde::Deserialize;
 
@@ -41,6 +41,13 @@ struct ProbeConfig {
     /// `on_pane_create` waits until this many calls run at once, and fails
     /// if they never do: proof that the host does not serialize hooks.
     rendezvous: usize,
+    /// Hooks that refuse the pane (`on_pane_create` through `admit_pane`,
+    /// `on_pre_spawn` through `SpawnEnv::refuse`), with `refuse_reason`.
+    refuse_in: Vec<String>,
+    refuse_reason: Option<String>,
+    /// Hooks that sleep `sleep_ms` before returning.
+    sleep_in: Vec<String>,
+    sleep_ms: u64,
 }
 
 struct Probe {
@@ -55,15 +62,11 @@ impl Probe {
         if let Some(message) = &self.config.log_message {
             tracing::info!(hook, detail, "{message}");
         }
-        if let Some(record) = &self.config.record {
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(record)?;
-            // One write per line: hooks of several panes append at once,
-            // and `writeln!` may split a line into several writes.
-            let line = format!("{} {hook} {detail}\n", self.name);
-            file.write_all(line.as_bytes())?;
+        // One write per line (in `record_line`): hooks of several panes
+        // append at once, and `writeln!` may split a line into writes.
+        self.record_line(&format!("{hook} {detail}"))?;
+        if self.config.sleep_in.iter().any(|h| h == hook) {
+            std::thread::sleep(Duration::from_millis(self.config.sleep_ms));
         }
         if self.config.panic_in.iter().any(|h| h == hook) {
             panic!("probe told to panic in {hook}");
@@ -73,6 +76,29 @@ impl Probe {
                 HookErrorKind::Failed,
                 format!("probe told to fail in {hook}"),
             ));
+        }
+        Ok(())
+    }
+
+    fn refuses(&self, hook: &str) -> bool {
+        self.config.refuse_in.iter().any(|h| h == hook)
+    }
+
+    fn refusal_reason(&self) -> String {
+        self.config
+            .refuse_reason
+            .clone()
+            .unwrap_or_else(|| "probe told to refuse".to_string())
+    }
+
+    /// Appends `<plugin> <line>` to the record file, if there is one.
+    fn record_line(&self, line: &str) -> Result<(), HookError> {
+        if let Some(record) = &self.config.record {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(record)?;
+            file.write_all(format!("{} {line}\n", self.name).as_bytes())?;
         }
         Ok(())
     }
@@ -128,6 +154,14 @@ impl Plugin for Probe {
         self.hook("on_server_start", &live.join(","))
     }
 
+    fn admit_pane(&self, pane: &PaneInfo) -> Result<Verdict, HookError> {
+        if self.refuses("on_pane_create") {
+            self.record_line(&format!("on_pane_create {} refused", pane.pane_id))?;
+            return Ok(Verdict::refuse(self.refusal_reason()));
+        }
+        Ok(Verdict::Admit)
+    }
+
     fn on_pane_create(&self, pane: &PaneInfo) -> Result<(), HookError> {
         self.hook("on_pane_create", &pane.pane_id)?;
         if self.config.panic_in_thread {
@@ -151,6 +185,9 @@ impl Plugin for Probe {
                 None => self.name.clone(),
             };
             env.set(key.as_str(), value);
+        }
+        if self.refuses("on_pre_spawn") {
+            env.refuse(self.refusal_reason());
         }
         Ok(())
     }
