@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
+use ccmux_benches::claude_json;
 use ccmux_benches::env::UserClaudeDir;
 use ccmux_benches::report::fmt_value;
 use ccmux_benches::{
@@ -49,6 +50,9 @@ fn main() {
     row3(&mut c, &env, &summary, scale);
     row4(&mut c, &env, &summary, scale);
     row5(&mut c, &env, &summary, scale);
+    row8(&mut c, &env, &summary, scale);
+    row9(&mut c, &env, &summary, scale);
+    row10(&mut c, &env, &summary, scale);
     c.final_summary();
 }
 
@@ -80,6 +84,7 @@ impl Isolation {
 
     fn start_with(dir: &Path, config: &str) -> Isolation {
         let base = dir.join("base");
+        fs::create_dir_all(dir).expect("the isolation bench dir");
         let toml = dir.join("plugins.toml");
         fs::write(
             &toml,
@@ -697,6 +702,285 @@ fn row5(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
                 ),
                 _ => String::new(),
             },
+        });
+    }
+}
+
+/// What the isolation plugin did before shared data and the carry-back:
+/// nothing linked but the user's configuration, no project seeded, nothing
+/// merged back. Row 8's baseline, the same library in the same run.
+const PREVIOUS_LAYOUT: &str =
+    "share_data = []\nmove_home = []\nproject_keys = []\ncarry_back = false\n";
+
+/// Row 8 (issue 8): one pane's lifecycle (create, pre_spawn, close with no
+/// grace period, so its dir is handed over and removed at close) with the
+/// user's data shared and `.claude.json` carried both ways, against the
+/// plugin configured as before, on ext4 and on tmpfs.
+fn row8(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
+    let dir = env.tempdir("row8-");
+    let shm = tempfile::Builder::new()
+        .prefix("ccmux-bench-row8-")
+        .tempdir_in("/dev/shm")
+        .ok();
+    let mut sides = vec![("ext4", dir.path().to_path_buf())];
+    if let Some(shm) = &shm {
+        sides.push(("tmpfs", shm.path().to_path_buf()));
+    }
+    let base_env = current_env();
+    let next = AtomicUsize::new(0);
+    let mut group = c.benchmark_group("row8");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(scale.pick(20, 10))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for (side, root) in &sides {
+        let now_dir = root.join("now");
+        let before_dir = root.join("before");
+        let now = Isolation::start(&now_dir, 0);
+        let before = Isolation::start_with(
+            &before_dir,
+            &format!(
+                "{}{PREVIOUS_LAYOUT}",
+                isolation_config(&before_dir.join("base"), 0)
+            ),
+        );
+        for (layout, isolation) in [("shared", &now), ("previous", &before)] {
+            group.bench_function(BenchmarkId::new(layout, side), |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let id = format!("row8_w0_{}", next.fetch_add(1, Ordering::Relaxed));
+                        let mut env = base_env.clone();
+                        isolation.lifecycle(black_box(&id), &mut env);
+                    }
+                    start.elapsed()
+                })
+            });
+        }
+    }
+    group.finish();
+    let get = |layout: &str, side: &str| summary.median_ns("row8", &format!("{layout}/{side}"));
+    for (side, _) in &sides {
+        if let (Some(now), Some(before)) = (get("shared", side), get("previous", side)) {
+            summary.print(&Row {
+                row: "row8",
+                what: &format!("pane lifecycle with shared data and carry-back ({side})"),
+                value: now / 1e3,
+                baseline_what: "the previous layout, same library and run",
+                baseline: before / 1e3,
+                unit: "us",
+                target: "(none: reported)",
+                met: true,
+                note: format!("+{} us per pane", fmt_value((now - before) / 1e3)),
+            });
+        }
+    }
+}
+
+/// A user whose `.claude.json` is `bytes`, under `dir`, for a plugin that
+/// names it through `user_config_dir`.
+fn user_with(dir: &Path, bytes: &[u8]) -> UserClaudeDir {
+    let user = UserClaudeDir::create(&dir.join("home"), 1).with_claude_json_inside();
+    fs::write(&user.claude_json, bytes).expect("write the user's .claude.json");
+    user
+}
+
+/// Row 9 (issue 9): `pane_create` with the seed cached, when the user's
+/// file holds 5,000 projects whose setup every pane gets. 100 MB (each
+/// project with its prompt history) against the smallest file holding the
+/// same projects (no history): the cost follows the projects, not the
+/// file's size. For reference: a 1 MB file of about 50 projects, and the
+/// 100 MB file with per-project seeding off (the pane-folder-free seed).
+fn row9(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
+    let projects = scale.pick(5000, 50);
+    let files: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "100MB",
+            claude_json::generate_with_projects(projects, scale.pick(100 << 20, 1 << 20)),
+            "",
+        ),
+        (
+            "no_history",
+            claude_json::generate_with_projects(projects, 0),
+            "",
+        ),
+        (
+            "1MB_natural",
+            claude_json::generate(scale.pick(1 << 20, 64 << 10)),
+            "",
+        ),
+        (
+            "100MB_no_projects_seeded",
+            claude_json::generate_with_projects(projects, scale.pick(100 << 20, 1 << 20)),
+            "project_keys = []\n",
+        ),
+    ];
+    let mut group = c.benchmark_group("row9");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(scale.pick(20, 10))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let next = AtomicUsize::new(0);
+    let mut seeds = Vec::new();
+    for (label, bytes, extra) in &files {
+        let dir = env.tempdir(&format!("row9-{label}-"));
+        let panes = tempfile::Builder::new()
+            .prefix("ccmux-bench-row9-")
+            .tempdir_in("/dev/shm")
+            .unwrap_or_else(|_| env.tempdir(&format!("row9-{label}-panes-")));
+        let user = user_with(dir.path(), bytes);
+        let config = format!(
+            "{}user_config_dir = {:?}\n{extra}",
+            isolation_config(&panes.path().join("base"), 0),
+            user.claude_dir.display().to_string()
+        );
+        let isolation = Isolation::start_with(panes.path(), &config);
+        // The first pane parses the user's file; the rest use the cache.
+        let first = pane("row9_first");
+        isolation.host.pane_create(&first).expect("pane_create");
+        let seed_len = fs::metadata(isolation.base.join("row9_first/config/.claude.json"))
+            .map_or(0, |m| m.len());
+        seeds.push((*label, bytes.len(), seed_len));
+        isolation
+            .host
+            .pane_close(&first, &exited())
+            .expect("pane_close");
+        group.bench_function(BenchmarkId::new("pane_create_cached", label), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let info = pane(&format!("row9_w0_{}", next.fetch_add(1, Ordering::Relaxed)));
+                    let start = Instant::now();
+                    isolation
+                        .host
+                        .pane_create(black_box(&info))
+                        .expect("pane_create");
+                    total += start.elapsed();
+                    isolation
+                        .host
+                        .pane_close(&info, &exited())
+                        .expect("pane_close");
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+    let get = |label: &str| summary.median_ns("row9", &format!("pane_create_cached/{label}"));
+    if let (Some(big), Some(bare)) = (get("100MB"), get("no_history")) {
+        let sizes: Vec<String> = seeds
+            .iter()
+            .map(|(label, file, seed)| {
+                format!(
+                    "{label}: file {} MB, seed {} KB",
+                    fmt_value(*file as f64 / 1e6),
+                    fmt_value(*seed as f64 / 1e3)
+                )
+            })
+            .collect();
+        summary.print(&Row {
+            row: "row9",
+            what: &format!("pane_create, 100 MB user .claude.json of {projects} projects (cached)"),
+            value: big / 1e3,
+            baseline_what: "the same projects without history (smallest such file)",
+            baseline: bare / 1e3,
+            unit: "us",
+            target: "<= 1.2x: flat in the size of the user's file",
+            met: big <= 1.2 * bare,
+            note: format!(
+                "1 MB natural file: {} us; 100 MB with project_keys = []: {} us; {}",
+                get("1MB_natural").map_or("?".into(), |v| fmt_value(v / 1e3)),
+                get("100MB_no_projects_seeded").map_or("?".into(), |v| fmt_value(v / 1e3)),
+                sizes.join("; ")
+            ),
+        });
+    }
+}
+
+/// Row 10 (issue 9): `pane_close` of a pane that changed its `.claude.json`
+/// (one user-scope MCP server added), with a 100 MB user file. With the
+/// default grace period the hook only schedules the merge: it must return
+/// in under 1 ms whatever the merge costs. With no grace period the hook
+/// does the merge itself: that is the merge's own cost, measured.
+fn row10(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
+    let bytes =
+        claude_json::generate_with_projects(scale.pick(5000, 50), scale.pick(100 << 20, 1 << 20));
+    let mut group = c.benchmark_group("row10");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(scale.pick(500, 10)))
+        .measurement_time(Duration::from_secs(scale.pick(3, 1)));
+    let next = AtomicUsize::new(0);
+    for (label, grace_ms) in [("close_hook", 3000u64), ("merge_at_close", 0)] {
+        let dir = env.tempdir(&format!("row10-{label}-"));
+        let user = user_with(dir.path(), &bytes);
+        let config = format!(
+            "{}user_config_dir = {:?}\n",
+            isolation_config(&dir.path().join("base"), grace_ms),
+            user.claude_dir.display().to_string()
+        );
+        let isolation = Isolation::start_with(dir.path(), &config);
+        // With a grace period, each pane is created again right after its
+        // close: that cancels the merge it scheduled, so merges do not pile
+        // up behind the measurement. One id for all.
+        let reused = pane("row10_reused");
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let info = if grace_ms > 0 {
+                        reused.clone()
+                    } else {
+                        pane(&format!(
+                            "row10_w0_{}",
+                            next.fetch_add(1, Ordering::Relaxed)
+                        ))
+                    };
+                    isolation.host.pane_create(&info).expect("pane_create");
+                    let pane_json = isolation
+                        .base
+                        .join(info.pane_id.as_str())
+                        .join("config/.claude.json");
+                    let mut file: serde_json::Value = serde_json::from_slice(
+                        &fs::read(&pane_json).expect("the pane's .claude.json"),
+                    )
+                    .expect("JSON");
+                    file["mcpServers"][format!("bench-{}", next.fetch_add(1, Ordering::Relaxed))] =
+                        serde_json::json!({"type": "stdio", "command": "/bin/true"});
+                    fs::write(&pane_json, serde_json::to_vec_pretty(&file).expect("JSON"))
+                        .expect("write the pane's .claude.json");
+                    let start = Instant::now();
+                    isolation
+                        .host
+                        .pane_close(black_box(&info), &exited())
+                        .expect("pane_close");
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        isolation.server_stop();
+    }
+    group.finish();
+    let get = |bench: &str| summary.median_ns("row10", bench);
+    if let (Some(hook), Some(merge)) = (get("close_hook"), get("merge_at_close")) {
+        summary.print(&Row {
+            row: "row10",
+            what: "on_pane_close of a pane that changed its .claude.json, 100 MB user file",
+            value: hook / 1e6,
+            baseline_what: "the merge itself (grace_period_ms = 0: the hook merges)",
+            baseline: merge / 1e6,
+            unit: "ms",
+            target: "< 1 ms whatever the merge costs",
+            met: hook < 1e6,
+            note: format!(
+                "merge of the {} MB file: {} ms",
+                fmt_value(bytes.len() as f64 / 1e6),
+                fmt_value(merge / 1e6)
+            ),
         });
     }
 }

@@ -43,6 +43,40 @@ pub fn generate(target_bytes: usize) -> Vec<u8> {
     bytes
 }
 
+/// A `.claude.json` with exactly `projects` projects, each with its full
+/// setup (trust, tools, MCP lists) and caches, and with prompt history
+/// grown evenly until the file reaches about `target_bytes` (none if the
+/// projects alone are bigger). Two files made with the same `projects`
+/// hold the same project setups and differ only in history: what a pane
+/// seeds from them is the same.
+pub fn generate_with_projects(projects: usize, target_bytes: usize) -> Vec<u8> {
+    let build = |history: usize| {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut root = Map::new();
+        for (key, value) in user_keys_before(&mut rng) {
+            root.insert(key.to_string(), value);
+        }
+        let map: Map<String, Value> = (0..projects)
+            .map(|index| project_with_history(&mut rng, index, Some(history)))
+            .collect();
+        root.insert("projects".into(), Value::Object(map));
+        for (key, value) in user_keys_after(&mut rng) {
+            root.insert(key.to_string(), value);
+        }
+        let mut bytes = serde_json::to_vec_pretty(&Value::Object(root)).expect("JSON");
+        bytes.push(b'\n');
+        bytes
+    };
+    let bare = build(0);
+    if bare.len() >= target_bytes || projects == 0 {
+        return bare;
+    }
+    // One history entry's size, measured, then enough of them per project.
+    let one = build(1).len().saturating_sub(bare.len()) / projects;
+    let per_project = (target_bytes - bare.len()) / projects / one.max(1);
+    build(per_project)
+}
+
 fn user_keys_before(rng: &mut Rng) -> Vec<(&'static str, Value)> {
     vec![
         ("numStartups", json!(1423)),
@@ -130,9 +164,15 @@ fn user_keys_after(rng: &mut Rng) -> Vec<(&'static str, Value)> {
 
 /// One `projects` entry: path and state.
 fn project(rng: &mut Rng, index: usize) -> (String, Value) {
+    project_with_history(rng, index, None)
+}
+
+/// One `projects` entry with `history` prompts (a random count if `None`).
+fn project_with_history(rng: &mut Rng, index: usize, history: Option<usize>) -> (String, Value) {
     let (a, b) = (rng.below(WORDS.len()), rng.below(WORDS.len()));
     let path = format!("/home/someone/src/{}-{index}/{}", WORDS[a], WORDS[b]);
-    let history: Vec<Value> = (0..rng.range(5, 60))
+    let count = history.unwrap_or_else(|| rng.range(5, 60));
+    let history: Vec<Value> = (0..count)
         .map(|_| {
             let words = rng.range(4, 40);
             let mut display = rng.sentence(words);
