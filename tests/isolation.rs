@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use ccmux_tests::{
-    claude_bin, pane_ids, pane_lines, repo_root, run, wait_for, Background, Sandbox,
+    claude_bin, pane_ids, pane_lines, repo_root, run, strip_ansi, wait_for, Background, Sandbox,
 };
 
 /// The root plugins.toml, with `grace_period_ms` changed where a test needs
@@ -585,38 +585,14 @@ fn is_link(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-/// The screen text of an interactive run: terminal control sequences and
-/// all whitespace dropped (Claude moves the cursor instead of printing
+/// The screen text of an interactive run: terminal control sequences
+/// and all whitespace dropped (Claude moves the cursor instead of printing
 /// spaces), so phrases are matched without their spaces.
 fn screen_text(output: &str) -> String {
-    let mut text = String::new();
-    let mut chars = output.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => match chars.next() {
-                // CSI: parameters, then one final byte in @..~.
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                // OSC: up to BEL or ESC \.
-                Some(']') => {
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' || (c == '\u{1b}' && chars.peek() == Some(&'\\')) {
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            },
-            c if c.is_whitespace() || c.is_control() => {}
-            c => text.push(c),
-        }
-    }
-    text
+    strip_ansi(output)
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .collect()
 }
 
 /// A user who is logged in and onboarded, with `trusted` trusted.

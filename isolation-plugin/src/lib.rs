@@ -25,8 +25,7 @@
 //! # What it is not
 //!
 //! Not a sandbox: it separates Claude's *state*, not its privileges; Claude
-//! in a pane can still read and write everything the user can. It does not
-//! merge pane state back into the user's `.claude.json`.
+//! in a pane can still read and write everything the user can.
 //!
 //! # Reading this crate
 //!
@@ -39,8 +38,12 @@
 //! * `orphans`: the cleanup scan at server start.
 //! * `removal`: the grace-period removal of closed panes' dirs.
 //! * `user_claude_dir`, `share`, `seed`: keeping the user's identity.
-//! * `shared_data`, `rescue`: the user's data shared by every pane, and
-//!   moved home from a pane dir before it is removed.
+//! * `shared_data`: the user's data shared by every pane.
+//! * `handover` (`rescue`, `carry_back`, `user_claude_json`): what a pane
+//!   dir gives back before it is removed: pane-local data moved home, the
+//!   pane's `.claude.json` changes merged into the user's.
+//! * `pane_lock`, `reload_bases`: one claimer at a time; a reload that
+//!   moves the base dir.
 //! * `private_fs`, `errors`, `process`, `open_panes`: the plumbing.
 //!
 //! Unix only: it relies on symlinks, file modes and `O_NOFOLLOW`.
