@@ -710,3 +710,37 @@ fn mcp_servers_set_up_in_a_pane_are_the_users_after_it_closes() {
     }
     assert!(!listed.contains("gone:"), "{out}");
 }
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn eight_panes_adding_servers_and_closing_at_once_all_land() {
+    let claude = claude_bin();
+    let sandbox = Sandbox::new();
+    let user_json = sandbox.write(
+        "home/.claude.json",
+        &serde_json::json!({"hasCompletedOnboarding": true, "numStartups": 3}).to_string(),
+    );
+    let config = root_config(&sandbox, Some(0), true);
+    let out = run(shim(&sandbox, &claude, &config, "state")
+        .args(["--panes", "8", "--", "sh", "-c"])
+        .arg("\"$CLAUDE_BIN\" mcp add --scope user \"s-$CCMUX_PANE_ID\" -- /bin/true >/dev/null 2>&1 && echo added"));
+    assert!(out.status.success(), "{out}");
+    let ids = pane_ids(&out.stdout);
+    assert_eq!(ids.len(), 8, "{out}");
+    let merged = assert_valid_json(&user_json);
+    for id in &ids {
+        assert_eq!(pane_lines(&out.stdout, id), ["added"], "{out}");
+        assert!(
+            merged["mcpServers"][format!("s-{id}")].is_object(),
+            "{id} missing: {merged}"
+        );
+    }
+    assert_eq!(
+        merged["numStartups"], 3,
+        "Claude's own counters stay the user's"
+    );
+    assert_eq!(pane_dirs(&sandbox), Vec::<String>::new());
+}
