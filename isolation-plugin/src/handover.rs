@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 use crate::carry_back::CarriedKeys;
 use crate::pane_dir::PaneDir;
 use crate::private_fs::{read_bounded, Links, ReadFailure};
-use crate::seed::{describe_read_failure, CLAUDE_JSON, SEED_RECORD, USER_CLAUDE_JSON_LIMIT};
+use crate::seed::{
+    describe_read_failure, pick_keys, CLAUDE_JSON, SEED_RECORD, USER_CLAUDE_JSON_LIMIT,
+};
 use crate::shared_data::SharedData;
 use crate::user_claude_json::UserClaudeJson;
 
@@ -56,11 +58,31 @@ impl Handover {
 
 impl ClaudeJsonCarry {
     fn run(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
-        let Some(final_file) = read_object(&config.join(CLAUDE_JSON), "the pane's .claude.json")?
+        let Some(final_bytes) =
+            read_pane_file(&config.join(CLAUDE_JSON), "the pane's .claude.json")?
         else {
             return Ok(());
         };
-        let seed = read_object(&pane.root().join(SEED_RECORD), "the pane's seed record")?;
+        let seed_bytes = read_pane_file(&pane.root().join(SEED_RECORD), "the pane's seed record")?;
+        // A pane whose Claude never saved (a shell pane, most panes of a
+        // multiplexer) still holds its seed byte for byte: nothing changed.
+        if seed_bytes.as_deref() == Some(final_bytes.as_slice()) {
+            return Ok(());
+        }
+        // Only the compared keys are built; a project's history is skipped.
+        let final_file = self.parse(
+            &final_bytes,
+            &config.join(CLAUDE_JSON),
+            "the pane's .claude.json",
+        )?;
+        let seed = match &seed_bytes {
+            Some(bytes) => Some(self.parse(
+                bytes,
+                &pane.root().join(SEED_RECORD),
+                "the pane's seed record",
+            )?),
+            None => None,
+        };
         let only_additions = seed.is_none();
         let changes = self.keys.changes(&seed.unwrap_or_default(), &final_file);
         if let Some(applied) = self.user.merge(pane.id(), &changes, only_additions)? {
@@ -76,33 +98,38 @@ impl ClaudeJsonCarry {
         }
         Ok(())
     }
-}
 
-/// A JSON object file of the pane; `None` if it does not exist. One that
-/// cannot be read or parsed is an error: the pane's changes would be lost.
-fn read_object(path: &Path, what: &str) -> Result<Option<Map<String, Value>>, HookError> {
-    let bytes = match read_bounded(path, USER_CLAUDE_JSON_LIMIT, Links::Refuse) {
-        Ok(bytes) => bytes,
-        Err(ReadFailure::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(failure) => {
-            return Err(HookError::new(
+    fn parse(
+        &self,
+        bytes: &[u8],
+        path: &Path,
+        what: &str,
+    ) -> Result<Map<String, Value>, HookError> {
+        pick_keys(bytes, &self.keys.top, &self.keys.project).map_err(|err| {
+            HookError::new(
                 HookErrorKind::Failed,
                 format!(
-                    "{what} {}: {}",
-                    path.display(),
-                    describe_read_failure(&failure)
+                    "{what} {} is not a JSON object ({err}), so what the pane changed cannot be told; \
+                     the pane's dir is kept: look at it and remove it by hand",
+                    path.display()
                 ),
-            ))
-        }
-    };
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(Some(map)),
-        _ => Err(HookError::new(
+            )
+        })
+    }
+}
+
+/// A file of the pane, whole; `None` if it does not exist. One that cannot
+/// be read is an error: the pane's changes would be lost.
+fn read_pane_file(path: &Path, what: &str) -> Result<Option<Vec<u8>>, HookError> {
+    match read_bounded(path, USER_CLAUDE_JSON_LIMIT, Links::Refuse) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(ReadFailure::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(failure) => Err(HookError::new(
             HookErrorKind::Failed,
             format!(
-                "{what} {} is not a JSON object, so what the pane changed cannot be told; \
-                 the pane's dir is kept: look at it and remove it by hand",
-                path.display()
+                "{what} {}: {}",
+                path.display(),
+                describe_read_failure(&failure)
             ),
         )),
     }

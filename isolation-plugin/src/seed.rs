@@ -223,7 +223,10 @@ fn serialize(picked: Map<String, Value>) -> Option<Arc<[u8]>> {
     if picked.is_empty() {
         return None;
     }
-    let mut bytes = serde_json::to_vec_pretty(&Value::Object(picked)).ok()?;
+    // Compact: the seed is written twice per pane (the file and its record)
+    // and holds every project's setup; Claude reads it the same and writes
+    // its own (pretty) file at its first save.
+    let mut bytes = serde_json::to_vec(&Value::Object(picked)).ok()?;
     bytes.push(b'\n');
     Some(Arc::from(bytes))
 }
@@ -231,7 +234,7 @@ fn serialize(picked: Map<String, Value>) -> Option<Arc<[u8]>> {
 /// Parses a JSON object, keeping only the top-level `keys` and, under
 /// `projects`, only the `project_keys` of each project (a project with none
 /// of them is left out).
-fn pick_keys(
+pub(crate) fn pick_keys(
     bytes: &[u8],
     keys: &BTreeSet<String>,
     project_keys: &BTreeSet<String>,
