@@ -81,6 +81,7 @@ pub const DEFAULT_SEED_KEYS: &[&str] = &[
     "hasCompletedOnboarding",
     "lastOnboardingVersion",
     "oauthAccount",
+    "primaryApiKey",
     "userID",
     "customApiKeyResponses",
     "hasAvailableSubscription",
@@ -137,12 +138,16 @@ pub const DEFAULT_SEED_KEYS: &[&str] = &[
 pub const DEFAULT_PROJECT_KEYS: &[&str] = &[
     "hasTrustDialogAccepted",
     "hasCompletedProjectOnboarding",
-    "projectOnboardingSeenCount",
     "allowedTools",
     "mcpServers",
     "mcpContextUris",
+    "enabledMcpServers",
+    "disabledMcpServers",
+    // Older names; Claude moves them into the project's
+    // .claude/settings.local.json when it starts there.
     "enabledMcpjsonServers",
     "disabledMcpjsonServers",
+    "enableAllProjectMcpServers",
     "hasClaudeMdExternalIncludesApproved",
     "hasClaudeMdExternalIncludesWarningShown",
 ];
@@ -161,6 +166,7 @@ const NEVER_PROJECT_KEYS: &[&str] = &[
     "lastTotalCacheCreationInputTokens",
     "lastTotalCacheReadInputTokens",
     "lastSessionId",
+    "lastSessionMetrics",
     "lastModelUsage",
     "exampleFiles",
     "exampleFilesGeneratedAt",

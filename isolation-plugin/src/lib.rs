@@ -53,6 +53,7 @@ pub mod config;
 mod errors;
 mod handover;
 mod layout;
+mod login;
 mod metadata;
 mod open_panes;
 mod orphans;
@@ -539,10 +540,9 @@ impl IsolationPlugin {
         }
     }
 
-    /// Claude reads `.credentials.json` from `CLAUDE_SECURESTORAGE_CONFIG_DIR`
-    /// when it is set: pointing it at the user's Claude dir shares one login
-    /// between all panes while every other file stays per pane. A value the
-    /// user set themselves wins.
+    /// Every pane uses the user's own login: see `login` for the value of
+    /// `CLAUDE_SECURESTORAGE_CONFIG_DIR` that selects it on Linux and macOS.
+    /// A value the user set themselves (even empty) wins.
     fn share_credentials(&self, env: &mut SpawnEnv<'_>) {
         if !self.settings.share_credentials {
             return;
@@ -550,18 +550,22 @@ impl IsolationPlugin {
         let Some(user) = &self.user else {
             return;
         };
-        if env
-            .get(CLAUDE_SECURESTORAGE_CONFIG_DIR)
-            .is_some_and(|value| !value.is_empty())
-        {
-            return;
-        }
-        match user.dir.to_str() {
-            Some(dir) => env.set(CLAUDE_SECURESTORAGE_CONFIG_DIR, dir),
-            None => tracing::warn!(
-                path = %user.dir.display(),
-                "not sharing the login: the user's Claude dir path is not UTF-8"
-            ),
+        let raw_dir = match &user.config_dir_var {
+            Some(raw) => match raw.to_str() {
+                Some(raw) => Some(raw),
+                None => {
+                    tracing::warn!(
+                        path = %user.dir.display(),
+                        "not sharing the login: the user's CLAUDE_CONFIG_DIR is not UTF-8"
+                    );
+                    return;
+                }
+            },
+            None => None,
+        };
+        let inherited = env.get(CLAUDE_SECURESTORAGE_CONFIG_DIR).map(str::to_owned);
+        if let Some(value) = login::securestorage_value(inherited.as_deref(), raw_dir) {
+            env.set(CLAUDE_SECURESTORAGE_CONFIG_DIR, value);
         }
     }
 }

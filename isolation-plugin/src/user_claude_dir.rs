@@ -44,6 +44,10 @@ pub struct UserClaudeDir {
     pub dir: PathBuf,
     /// The user's `.claude.json`.
     pub claude_json: PathBuf,
+    /// The user's own `CLAUDE_CONFIG_DIR`, exactly as given, when the dir
+    /// came from it: Claude hashes this raw string to name the user's
+    /// login on macOS.
+    pub config_dir_var: Option<OsString>,
 }
 
 impl UserClaudeDir {
@@ -65,8 +69,9 @@ impl UserClaudeDir {
                 );
             } else {
                 return Some(UserClaudeDir {
-                    claude_json: dir.join(CLAUDE_JSON),
+                    claude_json: claude_json_in(&dir, dir.join(CLAUDE_JSON)),
                     dir,
+                    config_dir_var: Some(var.to_os_string()),
                 });
             }
         }
@@ -76,9 +81,26 @@ impl UserClaudeDir {
             );
             return None;
         };
+        let dir = home.join(".claude");
         Some(UserClaudeDir {
-            dir: home.join(".claude"),
-            claude_json: home.join(CLAUDE_JSON),
+            claude_json: claude_json_in(&dir, home.join(CLAUDE_JSON)),
+            dir,
+            config_dir_var: None,
         })
+    }
+}
+
+/// Claude's legacy name for its config file: when it exists in the config
+/// dir, Claude reads and writes it instead of `.claude.json`.
+const LEGACY_CONFIG_JSON: &str = ".config.json";
+
+/// The file Claude uses as the user's `.claude.json`: `usual`, unless the
+/// Claude dir holds the legacy `.config.json`.
+fn claude_json_in(dir: &Path, usual: PathBuf) -> PathBuf {
+    let legacy = dir.join(LEGACY_CONFIG_JSON);
+    if std::fs::symlink_metadata(&legacy).is_ok() {
+        legacy
+    } else {
+        usual
     }
 }

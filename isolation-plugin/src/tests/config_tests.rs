@@ -255,6 +255,7 @@ fn the_user_claude_dir_is_the_inherited_claude_config_dir_else_home() {
     let home_default = UserClaudeDir {
         dir: PathBuf::from("/home/someone/.claude"),
         claude_json: PathBuf::from("/home/someone/.claude.json"),
+        config_dir_var: None,
     };
 
     assert_eq!(
@@ -266,6 +267,7 @@ fn the_user_claude_dir_is_the_inherited_claude_config_dir_else_home() {
         Some(UserClaudeDir {
             dir: PathBuf::from("/opt/claude-state"),
             claude_json: PathBuf::from("/opt/claude-state/.claude.json"),
+            config_dir_var: Some(OsString::from("/opt/claude-state")),
         })
     );
     // Empty, relative, or a pane's own dir (server started from a pane):
@@ -321,5 +323,16 @@ fn user_config_dir_stands_for_the_servers_claude_config_dir() {
         err.message.contains("`user_config_dir` is empty"),
         "{}",
         err.message
+    );
+}
+
+#[test]
+fn a_legacy_config_json_in_the_users_dir_is_the_users_file() {
+    let h = Harness::new();
+    std::fs::write(h.user_claude_dir().join(".config.json"), "{}").unwrap();
+    let plugin = h.plugin("");
+    assert_eq!(
+        plugin.user_claude_dir().unwrap().claude_json,
+        h.user_claude_dir().join(".config.json")
     );
 }

@@ -32,10 +32,9 @@ fn claude_is_pointed_at_the_panes_own_dir() {
         vars["CCMUX_CLAUDE_SESSION_ID"],
         metadata["claude_session_id"].as_str().unwrap()
     );
-    assert_eq!(
-        vars["CLAUDE_SECURESTORAGE_CONFIG_DIR"],
-        h.user_claude_dir().display().to_string()
-    );
+    // The user has no CLAUDE_CONFIG_DIR: defined and empty, which Claude
+    // reads as ~/.claude (Linux) or the bare Keychain entry (macOS).
+    assert_eq!(vars["CLAUDE_SECURESTORAGE_CONFIG_DIR"], "");
     assert_eq!(vars["PATH"], "/usr/bin");
 }
 
@@ -63,6 +62,30 @@ fn a_securestorage_dir_the_user_set_is_kept() {
     )
     .unwrap();
     assert_eq!(vars["CLAUDE_SECURESTORAGE_CONFIG_DIR"], "/secure/elsewhere");
+    // Defined but empty is a choice too.
+    let vars = spawn_env(
+        &plugin,
+        "main_0_1",
+        &[("CLAUDE_SECURESTORAGE_CONFIG_DIR", "")],
+    )
+    .unwrap();
+    assert_eq!(vars["CLAUDE_SECURESTORAGE_CONFIG_DIR"], "");
+}
+
+#[test]
+fn a_user_with_claude_config_dir_logs_in_with_exactly_that_string() {
+    let h = Harness::new();
+    let raw = format!("{}/work-claude/", h.root().display());
+    let env = HostEnvironment {
+        home: Some(h.home()),
+        claude_config_dir: Some(raw.clone().into()),
+    };
+    let plugin = h.plugin_with_env("", &env).unwrap();
+    start(&plugin, SERVER_A, &[]).unwrap();
+    create(&plugin, "main_0_1").unwrap();
+    let vars = spawn_env(&plugin, "main_0_1", &[]).unwrap();
+    // Byte for byte, trailing slash included: macOS hashes the raw string.
+    assert_eq!(vars["CLAUDE_SECURESTORAGE_CONFIG_DIR"], raw);
 }
 
 #[test]
