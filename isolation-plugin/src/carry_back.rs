@@ -16,6 +16,8 @@
 //!   the user's old value is logged;
 //! - removed in the pane (in the seed, not at close): removed from the
 //!   user's file, but only if the user's file still has the seed's value;
+//! - added in the pane (not in the seed): written, unless the user's file
+//!   got a (non-empty) value of its own meanwhile, which stays;
 //! - added in the pane with an empty value (`false`, `0`, `[]`, `{}`,
 //!   `null`): nothing. That is Claude filling in defaults for a folder it
 //!   opened, not a choice; carried back it could untrust a folder the user
@@ -74,6 +76,8 @@ pub(crate) struct Applied {
     pub conflicts: usize,
     /// Removals not carried because the user's file changed the item.
     pub removals_kept: usize,
+    /// Additions not carried because the user's file got its own value.
+    pub additions_kept: usize,
 }
 
 /// The keys compared.
@@ -228,6 +232,18 @@ pub(crate) fn apply(
     for change in changes {
         let current = get(user, &change.path).cloned();
         if current == change.pane || (only_additions && current.is_some()) {
+            continue;
+        }
+        // Something the pane's seed did not have, which the user's file got
+        // meanwhile (a Claude outside ccmux made a fresh file, the seed
+        // could not be read): the user's value stays, unless it is empty.
+        if change.seed.is_none() && current.as_ref().is_some_and(|value| !is_empty(value)) {
+            tracing::info!(
+                pane = pane_id,
+                item = %change.path,
+                "not carrying back: the pane added it, but the user's file has its own since"
+            );
+            applied.additions_kept += 1;
             continue;
         }
         let user_changed_it = current != change.seed;

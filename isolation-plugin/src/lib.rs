@@ -52,6 +52,7 @@ mod carry_back;
 pub mod config;
 mod errors;
 mod handover;
+mod json_edit;
 mod layout;
 mod login;
 mod metadata;

@@ -128,8 +128,9 @@ fn wait_or_give_up(root: &Path, deadline: Instant) -> Result<(), HookError> {
             HookErrorKind::Failed,
             format!(
                 "the pane dir {} has been locked by another process for over {}s (a ccmux \
-                 server claiming or removing it takes milliseconds); find the process holding it \
-                 (`fuser -v {}`) and stop it, then try again",
+                 server claiming it takes milliseconds; removing it can take longer while the \
+                 pane's .claude.json is merged into a large user file); try again in a moment, \
+                 or find the process holding it (`fuser -v {}`)",
                 root.display(),
                 LOCK_WAIT.as_secs(),
                 root.display()

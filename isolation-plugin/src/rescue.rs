@@ -33,7 +33,10 @@ use std::path::{Path, PathBuf};
 use ccmux_plugin_api::HookError;
 
 use crate::errors::io_error;
-use crate::private_fs::{entry, Entry, FILE_MODE};
+use crate::private_fs::{create_private_dir, entry, Entry, FILE_MODE};
+
+/// The largest user log read to see which lines it has already.
+const LOG_LIMIT: u64 = 256 << 20;
 
 /// What a rescue did, for the log.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -118,22 +121,23 @@ fn merge_entry_again(from: &Path, to: &Path, pane_id: &str) -> Result<Rescued, H
     Ok(rescued)
 }
 
-/// Appends the pane-local log `src` to the user's `dst` (made 0600 if
-/// missing), in one `write` on an `O_APPEND` descriptor, so it lands
-/// whole after whatever Claude instances have appended meanwhile. Never
-/// through a link. Returns the bytes appended.
+/// Appends to the user's log `dst` (made 0600 if missing) the lines of
+/// the pane-local log `src` that `dst` does not already have, in one
+/// `write` on an `O_APPEND` descriptor, so they land whole after whatever
+/// Claude instances appended meanwhile. Never through a link. Returns the
+/// bytes appended.
+///
+/// Why only the missing lines: a pane-local log is often a rewrite of the
+/// user's (`claude project purge` replaces the link with a filtered copy),
+/// and appending it whole would double every line. What a rewrite removed
+/// is not removed from the user's: nothing of the user's is deleted.
 pub(crate) fn append_log(src: &Path, dst: &Path) -> Result<u64, HookError> {
-    let mut bytes = Vec::new();
+    let mut pane_log = Vec::new();
     File::open(src)
-        .and_then(|mut file| file.read_to_end(&mut bytes))
+        .and_then(|mut file| file.read_to_end(&mut pane_log))
         .map_err(|err| io_error("read", src, &err))?;
-    if bytes.is_empty() {
-        return Ok(0);
-    }
-    if !bytes.ends_with(b"\n") {
-        bytes.push(b'\n');
-    }
     let mut log = OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
         .mode(FILE_MODE)
@@ -150,10 +154,44 @@ pub(crate) fn append_log(src: &Path, dst: &Path) -> Result<u64, HookError> {
             &io::Error::other("it is not a regular file"),
         ));
     }
-    log.write_all(&bytes)
+    if meta.len() > LOG_LIMIT {
+        return Err(io_error(
+            "read",
+            dst,
+            &io::Error::other(format!(
+                "it is {} bytes, more than the {LOG_LIMIT}-byte limit for a log this plugin reads",
+                meta.len()
+            )),
+        ));
+    }
+    let mut user_log = Vec::new();
+    (&log)
+        .take(LOG_LIMIT)
+        .read_to_end(&mut user_log)
+        .map_err(|err| io_error("read", dst, &err))?;
+    let known: std::collections::HashSet<&[u8]> = user_log
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .collect();
+    let mut missing = Vec::new();
+    for line in pane_log.split(|&b| b == b'\n') {
+        if !line.is_empty() && !known.contains(line) {
+            missing.extend_from_slice(line);
+            missing.push(b'\n');
+        }
+    }
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    // A user log that does not end a line (a writer cut short) gets its
+    // line ended first, so the first appended line stays a line of its own.
+    if user_log.last().is_some_and(|&b| b != b'\n') {
+        missing.insert(0, b'\n');
+    }
+    log.write_all(&missing)
         .and_then(|()| log.sync_all())
         .map_err(|err| io_error("append to", dst, &err))?;
-    Ok(bytes.len() as u64)
+    Ok(missing.len() as u64)
 }
 
 /// `{stem}.pane-{id}.{ext}`: the name a pane's copy of `name` gets beside
@@ -303,35 +341,58 @@ fn rename_no_replace_portable(from: &Path, to: &Path) -> io::Result<()> {
     fs::remove_file(from)
 }
 
+/// A move across filesystems: copied under a temp name in the target's
+/// dir, then given its name without replacing anything, then the source
+/// removed. A copy cut short (a full disk) never sits under the real name.
 fn copy_then_remove(from: &Path, to: &Path, pane_id: &str) -> Result<bool, HookError> {
     match entry(from).map_err(|err| io_error("inspect", from, &err))? {
         Entry::Dir(_) => {
-            match fs::create_dir(to) {
-                Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-                Err(err) => return Err(io_error("create the directory", to, &err)),
+            if !create_private_dir("a directory moved home", to)? {
+                return Ok(false);
             }
             merge_dir(from, to, pane_id)?;
             Ok(true)
         }
         Entry::File => {
-            let mut source = File::open(from).map_err(|err| io_error("read", from, &err))?;
-            let mut target = match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(FILE_MODE)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(to)
-            {
-                Ok(file) => file,
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-                Err(err) => return Err(io_error("create", to, &err)),
-            };
-            io::copy(&mut source, &mut target)
-                .and_then(|_| target.sync_all())
-                .map_err(|err| io_error("copy into", to, &err))?;
-            fs::remove_file(from).map_err(|err| io_error("remove", from, &err))?;
-            Ok(true)
+            let dir = to.parent().unwrap_or(Path::new("/"));
+            let name = to
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let temp = dir.join(format!(".{name}.ccmux-copy-{}", std::process::id()));
+            let copied = (|| {
+                let mut source = File::open(from).map_err(|err| io_error("read", from, &err))?;
+                let mut target = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(FILE_MODE)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&temp)
+                    .map_err(|err| io_error("create", &temp, &err))?;
+                io::copy(&mut source, &mut target)
+                    .and_then(|_| target.sync_all())
+                    .map_err(|err| io_error("copy into", &temp, &err))
+            })();
+            let named = copied.and_then(|()| {
+                rename_no_replace(&temp, to).map_err(|err| match err.kind() {
+                    io::ErrorKind::AlreadyExists => io_error("name", to, &err),
+                    _ => io_error(&format!("move to {}", to.display()), &temp, &err),
+                })
+            });
+            match named {
+                Ok(()) => {
+                    fs::remove_file(from).map_err(|err| io_error("remove", from, &err))?;
+                    Ok(true)
+                }
+                Err(err) => {
+                    let _ = fs::remove_file(&temp);
+                    if fs::symlink_metadata(to).is_ok() {
+                        // Taken meanwhile: judged again by the caller.
+                        return Ok(false);
+                    }
+                    Err(err)
+                }
+            }
         }
         // Links and special files are not moved (see the module docs).
         _ => Ok(false),

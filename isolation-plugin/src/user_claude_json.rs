@@ -7,11 +7,14 @@
 //! - merges of several panes are serialized by a lock in the user's Claude
 //!   dir (`.ccmux-claude-json.lock`), and each takes Claude's own lock on
 //!   the file (`.claude.json.lock`, a directory, as Claude's lock library
-//!   makes it) while it writes, so a Claude running outside ccmux waits;
+//!   makes it) while it writes. Claude does not wait for that lock (it
+//!   saves without it when it is held), so the merge does not rely on it:
 //! - the file is re-read, changed, written to a temp file in the same dir
 //!   (mode and owner kept), fsynced and renamed over it; if the file
-//!   changed between the read and the rename, the merge starts again, and
-//!   gives up after a few tries;
+//!   changed between the read and the rename, the merge starts again. A
+//!   moment after the rename the file is read once more: if a Claude
+//!   outside ccmux saved its own copy over the merge, the merge starts
+//!   again. After a few tries it gives up, and the caller keeps the pane;
 //! - the file as it was is kept first in the plugin's backups dir, bounded
 //!   in count and size;
 //! - a file that is not valid JSON, not a regular file, too large, or a
@@ -29,20 +32,28 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde_json::{Map, Value};
 
-use crate::carry_back::{apply, Applied, Change};
+use crate::carry_back::{apply, Applied, Change, ItemPath};
 use crate::errors::io_error;
+use crate::json_edit::RawObject;
 use crate::private_fs::{
     create_private_dir, ensure_private_dir, entry, read_bounded, Entry, Links, FILE_MODE,
 };
-use crate::seed::{describe_read_failure, USER_CLAUDE_JSON_LIMIT};
+use crate::seed::{describe_read_failure, PROJECTS, USER_CLAUDE_JSON_LIMIT};
 
 /// Tries at a merge whose file changed under it.
 const ATTEMPTS: usize = 5;
-/// How long a merge waits for another pane's merge.
-const MERGE_LOCK_WAIT: Duration = Duration::from_secs(120);
-/// How long it waits for a Claude holding the file's own lock; Claude's
-/// lock library calls a lock older than 10 seconds stale.
-const CLAUDE_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a merge waits for another pane's merge. Past it, the pane's
+/// dir is kept and the merge is tried again at the next server start: a
+/// stuck holder must not hold up closing panes and stopping the server.
+const MERGE_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long it waits for a Claude holding the file's own lock. Claude
+/// itself never waits for it (it writes without the lock when it cannot
+/// take it), so this is a courtesy, kept short.
+const CLAUDE_LOCK_WAIT: Duration = Duration::from_secs(2);
+/// How long after its rename a merge looks again: a Claude outside ccmux
+/// that read the file before the rename and saves after it (without the
+/// lock) writes its own copy over the merge; the look catches that.
+const VERIFY_AFTER: Duration = Duration::from_millis(100);
 /// The backups kept of the user's file, at most.
 const BACKUPS_KEPT: usize = 10;
 const BACKUPS_MAX_BYTES: u64 = 512 << 20;
@@ -50,10 +61,10 @@ const BACKUPS_MAX_BYTES: u64 = 512 << 20;
 /// The plugin's merge lock, in the user's Claude dir.
 const MERGE_LOCK: &str = ".ccmux-claude-json.lock";
 
-/// The user's file as read: parsed, and the bytes it was parsed from (for
-/// the backup).
+/// The user's file as read: its members (raw but for what a merge opens),
+/// and the bytes it was parsed from (for the backup).
 struct ReadFile {
-    map: Map<String, Value>,
+    object: RawObject,
     bytes: Vec<u8>,
 }
 
@@ -87,24 +98,25 @@ impl UserClaudeJson {
             let claude_lock = ClaudeLock::take(&self.path);
             let before = Stamp::of(&self.path)?;
             let (mut file, original) = match self.read() {
-                Ok(Some(ReadFile { map, bytes })) => (map, Some(bytes)),
-                Ok(None) => (Map::new(), None),
+                Ok(Some(ReadFile { object, bytes })) => (object, Some(bytes)),
+                Ok(None) => (RawObject::default(), None),
                 // Caught halfway through a write that ignores the lock:
                 // read again.
                 Err(_) if Stamp::of(&self.path)? != before => continue,
                 Err(err) => return Err(err),
             };
-            let applied = apply(&mut file, changes, pane_id, only_additions);
+            let mut view = projection(&file, changes).map_err(|err| self.unparsable(&err))?;
+            let applied = apply(&mut view, changes, pane_id, only_additions);
             if applied.written == 0 {
                 return Ok(Some(applied));
             }
-            let mut bytes = serde_json::to_vec_pretty(&Value::Object(file)).map_err(|err| {
+            write_back(&mut file, &view, changes).map_err(|err| self.unparsable(&err))?;
+            let bytes = file.to_pretty_bytes().map_err(|err| {
                 HookError::new(
                     HookErrorKind::Failed,
                     format!("could not serialize {}: {err}", self.path.display()),
                 )
             })?;
-            bytes.push(b'\n');
             if let Some(original) = &original {
                 self.back_up(original);
             }
@@ -125,7 +137,14 @@ impl UserClaudeJson {
                 }
             }
             drop(claude_lock);
-            return Ok(Some(applied));
+            if self.still_applied(changes, pane_id, only_additions)? {
+                return Ok(Some(applied));
+            }
+            tracing::info!(
+                pane = pane_id,
+                path = %self.path.display(),
+                "the user's .claude.json was saved over right after the merge (a Claude outside ccmux); merging again"
+            );
         }
         Err(HookError::new(
             HookErrorKind::Failed,
@@ -135,6 +154,27 @@ impl UserClaudeJson {
                 self.path.display()
             ),
         ))
+    }
+
+    /// Whether the user's file, a moment after a merge, still holds every
+    /// change (applying them again would write nothing).
+    fn still_applied(
+        &self,
+        changes: &[Change],
+        pane_id: &str,
+        only_additions: bool,
+    ) -> Result<bool, HookError> {
+        thread::sleep(VERIFY_AFTER);
+        let file = match self.read() {
+            Ok(Some(ReadFile { object, .. })) => object,
+            // Gone or unreadable right after the rename: something else
+            // rewrote it; merge again (or fail there, with its message).
+            Ok(None) | Err(_) => return Ok(false),
+        };
+        let Ok(mut view) = projection(&file, changes) else {
+            return Ok(false);
+        };
+        Ok(apply(&mut view, changes, pane_id, only_additions).written == 0)
     }
 
     /// The user's file, parsed, with the bytes it was parsed from; `None`
@@ -157,13 +197,23 @@ impl UserClaudeJson {
             Ok(bytes) => bytes,
             Err(failure) => return Err(self.unwritable(&describe_read_failure(&failure))),
         };
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(Some(ReadFile { map, bytes })),
-            Ok(_) => Err(self.unwritable("it is not a JSON object; fix it or move it away")),
+        let parsed = std::str::from_utf8(&bytes)
+            .map_err(|err| err.to_string())
+            .and_then(|text| RawObject::parse(text).map_err(|err| err.to_string()));
+        match parsed {
+            Ok(object) => Ok(Some(ReadFile { object, bytes })),
             Err(err) => Err(self.unwritable(&format!(
-                "it is not valid JSON ({err}); fix it (or move it away and let Claude make a new one)"
+                "it is not a JSON object that can be read ({err}); fix it where the error points \
+                 (Claude's own backups are in its backups/ dir)"
             ))),
         }
+    }
+
+    /// A part the merge needs could not be parsed.
+    fn unparsable(&self, err: &serde_json::Error) -> HookError {
+        self.unwritable(&format!(
+            "a part of it the merge changes is not valid JSON ({err}); fix that part"
+        ))
     }
 
     fn unwritable(&self, why: &str) -> HookError {
@@ -321,7 +371,10 @@ impl Stamp {
 /// A lock held past Claude's own staleness limit is treated as stale and
 /// not waited on any longer (nor removed: it is not ours).
 struct ClaudeLock {
-    path: Option<PathBuf>,
+    /// The lock dir this merge made, and its inode: only that dir is
+    /// removed at the end (past Claude's staleness limit, a Claude may have
+    /// replaced it with its own).
+    made: Option<(PathBuf, u64)>,
 }
 
 impl ClaudeLock {
@@ -332,15 +385,20 @@ impl ClaudeLock {
         let deadline = Instant::now() + CLAUDE_LOCK_WAIT;
         loop {
             match fs::create_dir(&path) {
-                Ok(()) => return ClaudeLock { path: Some(path) },
+                Ok(()) => {
+                    let made = fs::symlink_metadata(&path)
+                        .ok()
+                        .map(|meta| (path.clone(), meta.ino()));
+                    return ClaudeLock { made };
+                }
                 Err(err)
                     if err.kind() == io::ErrorKind::AlreadyExists && Instant::now() < deadline =>
                 {
-                    thread::sleep(Duration::from_millis(20));
+                    thread::sleep(Duration::from_millis(2));
                 }
                 Err(err) => {
-                    tracing::debug!(lock = %path.display(), "merging without Claude's lock: {err}");
-                    return ClaudeLock { path: None };
+                    tracing::info!(lock = %path.display(), "merging without Claude's lock (another process holds it; Claude itself does not wait for it either): {err}");
+                    return ClaudeLock { made: None };
                 }
             }
         }
@@ -349,8 +407,10 @@ impl ClaudeLock {
 
 impl Drop for ClaudeLock {
     fn drop(&mut self) {
-        if let Some(path) = &self.path {
-            let _ = fs::remove_dir(path);
+        if let Some((path, ino)) = &self.made {
+            if fs::symlink_metadata(path).is_ok_and(|meta| meta.ino() == *ino) {
+                let _ = fs::remove_dir(path);
+            }
         }
     }
 }
@@ -387,4 +447,85 @@ fn prune_backups(dir: &Path) {
             total -= len;
         }
     }
+}
+
+/// The part of the user's file that `changes` look at, parsed: each
+/// top-level key they name and, in `projects`, each key of each project
+/// they name. What `apply` reads and changes; nothing else is parsed.
+fn projection(
+    file: &RawObject,
+    changes: &[Change],
+) -> Result<Map<String, Value>, serde_json::Error> {
+    let mut view = Map::new();
+    let mut projects: Option<RawObject> = None;
+    let mut seen_projects = Map::new();
+    for change in changes {
+        match &change.path {
+            ItemPath::Top(key) | ItemPath::TopEntry(key, _) => {
+                if !view.contains_key(key) {
+                    if let Some(value) = file.value(key)? {
+                        view.insert(key.clone(), value);
+                    }
+                }
+            }
+            ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
+                if projects.is_none() {
+                    projects = Some(match file.value_raw(PROJECTS) {
+                        Some(text) => RawObject::parse(text)?,
+                        None => RawObject::default(),
+                    });
+                }
+                let Some(all) = &projects else { continue };
+                let Some(text) = all.value_raw(project) else {
+                    continue;
+                };
+                let one = RawObject::parse(text)?;
+                let entry = seen_projects
+                    .entry(project.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let (Some(value), Some(map)) = (one.value(key)?, entry.as_object_mut()) {
+                    map.insert(key.clone(), value);
+                }
+            }
+        }
+    }
+    if !seen_projects.is_empty() {
+        view.insert(PROJECTS.to_string(), Value::Object(seen_projects));
+    }
+    Ok(view)
+}
+
+/// Writes what `apply` left in `view` back into `file`, for exactly the
+/// items `changes` name.
+fn write_back(
+    file: &mut RawObject,
+    view: &Map<String, Value>,
+    changes: &[Change],
+) -> Result<(), serde_json::Error> {
+    let projects_existed = file.contains(PROJECTS);
+    for change in changes {
+        match &change.path {
+            ItemPath::Top(key) | ItemPath::TopEntry(key, _) => match view.get(key) {
+                Some(value) => file.set(key, value.clone()),
+                None => file.remove(key),
+            },
+            ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
+                let value = view
+                    .get(PROJECTS)
+                    .and_then(|projects| projects.get(project))
+                    .and_then(|p| p.get(key));
+                let projects = file.object_mut(PROJECTS)?;
+                let known = projects.contains(project);
+                match value {
+                    Some(value) => projects.object_mut(project)?.set(key, value.clone()),
+                    None if known => projects.object_mut(project)?.remove(key),
+                    None => {}
+                }
+            }
+        }
+    }
+    if !projects_existed && file.contains(PROJECTS) && file.object_mut(PROJECTS)?.is_empty() {
+        file.remove(PROJECTS);
+    }
+    Ok(())
 }

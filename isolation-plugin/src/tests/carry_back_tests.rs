@@ -161,7 +161,11 @@ fn an_invalid_user_file_is_left_alone_and_the_change_merged_once_it_is_fixed() {
     });
     fs::write(h.user_claude_json(), "{ not json").unwrap();
     let err = close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap_err();
-    assert!(err.message.contains("not valid JSON"), "{}", err.message);
+    assert!(
+        err.message.contains("not a JSON object that can be read"),
+        "{}",
+        err.message
+    );
     assert!(
         err.message.contains(h.user_claude_json().to_str().unwrap()),
         "{}",
@@ -348,5 +352,111 @@ fn merges_and_a_claude_outside_ccmux_lose_nothing_of_each_other() {
     }
     for n in 0..written {
         assert_eq!(merged[format!("loop{n}")], n, "loop write {n} lost");
+    }
+}
+
+#[test]
+fn history_a_strict_parser_refuses_is_written_back_byte_for_byte() {
+    let h = Harness::new();
+    // A prompt cut in the middle of an emoji, as JavaScript writes it.
+    let text = "{\n  \"theme\": \"dark\",\n  \"projects\": {\n    \"/work/repo\": {\n      \"history\": [\n        {\n          \"display\": \"cut \\ud83d\"\n        }\n      ],\n      \"hasTrustDialogAccepted\": true\n    }\n  }\n}\n";
+    fs::write(h.user_claude_json(), text).unwrap();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    // The seed skips history: the pane got the project's trust.
+    let seeded = read_json(&h.pane_dir("main_0_1").join("config/.claude.json"));
+    assert_eq!(
+        seeded["projects"]["/work/repo"]["hasTrustDialogAccepted"],
+        true
+    );
+    edit_pane(&h, "main_0_1", |pane| {
+        pane["mcpServers"] = json!({"s1": {"command": "/bin/true"}});
+        pane["projects"]["/work/repo"]["allowedTools"] = json!(["Bash(ls)"]);
+    });
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    let written = fs::read_to_string(h.user_claude_json()).unwrap();
+    assert!(
+        written.contains("\"display\": \"cut \\ud83d\""),
+        "{written}"
+    );
+    assert!(written.contains("\"s1\""), "{written}");
+    assert!(written.contains("\"Bash(ls)\""), "{written}");
+    assert!(!h.pane_dir("main_0_1").exists());
+}
+
+#[test]
+fn what_the_pane_added_never_replaces_what_the_user_got_meanwhile() {
+    let h = Harness::new();
+    // No user file when the pane opens: a fresh install in the pane.
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    fs::write(
+        h.pane_dir("main_0_1").join("config/.claude.json"),
+        serde_json::to_vec(
+            &json!({"userID": "pane-fresh", "theme": "light", "mcpServers": {"s1": {"command": "x"}}}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // Meanwhile a Claude outside ccmux made the user's file.
+    h.write_user_claude_json(&json!({"userID": "the-users", "theme": false}));
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    let merged = read_json(&h.user_claude_json());
+    assert_eq!(merged["userID"], "the-users");
+    // An empty value of the user's is no choice: the pane's goes in.
+    assert_eq!(merged["theme"], "light");
+    assert_eq!(merged["mcpServers"]["s1"], json!({"command": "x"}));
+}
+
+/// A Claude outside ccmux whose lock is held saves without it (2.1.197
+/// does): re-reads, waits a little, writes its copy over whatever is there.
+fn lockless_claude_loop(path: PathBuf, stop: Arc<AtomicBool>) -> usize {
+    let mut written = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let mut file: Value = match fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            Some(file) => file,
+            None => continue,
+        };
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        file[format!("outside{written}")] = json!(written);
+        let temp = path.with_extension("outside-tmp");
+        fs::write(&temp, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+        fs::rename(&temp, &path).unwrap();
+        written += 1;
+    }
+    written
+}
+
+#[test]
+fn a_merge_saved_over_by_a_lockless_claude_is_redone_or_kept_never_lost() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = Arc::new(h.started("grace_period_ms = 0", SERVER_A));
+    let ids: Vec<String> = (0..4).map(|n| format!("p_0_{n}")).collect();
+    for id in &ids {
+        create(&plugin, id).unwrap();
+        edit_pane(&h, id, |pane| {
+            pane["mcpServers"][format!("server-{id}")] = json!({"command": "/bin/true"});
+        });
+    }
+    let stop_loop = Arc::new(AtomicBool::new(false));
+    let looping = {
+        let (path, stop_loop) = (h.user_claude_json(), Arc::clone(&stop_loop));
+        std::thread::spawn(move || lockless_claude_loop(path, stop_loop))
+    };
+    for id in &ids {
+        // An error keeps the pane: that is the other allowed outcome.
+        let _kept_or_merged = close(&plugin, id, PaneExit::exited(0));
+    }
+    stop_loop.store(true, Ordering::Relaxed);
+    assert!(looping.join().unwrap() > 0);
+    let merged = read_json(&h.user_claude_json());
+    for id in &ids {
+        let landed = merged["mcpServers"][format!("server-{id}")].is_object();
+        let kept = h.pane_dir(id).join("config/.claude.json").is_file();
+        assert!(landed || kept, "{id}: neither in the user's file nor kept");
     }
 }

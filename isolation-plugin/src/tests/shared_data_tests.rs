@@ -321,3 +321,25 @@ fn configuration_a_pane_made_itself_goes_home_too() {
     );
     assert!(logs.contains("merge it by hand"), "{logs}");
 }
+
+#[test]
+fn a_rewritten_history_in_a_pane_adds_only_its_new_lines() {
+    let h = Harness::new();
+    put(
+        &h.user_claude_dir(),
+        "history.jsonl",
+        "{\"a\":1}\n{\"b\":2}\n",
+    );
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    let config = h.pane_dir("main_0_1").join("config");
+    // `claude project purge` replaced the link with a filtered copy, and
+    // the pane's Claude appended to it.
+    fs::remove_file(config.join("history.jsonl")).unwrap();
+    put(&config, "history.jsonl", "{\"b\":2}\n{\"c\":3}\n");
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert_eq!(
+        fs::read_to_string(h.user_claude_dir().join("history.jsonl")).unwrap(),
+        "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"
+    );
+}
