@@ -88,7 +88,11 @@ impl PluginCounters {
 
     pub(crate) fn succeeded(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.failures_in_a_row.store(0, Ordering::Relaxed);
+        // Read first: a store on every call would make hooks of different
+        // panes fight over the cache line for nothing.
+        if self.failures_in_a_row.load(Ordering::Relaxed) != 0 {
+            self.failures_in_a_row.store(0, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn refused(&self) {

@@ -64,7 +64,11 @@ impl Probe {
         }
         // One write per line (in `record_line`): hooks of several panes
         // append at once, and `writeln!` may split a line into writes.
-        self.record_line(&format!("{hook} {detail}"))?;
+        // Formatted only when recording: with no `record`, a hook is the
+        // no-op the hook-call benchmark measures.
+        if self.config.record.is_some() {
+            self.record_line(&format!("{hook} {detail}"))?;
+        }
         if self.config.sleep_in.iter().any(|h| h == hook) {
             std::thread::sleep(Duration::from_millis(self.config.sleep_ms));
         }
