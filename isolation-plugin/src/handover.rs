@@ -3,16 +3,30 @@
 //! its `.claude.json` are carried back into the user's file, and whatever
 //! it holds of the user's data pane-locally is moved into the user's
 //! Claude dir. Run by every removal (after the grace period, by the orphan
-//! scan, by `max_age_secs`); if any of it fails, the dir is kept.
+//! scan, by `max_age_secs`).
+//!
+//! If the data cannot go home, the dir is kept. If the `.claude.json`
+//! merge fails (the user's file is invalid, a link, locked by a stuck
+//! process), the pane's two small files that hold its changes (its final
+//! `.claude.json` and its seed record) are kept in
+//! `{base}/.pending-carry-back/{pane-id}-{ms}/` and the dir goes: a failed
+//! merge must not keep whole pane dirs around for ever. Every server start
+//! merges what is pending there, and removes each once it is merged.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde_json::{Map, Value};
 
 use crate::carry_back::CarriedKeys;
+use crate::errors::io_error;
 use crate::pane_dir::PaneDir;
-use crate::private_fs::{read_bounded, Links, ReadFailure};
+use crate::private_fs::{
+    create_private_dir, ensure_private_dir, entry, read_bounded, Entry, Links, ReadFailure,
+};
+use crate::rescue::move_no_replace;
 use crate::seed::{
     describe_read_failure, pick_keys, CLAUDE_JSON, SEED_RECORD, USER_CLAUDE_JSON_LIMIT,
 };
@@ -32,6 +46,8 @@ pub(crate) struct Handover {
 pub(crate) struct ClaudeJsonCarry {
     pub keys: CarriedKeys,
     pub user: UserClaudeJson,
+    /// `{base}/.pending-carry-back`: merges that failed, kept for later.
+    pub pending: PathBuf,
 }
 
 impl Handover {
@@ -50,45 +66,136 @@ impl Handover {
             }
         }
         if let Some(carry) = &self.claude_json {
-            carry.run(pane, config)?;
+            carry.run_or_keep(pane, config)?;
         }
         Ok(())
     }
 }
 
 impl ClaudeJsonCarry {
-    fn run(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
-        let Some(final_bytes) =
-            read_pane_file(&config.join(CLAUDE_JSON), "the pane's .claude.json")?
-        else {
+    /// Merges the pane's changes; if that fails, keeps them pending (and
+    /// says so) so the dir can go. An error only if they could not be kept
+    /// either: the dir must stay then.
+    fn run_or_keep(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
+        let final_file = config.join(CLAUDE_JSON);
+        let seed_record = pane.root().join(SEED_RECORD);
+        let Err(err) = self.carry(pane.id(), &final_file, &seed_record) else {
             return Ok(());
         };
-        let seed_bytes = read_pane_file(&pane.root().join(SEED_RECORD), "the pane's seed record")?;
+        match self.keep_pending(pane.id(), &final_file, &seed_record) {
+            Ok(kept) => {
+                tracing::warn!(
+                    pane = %pane.id(),
+                    kept = %kept.display(),
+                    "{}; the pane's .claude.json changes are kept in the dir named here and merged at every server start until they go in (delete that dir to drop them)",
+                    err.message
+                );
+                Ok(())
+            }
+            Err(keep_err) => Err(HookError::new(
+                err.kind,
+                format!(
+                    "{}; and keeping them pending failed too: {}",
+                    err.message, keep_err.message
+                ),
+            )),
+        }
+    }
+
+    /// Moves the pane's two files into a new dir under `pending`.
+    fn keep_pending(
+        &self,
+        pane_id: &str,
+        final_file: &Path,
+        seed_record: &Path,
+    ) -> Result<PathBuf, HookError> {
+        if let Some(base) = self.pending.parent() {
+            if !base.is_dir() {
+                create_private_dir("the isolation base dir", base)?;
+            }
+        }
+        ensure_private_dir("the pending carry-backs dir", &self.pending)?;
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let mut kept = self.pending.join(format!("{pane_id}-{millis}"));
+        let mut n = 1;
+        while !create_private_dir("a pending carry-back", &kept)? {
+            kept = self.pending.join(format!("{pane_id}-{millis}-{n}"));
+            n += 1;
+        }
+        for (from, name) in [(final_file, CLAUDE_JSON), (seed_record, SEED_RECORD)] {
+            if fs::symlink_metadata(from).is_ok()
+                && !move_no_replace(from, &kept.join(name), pane_id)?
+            {
+                return Err(io_error(
+                    "keep",
+                    from,
+                    &std::io::Error::other("the pending dir already holds one"),
+                ));
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Merges every pending carry-back, oldest first, and removes each one
+    /// that went in. For server start.
+    pub(crate) fn merge_pending(&self) {
+        let Ok(entries) = fs::read_dir(&self.pending) else {
+            return;
+        };
+        let mut kept: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        kept.sort_by_key(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.rsplit('-').find_map(|part| part.parse::<u128>().ok()))
+                .unwrap_or(0)
+        });
+        for dir in kept {
+            if !matches!(entry(&dir), Ok(Entry::Dir(_))) {
+                continue;
+            }
+            let pane_id = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match self.carry(&pane_id, &dir.join(CLAUDE_JSON), &dir.join(SEED_RECORD)) {
+                Ok(()) => {
+                    if let Err(err) = fs::remove_dir_all(&dir) {
+                        tracing::warn!(path = %dir.display(), "merged, but could not remove: {err}");
+                    }
+                }
+                Err(err) => tracing::warn!(
+                    kept = %dir.display(),
+                    "a pending carry-back still cannot be merged: {}",
+                    err.message
+                ),
+            }
+        }
+    }
+
+    fn carry(&self, pane_id: &str, final_path: &Path, seed_path: &Path) -> Result<(), HookError> {
+        let Some(final_bytes) = read_pane_file(final_path, "the pane's .claude.json")? else {
+            return Ok(());
+        };
+        let seed_bytes = read_pane_file(seed_path, "the pane's seed record")?;
         // A pane whose Claude never saved (a shell pane, most panes of a
         // multiplexer) still holds its seed byte for byte: nothing changed.
         if seed_bytes.as_deref() == Some(final_bytes.as_slice()) {
             return Ok(());
         }
         // Only the compared keys are built; a project's history is skipped.
-        let final_file = self.parse(
-            &final_bytes,
-            &config.join(CLAUDE_JSON),
-            "the pane's .claude.json",
-        )?;
+        let final_file = self.parse(&final_bytes, final_path, "the pane's .claude.json")?;
         let seed = match &seed_bytes {
-            Some(bytes) => Some(self.parse(
-                bytes,
-                &pane.root().join(SEED_RECORD),
-                "the pane's seed record",
-            )?),
+            Some(bytes) => Some(self.parse(bytes, seed_path, "the pane's seed record")?),
             None => None,
         };
         let only_additions = seed.is_none();
         let changes = self.keys.changes(&seed.unwrap_or_default(), &final_file);
-        if let Some(applied) = self.user.merge(pane.id(), &changes, only_additions)? {
+        if let Some(applied) = self.user.merge(pane_id, &changes, only_additions)? {
             if applied.written > 0 {
                 tracing::info!(
-                    pane = %pane.id(),
+                    pane = pane_id,
                     path = %self.user.path.display(),
                     written = applied.written,
                     conflicts = applied.conflicts,

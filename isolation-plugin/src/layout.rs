@@ -5,6 +5,7 @@
 //!   .owners/{server_id}.lock      one per server identity, locked while it runs
 //!   .unowned/{pane-id}-{unix}/    pane dirs without metadata, set aside by the orphan scan
 //!   .claude-json-backups/         the user's .claude.json before each merge
+//!   .pending-carry-back/{pane}-{ms}/  a pane's .claude.json and seed record whose merge failed
 //!   {pane-id}/                    one per pane: see PaneDir
 //! ```
 //!
@@ -20,6 +21,8 @@ use crate::pane_dir::PaneDir;
 use crate::private_fs::{create_private_dir, ensure_private_dir, entry, Entry};
 
 pub(crate) const OWNERS_DIR: &str = ".owners";
+/// A pane's `.claude.json` changes whose merge failed, kept for later.
+pub(crate) const PENDING_CARRY_BACK_DIR: &str = ".pending-carry-back";
 /// Backups of the user's `.claude.json`, one per merge, bounded.
 pub(crate) const CLAUDE_JSON_BACKUPS_DIR: &str = ".claude-json-backups";
 /// Where the orphan scan moves pane dirs that have content but no owner.
@@ -45,6 +48,11 @@ impl Layout {
     pub(crate) fn pane(&self, pane_id: &str) -> Result<PaneDir, HookError> {
         check_pane_id(pane_id).map_err(|err| invalid_pane_id(&err))?;
         Ok(PaneDir::new(pane_id, self.base.join(pane_id)))
+    }
+
+    /// Merges that failed, kept until they go in.
+    pub(crate) fn pending_carry_backs(&self) -> PathBuf {
+        self.base.join(PENDING_CARRY_BACK_DIR)
     }
 
     /// Where the user's `.claude.json` is kept before each merge.

@@ -192,6 +192,11 @@ impl Plugin for IsolationPlugin {
             return Ok(());
         }
 
+        // Merges that failed before (the user's file was invalid, say) go
+        // in now that it may be fixed.
+        if let Some(carry) = &self.handover.claude_json {
+            carry.merge_pending();
+        }
         let open = self.panes.ids();
         let keep: HashSet<&str> = event
             .live_panes
@@ -436,6 +441,7 @@ impl IsolationPlugin {
                         user_dir: user.dir.clone(),
                         backups: layout.claude_json_backups(),
                     },
+                    pending: layout.pending_carry_backs(),
                 });
         let handover = Arc::new(Handover { data, claude_json });
         Ok(IsolationPlugin {

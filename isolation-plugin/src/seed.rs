@@ -13,7 +13,7 @@
 //! anywhere in the pane (after a `cd`) must find that folder's trust and
 //! MCP servers too. Only the allow-listed keys of each project are kept,
 //! so the seed grows with the number of projects, not with the size of the
-//! user's file (BENCHMARKS.md, row 8).
+//! user's file (BENCHMARKS.md, row 9).
 //!
 //! Why a cache: the user's file can be 50 MB, and panes are created in
 //! bursts (a restored layout). It is parsed once, and the *serialized*
