@@ -27,7 +27,9 @@ use crate::pane::{
     signal_process_group, Output, PaneCommand, PaneProcess, SpawnError, DEFAULT_SIZE,
 };
 use crate::run::{check_planned, default_state_dir, new_session_id, split_pane_id, with_command};
-use crate::server::{usage_error, Outcome, PlannedPane, Server, ServerConfig, StartedPane};
+use crate::server::{
+    open_state, usage_error, Opened, Outcome, PlannedPane, Server, ServerConfig, StartedPane,
+};
 use crate::shutdown::{HangUp, Shutdown};
 use crate::state::{load_panes, SavedPane, StateDir};
 use crate::terminal::{self, RawMode};
@@ -83,17 +85,13 @@ pub fn attach(args: &AttachArgs) -> u8 {
             )
         }
     };
-    let state = match StateDir::open(&root.join(ATTACHED_DIR).join(&pane_id)) {
-        Ok(state) => state,
-        Err(err) => return usage_error(err),
-    };
-    let server_id = match state.server_id() {
-        Ok(id) => id,
-        Err(err) => return usage_error(err),
-    };
-    let cwd = match std::env::current_dir() {
-        Ok(cwd) => cwd,
-        Err(err) => return usage_error(format!("cannot read the current directory: {err}")),
+    let Opened {
+        state,
+        server_id,
+        cwd,
+    } = match open_state(&root.join(ATTACHED_DIR).join(&pane_id)) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let (saved, planned) = match plan_pane(&pane_id, args, &state, &cwd) {
         Ok(planned) => planned,

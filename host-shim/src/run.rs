@@ -17,7 +17,9 @@ use crate::cli::RunArgs;
 use crate::config_file;
 use crate::exit;
 use crate::pane::{Output, PaneProcess, DEFAULT_SIZE};
-use crate::server::{usage_error, Outcome, PlannedPane, Server, ServerConfig, StartedPane};
+use crate::server::{
+    open_state, usage_error, Opened, Outcome, PlannedPane, Server, ServerConfig, StartedPane,
+};
 use crate::shutdown::Shutdown;
 use crate::state::{load_panes, SavedPane, StateDir};
 
@@ -54,17 +56,13 @@ pub fn run(args: &RunArgs) -> u8 {
                 ),
             },
         };
-    let state = match StateDir::open(&state_dir) {
-        Ok(state) => state,
-        Err(err) => return usage_error(err),
-    };
-    let server_id = match state.server_id() {
-        Ok(id) => id,
-        Err(err) => return usage_error(err),
-    };
-    let cwd = match std::env::current_dir() {
-        Ok(cwd) => cwd,
-        Err(err) => return usage_error(format!("cannot read the current directory: {err}")),
+    let Opened {
+        state,
+        server_id,
+        cwd,
+    } = match open_state(&state_dir) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     // Before the plugins load: a bad pane id must reach no plugin at all.
     let (restored, panes) = match plan_panes(args, &state, &cwd) {

@@ -307,6 +307,28 @@ impl Server {
     }
 }
 
+/// What a run needs before any plugin loads: its state dir opened, its
+/// identity, and the directory new panes start in.
+pub struct Opened {
+    pub state: StateDir,
+    pub server_id: Uuid,
+    pub cwd: PathBuf,
+}
+
+/// Opens the state dir at `dir` for a run; a usage error (with its exit
+/// code) if it cannot be used.
+pub fn open_state(dir: &Path) -> Result<Opened, u8> {
+    let state = StateDir::open(dir).map_err(usage_error)?;
+    let server_id = state.server_id().map_err(usage_error)?;
+    let cwd = std::env::current_dir()
+        .map_err(|err| usage_error(format!("cannot read the current directory: {err}")))?;
+    Ok(Opened {
+        state,
+        server_id,
+        cwd,
+    })
+}
+
 pub fn usage_error(err: impl std::fmt::Display) -> u8 {
     say!("host-shim: {err}");
     exit::USAGE

@@ -206,6 +206,19 @@ pub(crate) fn read_bounded(path: &Path, limit: u64, links: Links) -> Result<Vec<
     Ok(bytes)
 }
 
+/// Creates a new file at `path`, mode 0600 before the umask (the caller
+/// makes it exactly 0600 where that matters). Fails if anything is there:
+/// `O_EXCL` never follows a link, so a link planted at the name is refused
+/// like any existing entry.
+pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// The suffix of temporary files written by [`write_private_file_atomic`]:
 /// `{name}.tmp-{pid}-{n}`.
 pub(crate) fn is_temp_file_of(file_name: &str, name: &str) -> bool {
@@ -223,13 +236,7 @@ pub(crate) fn is_temp_file_of(file_name: &str, name: &str) -> bool {
 /// existing entry.
 pub(crate) fn create_private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<bool, HookError> {
     let path = dir.join(name);
-    let mut file = match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-    {
+    let mut file = match create_new_file(&path) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
         Err(err) => return Err(io_error("create", &path, &err)),
@@ -281,13 +288,7 @@ pub(crate) fn write_private_file_atomic(
 }
 
 fn write_and_rename(temp: &Path, target: &Path, bytes: &[u8]) -> Result<(), HookError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(temp)
-        .map_err(|err| io_error("create", temp, &err))?;
+    let mut file = create_new_file(temp).map_err(|err| io_error("create", temp, &err))?;
     file.set_permissions(Permissions::from_mode(FILE_MODE))
         .map_err(|err| io_error("make private (mode 0600)", temp, &err))?;
     file.write_all(bytes)

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use ccmux_plugin_api::HookError;
 
 use crate::errors::io_error;
-use crate::private_fs::{create_private_dir, entry, Entry, FILE_MODE};
+use crate::private_fs::{create_new_file, create_private_dir, entry, Entry, FILE_MODE};
 
 /// The largest user log read to see which lines it has already.
 const LOG_LIMIT: u64 = 256 << 20;
@@ -362,13 +362,8 @@ fn copy_then_remove(from: &Path, to: &Path, pane_id: &str) -> Result<bool, HookE
             let temp = dir.join(format!(".{name}.ccmux-copy-{}", std::process::id()));
             let copied = (|| {
                 let mut source = File::open(from).map_err(|err| io_error("read", from, &err))?;
-                let mut target = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(FILE_MODE)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&temp)
-                    .map_err(|err| io_error("create", &temp, &err))?;
+                let mut target =
+                    create_new_file(&temp).map_err(|err| io_error("create", &temp, &err))?;
                 io::copy(&mut source, &mut target)
                     .and_then(|_| target.sync_all())
                     .map_err(|err| io_error("copy into", &temp, &err))

@@ -36,7 +36,8 @@ use crate::carry_back::{apply, Applied, Change, ItemPath};
 use crate::errors::io_error;
 use crate::json_edit::RawObject;
 use crate::private_fs::{
-    create_private_dir, ensure_private_dir, entry, read_bounded, Entry, Links, FILE_MODE,
+    create_new_file, create_private_dir, ensure_private_dir, entry, read_bounded, Entry, Links,
+    FILE_MODE,
 };
 use crate::seed::{describe_read_failure, PROJECTS, USER_CLAUDE_JSON_LIMIT};
 
@@ -244,13 +245,7 @@ impl UserClaudeJson {
         ));
         let mode = replacing.map_or(FILE_MODE, |stamp| stamp.mode & 0o7777);
         let written = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(FILE_MODE)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&temp)
-                .map_err(|err| io_error("create", &temp, &err))?;
+            let mut file = create_new_file(&temp).map_err(|err| io_error("create", &temp, &err))?;
             file.set_permissions(Permissions::from_mode(mode))
                 .map_err(|err| io_error("set the mode of", &temp, &err))?;
             if let Some(stamp) = replacing {
