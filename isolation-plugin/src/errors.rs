@@ -14,8 +14,9 @@ use ccmux_plugin_api::{HookError, HookErrorKind, InvalidPaneId};
 pub(crate) fn io_error(doing: &str, path: &Path, err: &io::Error) -> HookError {
     let hint = match err.kind() {
         io::ErrorKind::ReadOnlyFilesystem => {
-            "; the filesystem is read-only: set `base_dir` in the isolation plugin's \
-             [plugins.config] to a writable directory, or disable the plugin"
+            "; the filesystem is read-only: make it writable, or, if it holds the pane \
+             dirs, set `base_dir` in the isolation plugin's [plugins.config] to a writable \
+             directory (or disable the plugin)"
         }
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
             "; the disk is full: free some space and try again"
@@ -69,7 +70,8 @@ mod tests {
     fn disk_errors_name_the_path_and_the_fix() {
         let path = Path::new("/data/ccmux/claude/main_0_1");
         for (errno, expect) in [
-            (libc::EROFS, "read-only: set `base_dir`"),
+            (libc::EROFS, "read-only: make it writable"),
+            (libc::EROFS, "set `base_dir`"),
             (libc::ENOSPC, "disk is full"),
             (libc::EDQUOT, "disk is full"),
             (libc::EACCES, "belongs to you"),
