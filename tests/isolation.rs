@@ -627,8 +627,10 @@ fn a_folder_the_user_trusted_is_trusted_in_every_pane() {
     std::fs::create_dir_all(&untrusted).unwrap();
     onboarded_user(&sandbox, &sandbox.path().join("trusted"));
     let config = root_config(&sandbox, Some(0), true);
-    // Interactive, on a terminal of its own (`script`), for ten seconds.
-    let interactive = "script -qfc 'timeout 10 \"$CLAUDE_BIN\"' /dev/null | tr '\\r' '\\n'";
+    // Interactive, on a terminal of its own (`script`), for ten seconds
+    // (then killed, should it not end on SIGTERM: seen once on a loaded
+    // machine).
+    let interactive = "script -qfc 'timeout -k 3 10 \"$CLAUDE_BIN\"' /dev/null | tr '\\r' '\\n'";
     let screen = |cwd: &Path, state: &str| {
         let out = run(shim(&sandbox, &claude, &config, state)
             .current_dir(cwd)
