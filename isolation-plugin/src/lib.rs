@@ -37,11 +37,12 @@
 //! * `owner_lock`: one running server per identity; is another one alive?
 //! * `orphans`: the cleanup scan at server start.
 //! * `removal`: the grace-period removal of closed panes' dirs.
-//! * `user_claude_dir`, `share`, `seed`: keeping the user's identity.
+//! * `user_claude_dir`, `login`, `share`, `seed`: keeping the user's
+//!   identity (`login`: which credentials a pane's Claude uses).
 //! * `shared_data`: the user's data shared by every pane.
-//! * `handover` (`rescue`, `carry_back`, `user_claude_json`): what a pane
-//!   dir gives back before it is removed: pane-local data moved home, the
-//!   pane's `.claude.json` changes merged into the user's.
+//! * `handover` (`rescue`, `carry_back`, `user_claude_json`, `json_edit`):
+//!   what a pane dir gives back before it is removed: pane-local data moved
+//!   home, the pane's `.claude.json` changes merged into the user's.
 //! * `pane_lock`, `reload_bases`: one claimer at a time; a reload that
 //!   moves the base dir.
 //! * `private_fs`, `errors`, `process`, `open_panes`: the plumbing.
