@@ -68,6 +68,19 @@ pub(crate) struct Change {
     pub pane: Option<Value>,
 }
 
+/// Whose value stays where both the pane and the user's file changed an
+/// item since the pane's seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Precedence {
+    /// A pane closing now: the pane's value, the latest choice, wins.
+    PaneWins,
+    /// A pending change merged late: the user's value, made since, stays.
+    UserWins,
+    /// A pane without a record of its seed: only what the user's file
+    /// lacks is added.
+    OnlyAdditions,
+}
+
 /// What applying changes to the user's file did, for the log.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Applied {
@@ -219,15 +232,14 @@ fn is_empty(value: &Value) -> bool {
 /// Applies `changes` to the user's file `user` (a JSON object), by the
 /// rules in the module docs. `pane_id` names the pane in the log.
 ///
-/// With `only_additions` (a pane with no record of its seed: made by an
-/// older plugin version), an item the user's file has is never touched:
-/// without the seed, a pane's stale value cannot be told from a change.
+/// `precedence` says whose value stays in a conflict.
 pub(crate) fn apply(
     user: &mut Map<String, Value>,
     changes: &[Change],
     pane_id: &str,
-    only_additions: bool,
+    precedence: Precedence,
 ) -> Applied {
+    let only_additions = precedence == Precedence::OnlyAdditions;
     let mut applied = Applied::default();
     for change in changes {
         let current = get(user, &change.path).cloned();
@@ -259,6 +271,14 @@ pub(crate) fn apply(
             None => {
                 remove(user, &change.path);
                 applied.written += 1;
+            }
+            Some(_) if user_changed_it && precedence == Precedence::UserWins => {
+                tracing::info!(
+                    pane = pane_id,
+                    item = %change.path,
+                    "not carrying back a late change: the user's .claude.json changed it since"
+                );
+                applied.conflicts += 1;
             }
             Some(value) => {
                 if user_changed_it {

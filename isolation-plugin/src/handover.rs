@@ -9,24 +9,19 @@
 //! merge fails (the user's file is invalid, a link, locked by a stuck
 //! process), the pane's two small files that hold its changes (its final
 //! `.claude.json` and its seed record) are kept in
-//! `{base}/.pending-carry-back/{pane-id}-{ms}/` and the dir goes: a failed
+//! `{base}/.pending-carry-back/{ms}-{pane-id}/` and the dir goes: a failed
 //! merge must not keep whole pane dirs around for ever. Every server start
 //! merges what is pending there, and removes each once it is merged.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::Path;
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde_json::{Map, Value};
 
-use crate::carry_back::CarriedKeys;
-use crate::errors::io_error;
+use crate::carry_back::{CarriedKeys, Precedence};
 use crate::pane_dir::PaneDir;
-use crate::private_fs::{
-    create_private_dir, ensure_private_dir, entry, read_bounded, Entry, Links, ReadFailure,
-};
-use crate::rescue::move_no_replace;
+use crate::pending::PendingCarryBacks;
+use crate::private_fs::{read_bounded, Links, ReadFailure};
 use crate::seed::{
     describe_read_failure, pick_keys, CLAUDE_JSON, SEED_RECORD, USER_CLAUDE_JSON_LIMIT,
 };
@@ -46,8 +41,8 @@ pub(crate) struct Handover {
 pub(crate) struct ClaudeJsonCarry {
     pub keys: CarriedKeys,
     pub user: UserClaudeJson,
-    /// `{base}/.pending-carry-back`: merges that failed, kept for later.
-    pub pending: PathBuf,
+    /// Merges that failed, kept for later.
+    pub pending: PendingCarryBacks,
 }
 
 impl Handover {
@@ -79,10 +74,11 @@ impl ClaudeJsonCarry {
     fn run_or_keep(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
         let final_file = config.join(CLAUDE_JSON);
         let seed_record = pane.root().join(SEED_RECORD);
-        let Err(err) = self.carry(pane.id(), &final_file, &seed_record) else {
+        let Err(err) = self.carry(pane.id(), &final_file, &seed_record, Precedence::PaneWins)
+        else {
             return Ok(());
         };
-        match self.keep_pending(pane.id(), &final_file, &seed_record) {
+        match self.pending.keep(pane.id(), &final_file, &seed_record) {
             Ok(kept) => {
                 tracing::warn!(
                     pane = %pane.id(),
@@ -102,71 +98,28 @@ impl ClaudeJsonCarry {
         }
     }
 
-    /// Moves the pane's two files into a new dir under `pending`.
-    fn keep_pending(
-        &self,
-        pane_id: &str,
-        final_file: &Path,
-        seed_record: &Path,
-    ) -> Result<PathBuf, HookError> {
-        if let Some(base) = self.pending.parent() {
-            if !base.is_dir() {
-                create_private_dir("the isolation base dir", base)?;
-            }
-        }
-        ensure_private_dir("the pending carry-backs dir", &self.pending)?;
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let mut kept = self.pending.join(format!("{pane_id}-{millis}"));
-        let mut n = 1;
-        while !create_private_dir("a pending carry-back", &kept)? {
-            kept = self.pending.join(format!("{pane_id}-{millis}-{n}"));
-            n += 1;
-        }
-        for (from, name) in [(final_file, CLAUDE_JSON), (seed_record, SEED_RECORD)] {
-            if fs::symlink_metadata(from).is_ok()
-                && !move_no_replace(from, &kept.join(name), pane_id)?
-            {
-                return Err(io_error(
-                    "keep",
-                    from,
-                    &std::io::Error::other("the pending dir already holds one"),
-                ));
-            }
-        }
-        Ok(kept)
-    }
-
-    /// Merges every pending carry-back, oldest first, and removes each one
-    /// that went in. For server start.
+    /// Merges every pending carry-back, oldest first, and drops each one
+    /// that went in. For server start. A pending change is late: where the
+    /// user's file changed the same item since, the user's value stays.
     pub(crate) fn merge_pending(&self) {
-        let Ok(entries) = fs::read_dir(&self.pending) else {
+        let Some(lock) = self.pending.lock() else {
             return;
         };
-        let mut kept: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        kept.sort_by_key(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.rsplit('-').find_map(|part| part.parse::<u128>().ok()))
-                .unwrap_or(0)
-        });
-        for dir in kept {
-            if !matches!(entry(&dir), Ok(Entry::Dir(_))) {
+        for pending in self.pending.list(&lock) {
+            let final_file = pending.path.join(CLAUDE_JSON);
+            if !final_file.is_file() {
+                tracing::warn!(path = %pending.path.display(), "a pending carry-back without its .claude.json: leaving it");
                 continue;
             }
-            let pane_id = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            match self.carry(&pane_id, &dir.join(CLAUDE_JSON), &dir.join(SEED_RECORD)) {
-                Ok(()) => {
-                    if let Err(err) = fs::remove_dir_all(&dir) {
-                        tracing::warn!(path = %dir.display(), "merged, but could not remove: {err}");
-                    }
-                }
+            match self.carry(
+                &pending.pane_id,
+                &final_file,
+                &pending.path.join(SEED_RECORD),
+                Precedence::UserWins,
+            ) {
+                Ok(()) => self.pending.drop_merged(&pending),
                 Err(err) => tracing::warn!(
-                    kept = %dir.display(),
+                    kept = %pending.path.display(),
                     "a pending carry-back still cannot be merged: {}",
                     err.message
                 ),
@@ -174,7 +127,13 @@ impl ClaudeJsonCarry {
         }
     }
 
-    fn carry(&self, pane_id: &str, final_path: &Path, seed_path: &Path) -> Result<(), HookError> {
+    fn carry(
+        &self,
+        pane_id: &str,
+        final_path: &Path,
+        seed_path: &Path,
+        precedence: Precedence,
+    ) -> Result<(), HookError> {
         let Some(final_bytes) = read_pane_file(final_path, "the pane's .claude.json")? else {
             return Ok(());
         };
@@ -190,9 +149,15 @@ impl ClaudeJsonCarry {
             Some(bytes) => Some(self.parse(bytes, seed_path, "the pane's seed record")?),
             None => None,
         };
-        let only_additions = seed.is_none();
+        // Without a record of its seed, a pane's stale value cannot be told
+        // from a change: it only adds.
+        let precedence = if seed.is_none() {
+            Precedence::OnlyAdditions
+        } else {
+            precedence
+        };
         let changes = self.keys.changes(&seed.unwrap_or_default(), &final_file);
-        if let Some(applied) = self.user.merge(pane_id, &changes, only_additions)? {
+        if let Some(applied) = self.user.merge(pane_id, &changes, precedence)? {
             if applied.written > 0 {
                 tracing::info!(
                     pane = pane_id,

@@ -11,6 +11,8 @@
 //! and the merge costs time and memory in what it changes, not in the
 //! file's size.
 
+use std::collections::HashMap;
+
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
@@ -84,6 +86,8 @@ impl RawObject {
         let node = &mut self.members[at].1;
         let opened = match node {
             Node::Object(_) => None,
+            // `null` holds nothing: it becomes the object written into it.
+            Node::Raw(raw) if raw.get().trim() == "null" => Some(RawObject::default()),
             Node::Raw(raw) => Some(RawObject::parse(raw.get())?),
             Node::Value(value) => Some(RawObject::parse(&serde_json::to_string(value)?)?),
         };
@@ -145,12 +149,19 @@ impl<'de> Deserialize<'de> for RawObject {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
-                let mut members = Vec::new();
+                let mut members: Vec<(String, Node)> = Vec::new();
+                let mut at: HashMap<String, usize> = HashMap::new();
                 while let Some(key) = map.next_key::<String>()? {
                     let value: Box<RawValue> = map.next_value()?;
-                    // A repeated key: the last one counts, as in JavaScript.
-                    members.retain(|(k, _): &(String, Node)| *k != key);
-                    members.push((key, Node::Raw(value)));
+                    // A repeated key: the last value counts, in the first
+                    // one's place, as in JavaScript.
+                    match at.get(&key) {
+                        Some(&i) => members[i].1 = Node::Raw(value),
+                        None => {
+                            at.insert(key.clone(), members.len());
+                            members.push((key, Node::Raw(value)));
+                        }
+                    }
                 }
                 Ok(RawObject { members })
             }

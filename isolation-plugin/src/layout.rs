@@ -5,7 +5,7 @@
 //!   .owners/{server_id}.lock      one per server identity, locked while it runs
 //!   .unowned/{pane-id}-{unix}/    pane dirs without metadata, set aside by the orphan scan
 //!   .claude-json-backups/         the user's .claude.json before each merge
-//!   .pending-carry-back/{pane}-{ms}/  a pane's .claude.json and seed record whose merge failed
+//!   .pending-carry-back/{ms}-{pane}/  a pane's .claude.json and seed record whose merge failed
 //!   {pane-id}/                    one per pane: see PaneDir
 //! ```
 //!

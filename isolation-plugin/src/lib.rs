@@ -62,6 +62,7 @@ mod orphans;
 mod owner_lock;
 mod pane_dir;
 mod pane_lock;
+mod pending;
 mod private_fs;
 mod process;
 mod reload_bases;
@@ -98,6 +99,7 @@ use open_panes::{OpenPane, OpenPanes};
 use orphans::{remove_orphans, ScanPolicy};
 use owner_lock::OwnerLock;
 use pane_dir::{Claimed, MetadataState, PaneDir};
+use pending::PendingCarryBacks;
 use removal::{Removal, RemovalQueue};
 use seed::ClaudeJsonSeed;
 use shared_data::SharedData;
@@ -442,7 +444,7 @@ impl IsolationPlugin {
                         user_dir: user.dir.clone(),
                         backups: layout.claude_json_backups(),
                     },
-                    pending: layout.pending_carry_backs(),
+                    pending: PendingCarryBacks::new(layout.pending_carry_backs()),
                 });
         let handover = Arc::new(Handover { data, claude_json });
         Ok(IsolationPlugin {

@@ -33,7 +33,9 @@ use std::path::{Path, PathBuf};
 use ccmux_plugin_api::HookError;
 
 use crate::errors::io_error;
-use crate::private_fs::{create_new_file, create_private_dir, entry, Entry, FILE_MODE};
+use crate::private_fs::{
+    create_new_file, create_private_dir, entry, read_bounded, Entry, Links, ReadFailure, FILE_MODE,
+};
 
 /// The largest user log read to see which lines it has already.
 const LOG_LIMIT: u64 = 256 << 20;
@@ -132,10 +134,20 @@ fn merge_entry_again(from: &Path, to: &Path, pane_id: &str) -> Result<Rescued, H
 /// and appending it whole would double every line. What a rewrite removed
 /// is not removed from the user's: nothing of the user's is deleted.
 pub(crate) fn append_log(src: &Path, dst: &Path) -> Result<u64, HookError> {
-    let mut pane_log = Vec::new();
-    File::open(src)
-        .and_then(|mut file| file.read_to_end(&mut pane_log))
-        .map_err(|err| io_error("read", src, &err))?;
+    let pane_log =
+        read_bounded(src, LOG_LIMIT, Links::Refuse).map_err(|failure| match failure {
+            ReadFailure::Io(err) => io_error("read", src, &err),
+            ReadFailure::NotRegular => {
+                io_error("read", src, &io::Error::other("it is not a regular file"))
+            }
+            ReadFailure::TooLarge(len) => io_error(
+                "read",
+                src,
+                &io::Error::other(format!(
+                    "it is {len} bytes, more than the {LOG_LIMIT}-byte limit"
+                )),
+            ),
+        })?;
     let mut log = OpenOptions::new()
         .read(true)
         .append(true)

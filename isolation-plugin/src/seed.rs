@@ -260,6 +260,15 @@ enum Depth {
     Project,
 }
 
+impl PickKeys<'_> {
+    fn nothing_below_top<E: serde::de::Error>(self) -> Result<Map<String, Value>, E> {
+        match self.depth {
+            Depth::Top => Err(E::custom("the file is not a JSON object")),
+            Depth::Projects | Depth::Project => Ok(Map::new()),
+        }
+    }
+}
+
 /// A serde seed that builds values only for the wanted keys and skips the
 /// others (per-project history is most of a big file) with `IgnoredAny`.
 struct PickKeys<'a> {
@@ -275,7 +284,7 @@ impl<'de> DeserializeSeed<'de> for PickKeys<'_> {
         self,
         deserializer: D,
     ) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -284,6 +293,38 @@ impl<'de> Visitor<'de> for PickKeys<'_> {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
+    }
+
+    // Below the top level, a value that is not an object (a project entry
+    // of `null`, `"projects": []`) holds nothing to carry: it is skipped
+    // rather than failing the whole file, which Claude reads the same.
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        self.nothing_below_top()
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        self.nothing_below_top()
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        self.nothing_below_top()
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        self.nothing_below_top()
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        self.nothing_below_top()
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        self.nothing_below_top()
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        self.nothing_below_top()
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde_json::{Map, Value};
 
-use crate::carry_back::{apply, Applied, Change, ItemPath};
+use crate::carry_back::{apply, Applied, Change, ItemPath, Precedence};
 use crate::errors::io_error;
 use crate::json_edit::RawObject;
 use crate::private_fs::{
@@ -51,10 +51,12 @@ const MERGE_LOCK_WAIT: Duration = Duration::from_secs(10);
 /// itself never waits for it (it writes without the lock when it cannot
 /// take it), so this is a courtesy, kept short.
 const CLAUDE_LOCK_WAIT: Duration = Duration::from_secs(2);
-/// How long after its rename a merge looks again: a Claude outside ccmux
-/// that read the file before the rename and saves after it (without the
-/// lock) writes its own copy over the merge; the look catches that.
-const VERIFY_AFTER: Duration = Duration::from_millis(100);
+/// When after its rename a merge looks again (each wait after the one
+/// before): a Claude outside ccmux that read the file before the rename and
+/// saves after it (without the lock) writes its own copy over the merge;
+/// the looks catch that. A running Claude re-reads a changed file within a
+/// second, after which its saves carry the merge.
+const VERIFY_AFTER: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(900)];
 /// The backups kept of the user's file, at most.
 const BACKUPS_KEPT: usize = 10;
 const BACKUPS_MAX_BYTES: u64 = 512 << 20;
@@ -86,7 +88,7 @@ impl UserClaudeJson {
         &self,
         pane_id: &str,
         changes: &[Change],
-        only_additions: bool,
+        precedence: Precedence,
     ) -> Result<Option<Applied>, HookError> {
         if changes.is_empty() {
             return Ok(None);
@@ -107,7 +109,7 @@ impl UserClaudeJson {
                 Err(err) => return Err(err),
             };
             let mut view = projection(&file, changes).map_err(|err| self.unparsable(&err))?;
-            let applied = apply(&mut view, changes, pane_id, only_additions);
+            let applied = apply(&mut view, changes, pane_id, precedence);
             if applied.written == 0 {
                 return Ok(Some(applied));
             }
@@ -138,7 +140,7 @@ impl UserClaudeJson {
                 }
             }
             drop(claude_lock);
-            if self.still_applied(changes, pane_id, only_additions)? {
+            if self.still_applied(changes, pane_id, precedence)? {
                 return Ok(Some(applied));
             }
             tracing::info!(
@@ -163,19 +165,28 @@ impl UserClaudeJson {
         &self,
         changes: &[Change],
         pane_id: &str,
-        only_additions: bool,
+        precedence: Precedence,
     ) -> Result<bool, HookError> {
-        thread::sleep(VERIFY_AFTER);
+        for wait in VERIFY_AFTER {
+            thread::sleep(wait);
+            if !self.still_applied_now(changes, pane_id, precedence) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn still_applied_now(&self, changes: &[Change], pane_id: &str, precedence: Precedence) -> bool {
         let file = match self.read() {
             Ok(Some(ReadFile { object, .. })) => object,
             // Gone or unreadable right after the rename: something else
             // rewrote it; merge again (or fail there, with its message).
-            Ok(None) | Err(_) => return Ok(false),
+            Ok(None) | Err(_) => return false,
         };
         let Ok(mut view) = projection(&file, changes) else {
-            return Ok(false);
+            return false;
         };
-        Ok(apply(&mut view, changes, pane_id, only_additions).written == 0)
+        apply(&mut view, changes, pane_id, precedence).written == 0
     }
 
     /// The user's file, parsed, with the bytes it was parsed from; `None`
@@ -466,12 +477,12 @@ fn projection(
             ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
                 if projects.is_none() {
                     projects = Some(match file.value_raw(PROJECTS) {
-                        Some(text) => RawObject::parse(text)?,
-                        None => RawObject::default(),
+                        Some(text) if text.trim() != "null" => RawObject::parse(text)?,
+                        _ => RawObject::default(),
                     });
                 }
                 let Some(all) = &projects else { continue };
-                let Some(text) = all.value_raw(project) else {
+                let Some(text) = all.value_raw(project).filter(|text| text.trim() != "null") else {
                     continue;
                 };
                 let one = RawObject::parse(text)?;

@@ -187,7 +187,7 @@ fn an_invalid_user_file_is_left_alone_and_the_change_merged_once_it_is_fixed() {
     assert!(!h.pane_dir("main_0_1").exists());
     let kept = pending(&h);
     assert_eq!(kept.len(), 1, "{kept:?}");
-    assert!(kept[0].starts_with("main_0_1-"), "{kept:?}");
+    assert!(kept[0].ends_with("-main_0_1"), "{kept:?}");
     let kept_dir = h.base().join(".pending-carry-back").join(&kept[0]);
     assert_eq!(names(&kept_dir), [".claude-json.seed", ".claude.json"]);
     assert_eq!(mode(&kept_dir), 0o700);
@@ -477,7 +477,62 @@ fn a_merge_saved_over_by_a_lockless_claude_is_redone_or_kept_never_lost() {
         let landed = merged["mcpServers"][format!("server-{id}")].is_object();
         let kept = pending(&h)
             .iter()
-            .any(|name| name.starts_with(&format!("{id}-")));
+            .any(|name| name.ends_with(&format!("-{id}")));
         assert!(landed || kept, "{id}: neither in the user's file nor kept");
     }
+}
+
+#[test]
+fn a_pending_change_merged_late_never_reverts_what_the_user_chose_since() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    edit_pane(&h, "main_0_1", |pane| {
+        pane["theme"] = json!("light");
+        pane["mcpServers"]["s1"] = json!({"command": "/bin/true"});
+    });
+    fs::write(h.user_claude_json(), "{ not json").unwrap();
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert_eq!(pending(&h).len(), 1);
+    // Fixed, and the user chose another theme meanwhile.
+    let mut user = user_file();
+    user["theme"] = json!("dark-daltonized");
+    h.write_user_claude_json(&user);
+    stop(&plugin, SERVER_A);
+    start(&plugin, SERVER_A, &[]).unwrap();
+    let merged = read_json(&h.user_claude_json());
+    assert_eq!(merged["theme"], "dark-daltonized");
+    assert_eq!(merged["mcpServers"]["s1"], json!({"command": "/bin/true"}));
+    assert!(pending(&h).is_empty());
+}
+
+#[test]
+fn a_pending_store_that_is_a_link_is_never_followed() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let victim = h.outside().join("victim");
+    for dir in ["photos", "00000001767225600000-main_0_1"] {
+        fs::create_dir_all(victim.join(dir)).unwrap();
+        fs::write(victim.join(dir).join("keep.txt"), "mine").unwrap();
+    }
+    fs::create_dir_all(h.base()).unwrap();
+    std::os::unix::fs::symlink(&victim, h.base().join(".pending-carry-back")).unwrap();
+    let before = snapshot(&h.outside());
+    let plugin = h.plugin("grace_period_ms = 0");
+    let logs = logs_of(|| start(&plugin, SERVER_A, &[]).unwrap());
+    assert!(logs.contains("symbolic link"), "{logs}");
+    assert_eq!(snapshot(&h.outside()), before);
+    // A failed merge then cannot keep its changes there: the pane stays.
+    create(&plugin, "main_0_2").unwrap();
+    edit_pane(&h, "main_0_2", |pane| pane["theme"] = json!("light"));
+    fs::write(h.user_claude_json(), "{ not json").unwrap();
+    let err = close(&plugin, "main_0_2", PaneExit::exited(0)).unwrap_err();
+    assert!(
+        err.message.contains("keeping them pending failed too"),
+        "{}",
+        err.message
+    );
+    assert!(h.pane_dir("main_0_2").join("config/.claude.json").is_file());
+    assert_eq!(snapshot(&h.outside()), before);
 }

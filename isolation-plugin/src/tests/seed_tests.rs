@@ -293,3 +293,21 @@ fn the_share_list_can_be_configured() {
     assert!(fs::symlink_metadata(config.join("settings.json")).is_err());
     assert!(fs::symlink_metadata(config.join("agents")).is_err());
 }
+
+#[test]
+fn project_entries_that_are_not_objects_hold_nothing_and_break_nothing() {
+    let h = Harness::new();
+    h.write_user_claude_json(&json!({
+        "theme": "dark",
+        "projects": {"/a": null, "/b": [1, 2], "/c": {"hasTrustDialogAccepted": true}},
+    }));
+    let plugin = h.started("", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    assert_eq!(
+        pane_claude_json(&h, "main_0_1"),
+        json!({"theme": "dark", "projects": {"/c": {"hasTrustDialogAccepted": true}}})
+    );
+    h.write_user_claude_json(&json!({"theme": "light", "projects": null}));
+    create(&plugin, "main_0_2").unwrap();
+    assert_eq!(pane_claude_json(&h, "main_0_2"), json!({"theme": "light"}));
+}
