@@ -7,7 +7,8 @@
 //! - merges of several panes are serialized by a lock in the user's Claude
 //!   dir (`.ccmux-claude-json.lock`), and each takes Claude's own lock on
 //!   the file (`.claude.json.lock`, a directory, as Claude's lock library
-//!   makes it) while it writes. Claude does not wait for that lock (it
+//!   makes it) around its last look and its rename, so a Claude saving
+//!   right then finishes first. Claude does not wait for that lock (it
 //!   saves without it when it is held), so the merge does not rely on it:
 //! - the file is re-read, changed, written to a temp file in the same dir
 //!   (mode and owner kept), fsynced and renamed over it; if the file
@@ -94,18 +95,20 @@ impl UserClaudeJson {
             return Ok(None);
         }
         let _merge_lock = self.merge_lock()?;
-        for _ in 0..ATTEMPTS {
-            // Claude's lock for the whole read-change-write, so a Claude
-            // outside ccmux neither writes under the read nor between it
-            // and the rename.
-            let claude_lock = ClaudeLock::take(&self.path);
+        for attempt in 0..ATTEMPTS {
+            // After two tries that a save came between, Claude's lock is
+            // held from before the read, so a Claude saving often cannot
+            // starve the merge (it saves without the lock meanwhile, which
+            // the looks after the rename catch).
+            let mut claude_lock = (attempt >= 2).then(|| ClaudeLock::take(&self.path));
             let before = Stamp::of(&self.path)?;
             let (mut file, original) = match self.read() {
                 Ok(Some(ReadFile { object, bytes })) => (object, Some(bytes)),
                 Ok(None) => (RawObject::default(), None),
-                // Caught halfway through a write that ignores the lock:
-                // read again.
-                Err(_) if Stamp::of(&self.path)? != before => continue,
+                // Caught halfway through another writer's in-place write
+                // (which can leave the file empty for a moment, its stamp
+                // not yet changed): read again.
+                Err(_) if self.changed_in_a_moment(before.as_ref())? => continue,
                 Err(err) => return Err(err),
             };
             let mut view = projection(&file, changes).map_err(|err| self.unparsable(&err))?;
@@ -124,8 +127,15 @@ impl UserClaudeJson {
                 self.back_up(original);
             }
             let temp = self.write_temp(&bytes, before.as_ref())?;
-            // The last look before the rename: a write since the read (by
-            // a Claude that ignores the lock) means merging again.
+            // Claude's own lock (at first) only around the last look and the
+            // rename: a Claude saving now holds it through its read and
+            // write, so waiting for it and then looking sees its save. Held
+            // longer, it would send Claudes saving meanwhile down their path
+            // without the lock.
+            let claude_lock = claude_lock
+                .take()
+                .unwrap_or_else(|| ClaudeLock::take(&self.path));
+            // The last look: a save since the read means merging again.
             if Stamp::of(&self.path)? != before {
                 let _ = fs::remove_file(&temp);
                 continue;
@@ -159,6 +169,18 @@ impl UserClaudeJson {
         ))
     }
 
+    /// Whether the file's stamp is, or within a moment becomes, other than
+    /// `before`: a writer was halfway through it.
+    fn changed_in_a_moment(&self, before: Option<&Stamp>) -> Result<bool, HookError> {
+        for _ in 0..3 {
+            if Stamp::of(&self.path)?.as_ref() != before {
+                return Ok(true);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        Ok(false)
+    }
+
     /// Whether the user's file, a moment after a merge, still holds every
     /// change (applying them again would write nothing).
     fn still_applied(
@@ -177,11 +199,28 @@ impl UserClaudeJson {
     }
 
     fn still_applied_now(&self, changes: &[Change], pane_id: &str, precedence: Precedence) -> bool {
-        let file = match self.read() {
-            Ok(Some(ReadFile { object, .. })) => object,
-            // Gone or unreadable right after the rename: something else
-            // rewrote it; merge again (or fail there, with its message).
-            Ok(None) | Err(_) => return false,
+        let mut file = None;
+        for _ in 0..ATTEMPTS {
+            let Ok(before) = Stamp::of(&self.path) else {
+                return false;
+            };
+            match self.read() {
+                Ok(Some(ReadFile { object, .. })) => {
+                    file = Some(object);
+                    break;
+                }
+                // Caught halfway through another writer's in-place write:
+                // look again.
+                Err(_) if Stamp::of(&self.path).ok() != Some(before) => {
+                    thread::sleep(Duration::from_millis(5));
+                }
+                // Gone or broken: something else rewrote it; merge again
+                // (or fail there, with its message).
+                Ok(None) | Err(_) => return false,
+            }
+        }
+        let Some(file) = file else {
+            return false;
         };
         let Ok(mut view) = projection(&file, changes) else {
             return false;

@@ -353,7 +353,7 @@ fn merges_and_a_claude_outside_ccmux_lose_nothing_of_each_other() {
     for id in &ids {
         close(&plugin, id, PaneExit::exited(0)).unwrap();
     }
-    stop(&plugin, SERVER_A);
+    let logs = logs_of(|| stop(&plugin, SERVER_A));
     let merged_at = fs::read_to_string(h.user_claude_json()).unwrap().len();
     assert!(eventually(
         || fs::read_to_string(h.user_claude_json()).is_ok_and(|text| text.len() > merged_at + 20)
@@ -366,7 +366,7 @@ fn merges_and_a_claude_outside_ccmux_lose_nothing_of_each_other() {
     for id in &ids {
         assert!(
             merged["mcpServers"][format!("server-{id}")].is_object(),
-            "{id}"
+            "{id}: {logs}"
         );
     }
     for n in 0..written {
