@@ -143,9 +143,11 @@ impl Plugin for IsolationPlugin {
         Self::with_environment(config, ctx, &HostEnvironment::inherited())
     }
 
-    /// Takes this identity's lock, then removes the dirs of this server's
-    /// panes that were not restored. An instance that joins the lock of the
-    /// running server (a reload) skips that scan.
+    /// Takes this identity's lock, merges the `.claude.json` changes kept
+    /// pending by earlier failed merges, then removes (after handing them
+    /// over) the dirs of this server's panes that were not restored. An
+    /// instance that joins the lock of the running server (a reload) skips
+    /// both.
     fn on_server_start(&self, event: &ServerStart) -> Result<(), HookError> {
         let server_id = event.server_id.as_str();
         let joined = {
