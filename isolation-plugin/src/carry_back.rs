@@ -272,10 +272,11 @@ pub(crate) fn apply(
                 remove(user, &change.path);
                 applied.written += 1;
             }
-            Some(_) if user_changed_it && precedence == Precedence::UserWins => {
+            Some(value) if user_changed_it && precedence == Precedence::UserWins => {
                 tracing::info!(
                     pane = pane_id,
                     item = %change.path,
+                    dropped = %truncated(Some(value)),
                     "not carrying back a late change: the user's .claude.json changed it since"
                 );
                 applied.conflicts += 1;

@@ -18,7 +18,7 @@ use std::path::Path;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde_json::{Map, Value};
 
-use crate::carry_back::{CarriedKeys, Precedence};
+use crate::carry_back::{CarriedKeys, Change, Precedence};
 use crate::pane_dir::PaneDir;
 use crate::pending::PendingCarryBacks;
 use crate::private_fs::{read_bounded, Links, ReadFailure};
@@ -78,6 +78,7 @@ impl ClaudeJsonCarry {
         else {
             return Ok(());
         };
+        let err = err.into_hook_error();
         match self.pending.keep(pane.id(), &final_file, &seed_record) {
             Ok(kept) => {
                 tracing::warn!(
@@ -98,14 +99,20 @@ impl ClaudeJsonCarry {
         }
     }
 
-    /// Merges every pending carry-back, oldest first, and drops each one
-    /// that went in. For server start. A pending change is late: where the
-    /// user's file changed the same item since, the user's value stays.
+    /// Merges every pending carry-back and drops each one that went in.
+    /// For server start. Newest first, each with the user's value winning
+    /// where it changed since that pane's seed: so the latest pane's choice
+    /// stands over older pending ones, and a choice the user made after a
+    /// pane's seed stands over that pane's. A failure of the user's file
+    /// (or a lock held) ends the pass: the rest would wait on the same.
     pub(crate) fn merge_pending(&self) {
         let Some(lock) = self.pending.lock() else {
             return;
         };
-        for pending in self.pending.list(&lock) {
+        self.pending.clear_abandoned(&lock);
+        let mut entries = self.pending.list(&lock);
+        entries.reverse();
+        for pending in entries {
             let final_file = pending.path.join(CLAUDE_JSON);
             if !final_file.is_file() {
                 tracing::warn!(path = %pending.path.display(), "a pending carry-back without its .claude.json: leaving it");
@@ -118,46 +125,50 @@ impl ClaudeJsonCarry {
                 Precedence::UserWins,
             ) {
                 Ok(()) => self.pending.drop_merged(&pending),
-                Err(err) => tracing::warn!(
+                Err(CarryError::Pane(err)) => tracing::warn!(
                     kept = %pending.path.display(),
-                    "a pending carry-back still cannot be merged: {}",
+                    "a pending carry-back cannot be merged: {}",
                     err.message
                 ),
+                Err(CarryError::User(err)) => {
+                    tracing::warn!(
+                        kept = %pending.path.display(),
+                        "pending carry-backs still cannot be merged (the rest wait for the next start): {}",
+                        err.message
+                    );
+                    break;
+                }
             }
         }
     }
 
+    /// Merges one pane's changes. Its error says whether the pane's own
+    /// files or the user's file (or its locks) stood in the way.
     fn carry(
         &self,
         pane_id: &str,
         final_path: &Path,
         seed_path: &Path,
         precedence: Precedence,
-    ) -> Result<(), HookError> {
-        let Some(final_bytes) = read_pane_file(final_path, "the pane's .claude.json")? else {
+    ) -> Result<(), CarryError> {
+        let changes = self
+            .pane_changes(final_path, seed_path)
+            .map_err(CarryError::Pane)?;
+        let Some((changes, seedless)) = changes else {
             return Ok(());
-        };
-        let seed_bytes = read_pane_file(seed_path, "the pane's seed record")?;
-        // A pane whose Claude never saved (a shell pane, most panes of a
-        // multiplexer) still holds its seed byte for byte: nothing changed.
-        if seed_bytes.as_deref() == Some(final_bytes.as_slice()) {
-            return Ok(());
-        }
-        // Only the compared keys are built; a project's history is skipped.
-        let final_file = self.parse(&final_bytes, final_path, "the pane's .claude.json")?;
-        let seed = match &seed_bytes {
-            Some(bytes) => Some(self.parse(bytes, seed_path, "the pane's seed record")?),
-            None => None,
         };
         // Without a record of its seed, a pane's stale value cannot be told
         // from a change: it only adds.
-        let precedence = if seed.is_none() {
+        let precedence = if seedless {
             Precedence::OnlyAdditions
         } else {
             precedence
         };
-        let changes = self.keys.changes(&seed.unwrap_or_default(), &final_file);
-        if let Some(applied) = self.user.merge(pane_id, &changes, precedence)? {
+        let applied = self
+            .user
+            .merge(pane_id, &changes, precedence)
+            .map_err(CarryError::User)?;
+        if let Some(applied) = applied {
             if applied.written > 0 {
                 tracing::info!(
                     pane = pane_id,
@@ -171,6 +182,33 @@ impl ClaudeJsonCarry {
         Ok(())
     }
 
+    /// What the pane changed, and whether it had no seed record; `None`
+    /// when it has no `.claude.json` or it is still its seed.
+    fn pane_changes(
+        &self,
+        final_path: &Path,
+        seed_path: &Path,
+    ) -> Result<Option<(Vec<Change>, bool)>, HookError> {
+        let Some(final_bytes) = read_pane_file(final_path, "the pane's .claude.json")? else {
+            return Ok(None);
+        };
+        let seed_bytes = read_pane_file(seed_path, "the pane's seed record")?;
+        // A pane whose Claude never saved (a shell pane, most panes of a
+        // multiplexer) still holds its seed byte for byte: nothing changed.
+        if seed_bytes.as_deref() == Some(final_bytes.as_slice()) {
+            return Ok(None);
+        }
+        // Only the compared keys are built; a project's history is skipped.
+        let final_file = self.parse(&final_bytes, final_path, "the pane's .claude.json")?;
+        let seed = match &seed_bytes {
+            Some(bytes) => Some(self.parse(bytes, seed_path, "the pane's seed record")?),
+            None => None,
+        };
+        let seedless = seed.is_none();
+        let changes = self.keys.changes(&seed.unwrap_or_default(), &final_file);
+        Ok(Some((changes, seedless)))
+    }
+
     fn parse(
         &self,
         bytes: &[u8],
@@ -182,11 +220,27 @@ impl ClaudeJsonCarry {
                 HookErrorKind::Failed,
                 format!(
                     "{what} {} is not a JSON object ({err}), so what the pane changed cannot be told; \
-                     the pane's dir is kept: look at it and remove it by hand",
+                     it is kept: look at it, and remove it by hand when done",
                     path.display()
                 ),
             )
         })
+    }
+}
+
+/// Why a pane's changes did not go in.
+enum CarryError {
+    /// The pane's own files cannot be read.
+    Pane(HookError),
+    /// The user's file cannot take them now (invalid, a link, locked).
+    User(HookError),
+}
+
+impl CarryError {
+    fn into_hook_error(self) -> HookError {
+        match self {
+            CarryError::Pane(err) | CarryError::User(err) => err,
+        }
     }
 }
 

@@ -86,8 +86,10 @@ impl RawObject {
         let node = &mut self.members[at].1;
         let opened = match node {
             Node::Object(_) => None,
-            // `null` holds nothing: it becomes the object written into it.
-            Node::Raw(raw) if raw.get().trim() == "null" => Some(RawObject::default()),
+            // Anything but an object (`null`, `[]`, a number) holds no
+            // members: it becomes the object written into it, as Claude
+            // itself makes it one when it writes a member there.
+            Node::Raw(raw) if !is_object_text(raw.get()) => Some(RawObject::default()),
             Node::Raw(raw) => Some(RawObject::parse(raw.get())?),
             Node::Value(value) => Some(RawObject::parse(&serde_json::to_string(value)?)?),
         };
@@ -124,6 +126,11 @@ impl RawObject {
         bytes.push(b'\n');
         Ok(bytes)
     }
+}
+
+/// Whether a value's JSON text is an object.
+pub(crate) fn is_object_text(text: &str) -> bool {
+    text.trim_start().starts_with('{')
 }
 
 impl Serialize for RawObject {
@@ -198,7 +205,13 @@ mod tests {
     fn only_objects_are_read() {
         assert!(RawObject::parse("[1, 2]").is_err());
         assert!(RawObject::parse("{ not json").is_err());
-        let mut object = RawObject::parse("{\"m\": 5}").unwrap();
-        assert!(object.object_mut("m").is_err());
+        // A member that is not an object becomes the object written into it.
+        let mut object = RawObject::parse("{\"m\": 5, \"n\": null}").unwrap();
+        object.object_mut("m").unwrap().set("x", json!(1));
+        object.object_mut("n").unwrap().set("y", json!(2));
+        assert_eq!(
+            String::from_utf8(object.to_pretty_bytes().unwrap()).unwrap(),
+            "{\n  \"m\": {\n    \"x\": 1\n  },\n  \"n\": {\n    \"y\": 2\n  }\n}\n"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! {base}/.pending-carry-back/              0700
-//!   {ms:020}-{pane-id}[.n]/                one per failed merge, oldest first by name
+//!   {ms:020}-{pane-id}[.n]/                one per failed merge, in time order by name
 //!     .claude.json  .claude-json.seed
 //! ```
 //!
@@ -12,8 +12,10 @@
 //! user's file stays unmergeable (invalid, a link), and whole pane dirs
 //! would pile up meanwhile.
 //!
-//! Each entry is built under a temp name and renamed into place whole, so a
-//! server merging pendings never sees one half made. One server merges at a
+//! Each entry is built from copies under a temp name and renamed into
+//! place whole, so a server merging pendings never sees one half made, and
+//! the pane's own files stay until it is (a temp entry whose builder died
+//! is cleared at the next merging pass). One server merges at a
 //! time (an `flock` on the store dir, never waited on: another server
 //! already merging them is enough). Nothing in the store is removed but
 //! the two files of an entry that went in, and its then empty dir; the
@@ -28,10 +30,19 @@ use ccmux_plugin_api::{check_pane_id, HookError};
 
 use crate::errors::io_error;
 use crate::private_fs::{
-    check_own_dir, create_private_dir, ensure_private_dir, entry, open_dir_nofollow, Entry,
+    check_own_dir, create_private_dir, create_private_file, ensure_private_dir, entry,
+    open_dir_nofollow, read_bounded, Entry, Links, ReadFailure,
 };
+use crate::process::process_is_gone;
 use crate::rescue::move_no_replace;
-use crate::seed::{CLAUDE_JSON, SEED_RECORD};
+use crate::seed::{describe_read_failure, CLAUDE_JSON, SEED_RECORD, USER_CLAUDE_JSON_LIMIT};
+
+/// Flushes a file just written, so an entry named whole holds its bytes.
+fn sync(path: &Path) -> Result<(), HookError> {
+    File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|err| io_error("flush to disk", path, &err))
+}
 
 /// The two files an entry holds.
 const FILES: [&str; 2] = [CLAUDE_JSON, SEED_RECORD];
@@ -79,15 +90,26 @@ impl PendingCarryBacks {
                 &std::io::Error::other("it exists already"),
             ));
         }
+        // Copied, not moved: the pane's own files stay until the entry is
+        // whole under its name, so an I/O error or a kill in between leaves
+        // them where the next removal finds them.
         for (from, name) in [(final_file, CLAUDE_JSON), (seed_record, SEED_RECORD)] {
-            if fs::symlink_metadata(from).is_ok()
-                && !move_no_replace(from, &temp.join(name), pane_id)?
-            {
-                return Err(io_error(
-                    "keep",
-                    from,
-                    &std::io::Error::other("the pending entry already holds one"),
-                ));
+            let bytes = match read_bounded(from, USER_CLAUDE_JSON_LIMIT, Links::Refuse) {
+                Ok(bytes) => bytes,
+                Err(ReadFailure::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(failure) => {
+                    return Err(io_error(
+                        "keep",
+                        from,
+                        &std::io::Error::other(describe_read_failure(&failure)),
+                    ))
+                }
+            };
+            let written =
+                create_private_file(&temp, name, &bytes).and_then(|_| sync(&temp.join(name)));
+            if let Err(err) = written {
+                self.discard(&temp);
+                return Err(err);
             }
         }
         for n in 0..1000 {
@@ -134,6 +156,40 @@ impl PendingCarryBacks {
             Err(TryLockError::Error(err)) => {
                 tracing::warn!(path = %self.dir.display(), "not merging pending carry-backs: cannot lock: {err}");
                 None
+            }
+        }
+    }
+
+    /// Removes an entry still being built: its two files, then the dir.
+    fn discard(&self, temp: &Path) {
+        for name in FILES {
+            let _ = fs::remove_file(temp.join(name));
+        }
+        let _ = fs::remove_dir(temp);
+    }
+
+    /// Removes temp entries whose builder is gone (a server killed while
+    /// keeping changes): they hold copies, the pane's own files were not
+    /// removed before the entry was whole. For a caller holding
+    /// [`lock`](Self::lock).
+    pub(crate) fn clear_abandoned(&self, _lock: &File) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for dir_entry in entries.flatten() {
+            let Some(name) = dir_entry.file_name().into_string().ok() else {
+                continue;
+            };
+            // `.tmp-{ms}-{pid}-{pane}`
+            let pid = name
+                .strip_prefix(".tmp-")
+                .and_then(|rest| rest.split('-').nth(1))
+                .and_then(|pid| pid.parse::<u32>().ok());
+            let path = dir_entry.path();
+            if let Some(pid) = pid {
+                if process_is_gone(pid) && matches!(entry(&path), Ok(Entry::Dir(_))) {
+                    self.discard(&path);
+                }
             }
         }
     }

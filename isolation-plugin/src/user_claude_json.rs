@@ -15,12 +15,13 @@
 //!   changed between the read and the rename, the merge starts again. A
 //!   moment after the rename the file is read once more: if a Claude
 //!   outside ccmux saved its own copy over the merge, the merge starts
-//!   again. After a few tries it gives up, and the caller keeps the pane;
+//!   again. After a few tries it gives up, and the caller keeps the
+//!   pane's changes pending;
 //! - the file as it was is kept first in the plugin's backups dir, bounded
 //!   in count and size;
 //! - a file that is not valid JSON, not a regular file, too large, or a
 //!   link is never written: the merge fails, and the caller keeps the
-//!   pane's dir (and so its changes) for a later try.
+//!   pane's changes pending for a later try.
 
 use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
 use std::io::{self, Write};
@@ -35,11 +36,12 @@ use serde_json::{Map, Value};
 
 use crate::carry_back::{apply, Applied, Change, ItemPath, Precedence};
 use crate::errors::io_error;
-use crate::json_edit::RawObject;
+use crate::json_edit::{is_object_text, RawObject};
 use crate::private_fs::{
     create_new_file, create_private_dir, ensure_private_dir, entry, read_bounded, Entry, Links,
     FILE_MODE,
 };
+use crate::process::process_is_gone;
 use crate::seed::{describe_read_failure, PROJECTS, USER_CLAUDE_JSON_LIMIT};
 
 /// Tries at a merge whose file changed under it.
@@ -95,6 +97,7 @@ impl UserClaudeJson {
             return Ok(None);
         }
         let _merge_lock = self.merge_lock()?;
+        self.clear_abandoned_temps();
         for attempt in 0..ATTEMPTS {
             // After two tries that a save came between, Claude's lock is
             // held from before the read, so a Claude saving often cannot
@@ -340,6 +343,34 @@ impl UserClaudeJson {
         prune_backups(&self.backups);
     }
 
+    /// Removes temp files a merge killed before its rename left beside the
+    /// user's file (`{name}.ccmux-{pid}-{n}`, as large as the file), once
+    /// their process is gone. Only regular files of that name are touched.
+    fn clear_abandoned_temps(&self) {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return;
+        };
+        let prefix = format!("{}.ccmux-", name.to_string_lossy());
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for dir_entry in entries.flatten() {
+            let file_name = dir_entry.file_name();
+            let Some(pid) = file_name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let path = dir_entry.path();
+            if process_is_gone(pid) && matches!(entry(&path), Ok(Entry::File)) {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
     /// The plugin's own lock: one merge at a time, across processes.
     fn merge_lock(&self) -> Result<File, HookError> {
         if !self.user_dir.is_dir() {
@@ -411,10 +442,10 @@ impl Stamp {
 }
 
 /// Claude's own lock on its config file: the directory `<file>.lock`, made
-/// with `mkdir` by its lock library. Taken for the write so a Claude running
-/// outside ccmux does not write at the same moment; released when dropped.
-/// A lock held past Claude's own staleness limit is treated as stale and
-/// not waited on any longer (nor removed: it is not ours).
+/// with `mkdir` by its lock library. Taken around a merge's last look and
+/// rename, so a Claude saving right then finishes first; released when
+/// dropped. A lock untouched past Claude's own staleness limit is not
+/// waited on (nor removed: it is not ours).
 struct ClaudeLock {
     /// The lock dir this merge made, and its inode: only that dir is
     /// removed at the end (past Claude's staleness limit, a Claude may have
@@ -436,8 +467,12 @@ impl ClaudeLock {
                         .map(|meta| (path.clone(), meta.ino()));
                     return ClaudeLock { made };
                 }
+                // Claude's lock library takes a lock untouched for 10 s as
+                // stale (its holder died): not worth waiting on.
                 Err(err)
-                    if err.kind() == io::ErrorKind::AlreadyExists && Instant::now() < deadline =>
+                    if err.kind() == io::ErrorKind::AlreadyExists
+                        && Instant::now() < deadline
+                        && !is_stale(&path) =>
                 {
                     thread::sleep(Duration::from_millis(2));
                 }
@@ -458,6 +493,17 @@ impl Drop for ClaudeLock {
             }
         }
     }
+}
+
+/// Whether Claude's lock dir at `path` has gone untouched longer than
+/// Claude's own staleness limit (its holder updates it while it holds it).
+fn is_stale(path: &Path) -> bool {
+    const CLAUDE_STALE: Duration = Duration::from_secs(10);
+    fs::symlink_metadata(path)
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age > CLAUDE_STALE)
 }
 
 /// Drops the oldest backups until at most [`BACKUPS_KEPT`] remain, taking
@@ -516,12 +562,12 @@ fn projection(
             ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
                 if projects.is_none() {
                     projects = Some(match file.value_raw(PROJECTS) {
-                        Some(text) if text.trim() != "null" => RawObject::parse(text)?,
+                        Some(text) if is_object_text(text) => RawObject::parse(text)?,
                         _ => RawObject::default(),
                     });
                 }
                 let Some(all) = &projects else { continue };
-                let Some(text) = all.value_raw(project).filter(|text| text.trim() != "null") else {
+                let Some(text) = all.value_raw(project).filter(|text| is_object_text(text)) else {
                     continue;
                 };
                 let one = RawObject::parse(text)?;

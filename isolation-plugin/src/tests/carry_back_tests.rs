@@ -536,3 +536,75 @@ fn a_pending_store_that_is_a_link_is_never_followed() {
     assert!(h.pane_dir("main_0_2").join("config/.claude.json").is_file());
     assert_eq!(snapshot(&h.outside()), before);
 }
+
+#[test]
+fn pending_changes_of_several_panes_leave_the_latest_choice() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    // Three panes in turn choose a theme while the user's file cannot be
+    // merged into: each change goes pending.
+    for (n, theme) in ["light-ansi", "dark-daltonized", "light"]
+        .iter()
+        .enumerate()
+    {
+        h.write_user_claude_json(&user_file());
+        let id = format!("p_0_{n}");
+        create(&plugin, &id).unwrap();
+        edit_pane(&h, &id, |pane| pane["theme"] = json!(theme));
+        fs::write(h.user_claude_json(), "{ not json").unwrap();
+        close(&plugin, &id, PaneExit::exited(0)).unwrap();
+        // Apart in time, so the store's names order them.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(pending(&h).len(), 3);
+    h.write_user_claude_json(&user_file());
+    stop(&plugin, SERVER_A);
+    let logs = logs_of(|| start(&plugin, SERVER_A, &[]).unwrap());
+    assert_eq!(read_json(&h.user_claude_json())["theme"], "light");
+    assert!(pending(&h).is_empty());
+    // The older choices are dropped, and said so, with their values.
+    assert!(
+        logs.contains("dark-daltonized") && logs.contains("light-ansi"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_pending_entry_is_whole_or_the_pane_keeps_its_files() {
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    edit_pane(&h, "main_0_1", |pane| pane["theme"] = json!("light"));
+    fs::write(h.user_claude_json(), "{ not json").unwrap();
+    // The store cannot take the entry (a file where its dir belongs).
+    fs::create_dir_all(h.base()).unwrap();
+    fs::write(h.base().join(".pending-carry-back"), "in the way").unwrap();
+    let err = close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap_err();
+    assert!(
+        err.message.contains("keeping them pending failed too"),
+        "{}",
+        err.message
+    );
+    let config = h.pane_dir("main_0_1").join("config");
+    assert_eq!(read_json(&config.join(".claude.json"))["theme"], "light");
+    assert!(h.pane_dir("main_0_1").join(".claude-json.seed").is_file());
+}
+
+#[test]
+fn a_users_projects_that_is_not_an_object_takes_the_panes_setup() {
+    let h = Harness::new();
+    h.write_user_claude_json(&json!({"theme": "dark", "projects": []}));
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    edit_pane(&h, "main_0_1", |pane| {
+        pane["projects"] = json!({"/w": {"hasTrustDialogAccepted": true}});
+    });
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert_eq!(
+        read_json(&h.user_claude_json())["projects"],
+        json!({"/w": {"hasTrustDialogAccepted": true}})
+    );
+    assert!(pending(&h).is_empty());
+}
