@@ -725,7 +725,10 @@ fn eight_panes_adding_servers_and_closing_at_once_all_land() {
         "home/.claude.json",
         &serde_json::json!({"hasCompletedOnboarding": true, "numStartups": 3}).to_string(),
     );
-    let config = root_config(&sandbox, Some(0), true);
+    // The default grace period: the panes close together, and their merges
+    // run on the plugin's removal thread, one after another, finished by
+    // the server's stop.
+    let config = root_config(&sandbox, None, true);
     let out = run(shim(&sandbox, &claude, &config, "state")
         .args(["--panes", "8", "--", "sh", "-c"])
         .arg("\"$CLAUDE_BIN\" mcp add --scope user \"s-$CCMUX_PANE_ID\" -- /bin/true >/dev/null 2>&1 && echo added"));
