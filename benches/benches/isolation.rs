@@ -1,4 +1,4 @@
-//! Rows 3, 4 and 5: the isolation plugin's filesystem work, through
+//! Rows 3, 4, 5 and 8 to 10: the isolation plugin's filesystem work, through
 //! `PluginHost` and the built `libccmux_isolation_plugin.so`.
 //!
 //! * row3: one pane's lifecycle (`pane_create`, `pre_spawn`, `pane_close`
@@ -18,6 +18,8 @@
 //!   reference) with the user's file changed before every pane, so it is
 //!   parsed again each time. The pane dirs are on tmpfs where there is one,
 //!   so disk noise does not hide what depends on the user file's size.
+//! * row8 to row10 (shared data, seeding every project, closing with a
+//!   merge): see their functions below.
 
 mod common;
 

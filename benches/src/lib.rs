@@ -1,4 +1,4 @@
-//! Benchmarks for ccmux's plugin system (issue 4), and the support code
+//! Benchmarks for ccmux's plugin system and isolation, and the support code
 //! they share.
 //!
 //! The benches answer one question per row of BENCHMARKS.md: what does
@@ -10,7 +10,7 @@
 //! | bench | rows |
 //! | --- | --- |
 //! | `hooks` | 1: a no-op hook call through a loaded plugin vs a `Box<dyn Trait>` call; 2: loading a plugin from plugins.toml vs a bare `dlopen` |
-//! | `isolation` | 3: one pane's isolation lifecycle vs the same filesystem work in plain Rust (1 and 2 threads); 4: the orphan scan at server start vs a bare `read_dir`; 5: seeding a pane's `.claude.json` from a 1 MB and a 50 MB user file |
+//! | `isolation` | 3: one pane's isolation lifecycle vs the same filesystem work in plain Rust (1 and 2 threads); 4: the orphan scan at server start vs a bare `read_dir`; 5: seeding a pane's `.claude.json` from a 1 MB and a 50 MB user file; 8: the lifecycle with shared data and carry-back vs the previous layout; 9: seeding 5,000 projects from 100 MB vs the same projects without history; 10: closing a pane that changed its `.claude.json` vs the merge itself |
 //! | `host_shim` | 6: host-shim running a pane with isolation on vs the plugin disabled; 7: host-shim's resident memory, same comparison |
 //!
 //! Run them all with `cargo bench -p ccmux-benches`, or one row with e.g.

@@ -15,9 +15,10 @@
 //! directory that is removed while someone waits for its lock is detected
 //! instead: after locking, the path must still lead to the locked dir.
 //!
-//! Waiting is bounded: claims and removals hold the lock for milliseconds,
-//! so a lock held for seconds is a stuck or hostile process, reported
-//! rather than waited on forever.
+//! Waiting is bounded: a claim holds the lock for milliseconds, a removal
+//! for as long as its handover (a merge into a large user file can take a
+//! second or two), so a lock held past the limit is a stuck or hostile
+//! process, reported rather than waited on forever.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;

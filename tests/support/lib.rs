@@ -128,6 +128,12 @@ pub fn artifacts() -> &'static Artifacts {
 /// than the host's), built on first use. Each is built on its own so the
 /// features it selects on the frozen interface are not unified.
 pub fn fixture_plugin(package: &str) -> PathBuf {
+    build_fixture(package).join(lib_file_name(&package.replace('-', "_")))
+}
+
+/// Builds one package of tests/fixtures on its own (one at a time, into
+/// the fixtures' own target dir); the dir its artifacts are in.
+fn build_fixture(package: &str) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _serial = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let (target, profile) = locate();
@@ -137,9 +143,7 @@ pub fn fixture_plugin(package: &str) -> PathBuf {
         &target,
         &[package],
     );
-    target
-        .join(profile)
-        .join(lib_file_name(&package.replace('-', "_")))
+    target.join(profile)
 }
 
 /// A temp dir with a fake `HOME` inside, so nothing a test runs can touch
@@ -629,18 +633,7 @@ pub fn template_plugin() -> PathBuf {
 /// A binary from tests/fixtures (such as `old-host`, a host built against
 /// the frozen older interface), built on first use on its own.
 pub fn fixture_binary(package: &str) -> PathBuf {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _serial = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let (target, profile) = locate();
-    let target = target.join("fixtures");
-    cargo_build(
-        &repo_root().join("tests/fixtures/Cargo.toml"),
-        &target,
-        &[package],
-    );
-    target
-        .join(profile)
-        .join(format!("{package}{}", std::env::consts::EXE_SUFFIX))
+    build_fixture(package).join(format!("{package}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// Runs the doc tests of `package` with `features`, in this binary's
