@@ -22,15 +22,45 @@
 //!   `null`): nothing. That is Claude filling in defaults for a folder it
 //!   opened, not a choice; carried back it could untrust a folder the user
 //!   trusted meanwhile.
+//!
+//! Guard rails, so that a pane carries back what a person did in it and
+//! never what a reset or a bug did (see [`guard`] and [`apply`]):
+//! - a pane whose file lost more than half of its seed's items at once
+//!   (Claude's "reset with default configuration", a crash that left `{}`)
+//!   is a *reset*: none of its removals are carried, nor its changes to who
+//!   the user is (`IDENTITY_KEYS`: a reset makes a new `userID`); they are
+//!   held back for the user to see and apply (`host-shim carry-back`);
+//! - a value of another JSON type where the user's file holds an object or
+//!   an array (`mcpServers` set to `null`, `5` or `"str"`) is refused for
+//!   that item alone;
+//! - an item that cannot be read, in either file, is left as the user's
+//!   file has it; every other item goes on.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::seed::PROJECTS;
+use crate::seed::{Picked, Unreadable, PROJECTS};
 
 /// The user-level and per-project keys compared item by item.
 const PER_ENTRY: &str = "mcpServers";
+
+/// Who the user is: what a reset makes anew (a new `userID`) or drops. A
+/// pane that was reset carries back no change to these.
+const IDENTITY_KEYS: &[&str] = &[
+    "userID",
+    "firstStartTime",
+    "oauthAccount",
+    "primaryApiKey",
+    "hasCompletedOnboarding",
+    "lastOnboardingVersion",
+    "customApiKeyResponses",
+    "hasAvailableSubscription",
+];
+
+/// A pane is taken for reset when it lost at least this many of its seed's
+/// items, and more than half of them.
+const RESET_MIN_LOST: usize = 2;
 
 /// Where in `.claude.json` an item is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +112,7 @@ pub(crate) enum Precedence {
 }
 
 /// What applying changes to the user's file did, for the log.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Applied {
     pub written: usize,
     /// Items the user's file had changed too; the pane's value won.
@@ -91,6 +121,48 @@ pub(crate) struct Applied {
     pub removals_kept: usize,
     /// Additions not carried because the user's file got its own value.
     pub additions_kept: usize,
+    /// Items refused by the guard rails (a value of the wrong type).
+    pub refused: Vec<Held>,
+    /// Changes left out because the user's file cannot read their item.
+    pub unreadable: usize,
+}
+
+/// One item not carried back until a person says so, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Held {
+    pub change: Change,
+    pub why: HeldWhy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeldWhy {
+    /// The pane lost most of its seed at once: a removal, or a change of
+    /// who the user is, by a reset.
+    Reset,
+    /// The pane's value is of another JSON type than the user's.
+    WrongType,
+}
+
+impl std::fmt::Display for HeldWhy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HeldWhy::Reset => "the pane's file was reset (it lost most of its seed at once)",
+            HeldWhy::WrongType => {
+                "the pane's value is of another JSON type than the user's file has"
+            }
+        })
+    }
+}
+
+/// A pane's changes split by the reset rule: what goes in, and what waits
+/// for the user.
+#[derive(Debug, Default)]
+pub(crate) struct Guarded {
+    pub carried: Vec<Change>,
+    pub held: Vec<Held>,
+    /// Seed items the pane lost, and how many the seed had (for the log).
+    pub lost: usize,
+    pub seed_items: usize,
 }
 
 /// The keys compared.
@@ -102,13 +174,17 @@ pub(crate) struct CarriedKeys {
 
 impl CarriedKeys {
     /// The items that differ between the seed and the pane's final file.
-    pub(crate) fn changes(
-        &self,
-        seed: &Map<String, Value>,
-        pane: &Map<String, Value>,
-    ) -> Vec<Change> {
+    /// An item either file could not read is not compared: it stays as the
+    /// user's file has it.
+    pub(crate) fn changes(&self, seed: &Picked, pane: &Picked) -> Vec<Change> {
+        let unreadable =
+            |what: &Unreadable| seed.unreadable.contains(what) || pane.unreadable.contains(what);
+        let (seed, pane) = (&seed.map, &pane.map);
         let mut changes = Vec::new();
         for key in &self.top {
+            if unreadable(&Unreadable::Top(key.clone())) {
+                continue;
+            }
             compare(
                 seed.get(key),
                 pane.get(key),
@@ -120,7 +196,7 @@ impl CarriedKeys {
                 &mut changes,
             );
         }
-        if self.project.is_empty() {
+        if self.project.is_empty() || unreadable(&Unreadable::Projects) {
             return changes;
         }
         let empty = Map::new();
@@ -133,6 +209,9 @@ impl CarriedKeys {
         let (seed_projects, pane_projects) = (projects(seed), projects(pane));
         let paths: BTreeSet<&String> = seed_projects.keys().chain(pane_projects.keys()).collect();
         for project in paths {
+            if unreadable(&Unreadable::Project(project.clone())) {
+                continue;
+            }
             let in_seed = seed_projects
                 .get(project)
                 .and_then(Value::as_object)
@@ -142,6 +221,9 @@ impl CarriedKeys {
                 .and_then(Value::as_object)
                 .unwrap_or(&empty);
             for key in &self.project {
+                if unreadable(&Unreadable::ProjectKey(project.clone(), key.clone())) {
+                    continue;
+                }
                 compare(
                     in_seed.get(key),
                     in_pane.get(key),
@@ -157,6 +239,67 @@ impl CarriedKeys {
             }
         }
         changes
+    }
+}
+
+/// Splits a pane's `changes` by the reset rule (module docs): a pane that
+/// lost more than half of the items of its `seed` (and at least
+/// [`RESET_MIN_LOST`]) carries back no removal and no change of who the
+/// user is; everything else it did goes in.
+pub(crate) fn guard(
+    keys: &CarriedKeys,
+    seed: &Map<String, Value>,
+    changes: Vec<Change>,
+) -> Guarded {
+    let seed_items = keys.count_items(seed);
+    let lost = changes
+        .iter()
+        .filter(|change| change.seed.is_some() && change.pane.is_none())
+        .count();
+    let mut guarded = Guarded {
+        lost,
+        seed_items,
+        ..Guarded::default()
+    };
+    let reset = lost >= RESET_MIN_LOST && lost * 2 > seed_items;
+    for change in changes {
+        let identity =
+            matches!(&change.path, ItemPath::Top(key) if IDENTITY_KEYS.contains(&key.as_str()));
+        if reset && (change.pane.is_none() || identity) {
+            guarded.held.push(Held {
+                change,
+                why: HeldWhy::Reset,
+            });
+        } else {
+            guarded.carried.push(change);
+        }
+    }
+    guarded
+}
+
+impl CarriedKeys {
+    /// How many items `file` has of those compared (each server of an
+    /// `mcpServers` counts as one).
+    fn count_items(&self, file: &Map<String, Value>) -> usize {
+        let count = |value: &Value, key: &str| match value {
+            Value::Object(entries) if key == PER_ENTRY => entries.len(),
+            _ => 1,
+        };
+        let mut items: usize = self
+            .top
+            .iter()
+            .filter_map(|key| file.get(key).map(|value| count(value, key)))
+            .sum();
+        if let Some(projects) = file.get(PROJECTS).and_then(Value::as_object) {
+            for project in projects.values().filter_map(Value::as_object) {
+                items += self
+                    .project
+                    .iter()
+                    .filter_map(|key| project.get(key).map(|value| count(value, key)))
+                    .sum::<usize>();
+            }
+        }
+        items
     }
 }
 
@@ -232,12 +375,17 @@ fn is_empty(value: &Value) -> bool {
 /// Applies `changes` to the user's file `user` (a JSON object), by the
 /// rules in the module docs. `pane_id` names the pane in the log.
 ///
-/// `precedence` says whose value stays in a conflict.
+/// `precedence` says whose value stays in a conflict. With `check_types`,
+/// a value of another JSON type where the user's file holds an object or
+/// an array (a map of servers, a project's setup, a list of tools) is
+/// refused (and returned in [`Applied::refused`]); without, a person
+/// applying a held change has chosen it.
 pub(crate) fn apply(
     user: &mut Map<String, Value>,
     changes: &[Change],
     pane_id: &str,
     precedence: Precedence,
+    check_types: bool,
 ) -> Applied {
     let only_additions = precedence == Precedence::OnlyAdditions;
     let mut applied = Applied::default();
@@ -245,6 +393,19 @@ pub(crate) fn apply(
         let current = get(user, &change.path).cloned();
         if current == change.pane || (only_additions && current.is_some()) {
             continue;
+        }
+        if check_types {
+            if let (Some(current), Some(value)) = (&current, &change.pane) {
+                if (current.is_object() || current.is_array())
+                    && json_type(current) != json_type(value)
+                {
+                    applied.refused.push(Held {
+                        change: change.clone(),
+                        why: HeldWhy::WrongType,
+                    });
+                    continue;
+                }
+            }
         }
         // Something the pane's seed did not have, which the user's file got
         // meanwhile (a Claude outside ccmux made a fresh file, the seed
@@ -299,9 +460,21 @@ pub(crate) fn apply(
     applied
 }
 
+/// The JSON type of a value, for the type rule.
+fn json_type(value: &Value) -> u8 {
+    match value {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Number(_) => 2,
+        Value::String(_) => 3,
+        Value::Array(_) => 4,
+        Value::Object(_) => 5,
+    }
+}
+
 /// An old value for the log, cut short: it may be a whole MCP server
 /// definition.
-fn truncated(value: Option<&Value>) -> String {
+pub(crate) fn truncated(value: Option<&Value>) -> String {
     const MAX: usize = 300;
     let text = value.map_or_else(|| "(absent)".to_string(), Value::to_string);
     match text.char_indices().nth(MAX) {

@@ -11,22 +11,25 @@
 //! `.claude.json` and its seed record) are kept in
 //! `{base}/.pending-carry-back/{ms}-{pane-id}/` and the dir goes: a failed
 //! merge must not keep whole pane dirs around for ever. Every server start
-//! merges what is pending there, and removes each once it is merged.
+//! merges what is pending there, off the path of the first pane, all in
+//! one write, and removes each once it is merged. What the guard rails held
+//! back (a reset, a value of the wrong type: see `carry_back`) is kept
+//! there too, marked held, for the user to review.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
-use serde_json::{Map, Value};
 
-use crate::carry_back::{CarriedKeys, Change, Precedence};
+use crate::carry_back::{guard, CarriedKeys, Held, Precedence};
 use crate::pane_dir::PaneDir;
-use crate::pending::PendingCarryBacks;
+use crate::pending::{PaneFiles, Pending, PendingCarryBacks, PANE_FILE_LIMIT};
 use crate::private_fs::{read_bounded, Links, ReadFailure};
-use crate::seed::{
-    describe_read_failure, pick_keys, CLAUDE_JSON, SEED_RECORD, USER_CLAUDE_JSON_LIMIT,
-};
+use crate::seed::{describe_read_failure, list, pick_keys, Picked, CLAUDE_JSON, SEED_RECORD};
 use crate::shared_data::SharedData;
-use crate::user_claude_json::UserClaudeJson;
+use crate::user_claude_json::{MergeJob, UserClaudeJson};
+use crate::verify::Verifier;
 
 #[derive(Debug, Default)]
 pub(crate) struct Handover {
@@ -41,8 +44,10 @@ pub(crate) struct Handover {
 pub(crate) struct ClaudeJsonCarry {
     pub keys: CarriedKeys,
     pub user: UserClaudeJson,
-    /// Merges that failed, kept for later.
+    /// Changes not in the user's file yet, kept for later.
     pub pending: PendingCarryBacks,
+    /// Looks again at each merge a moment later.
+    pub verifier: Verifier,
 }
 
 impl Handover {
@@ -67,187 +72,332 @@ impl Handover {
     }
 }
 
+/// What to merge of one pane's files, and what to hold back.
+pub(crate) struct Plan {
+    pub job: MergeJob,
+    /// Held back by the reset rule.
+    pub held: Vec<Held>,
+    /// How many items of its seed the pane lost, of how many.
+    pub lost: usize,
+    pub seed_items: usize,
+}
+
+/// Why a pane's files cannot be compared at all.
+pub(crate) struct NotComparable(pub String);
+
 impl ClaudeJsonCarry {
     /// Merges the pane's changes; if that fails, keeps them pending (and
     /// says so) so the dir can go. An error only if they could not be kept
     /// either: the dir must stay then.
     fn run_or_keep(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
-        let final_file = config.join(CLAUDE_JSON);
-        let seed_record = pane.root().join(SEED_RECORD);
-        let Err(err) = self.carry(pane.id(), &final_file, &seed_record, Precedence::PaneWins)
+        let Some(files) = read_pane_files(
+            pane.id(),
+            &config.join(CLAUDE_JSON),
+            &pane.root().join(SEED_RECORD),
+        )?
         else {
             return Ok(());
         };
-        let err = err.into_hook_error();
-        match self.pending.keep(pane.id(), &final_file, &seed_record) {
-            Ok(kept) => {
-                tracing::warn!(
-                    pane = %pane.id(),
-                    kept = %kept.display(),
-                    "{}; the pane's .claude.json changes are kept in the dir named here and merged at every server start until they go in (delete that dir to drop them)",
-                    err.message
-                );
+        let plan = match self.plan(&files, Precedence::PaneWins) {
+            Ok(Some(plan)) => plan,
+            Ok(None) => return Ok(()),
+            // Not JSON: nothing can be told; kept whole for the user.
+            Err(NotComparable(why)) => {
+                let kept = self.pending.keep(&files, Some(&why))?;
+                tracing::warn!(pane = %pane.id(), kept = %kept.name, "{why}; it is kept for you: `host-shim carry-back show {}`", kept.name);
+                return Ok(());
+            }
+        };
+        match self.user.merge(vec![plan.job.clone()]) {
+            Ok(applied) => {
+                let applied = applied.into_iter().next().unwrap_or_default();
+                log_applied(&plan.job.pane_id, &self.user, &applied);
+                let mut held = plan.held.clone();
+                held.extend(applied.refused.iter().cloned());
+                let kept_held = if held.is_empty() {
+                    false
+                } else {
+                    let why = held_reason(&plan, &held);
+                    let kept = self.pending.keep(&files, Some(&why))?;
+                    warn_held(&plan.job.pane_id, &kept, &held, &plan);
+                    true
+                };
+                if applied.written > 0 {
+                    // A held entry has every change of the pane already.
+                    let files = if kept_held { Vec::new() } else { vec![files] };
+                    self.verifier.watch(vec![plan.job], files);
+                }
                 Ok(())
             }
-            Err(keep_err) => Err(HookError::new(
-                err.kind,
-                format!(
-                    "{}; and keeping them pending failed too: {}",
-                    err.message, keep_err.message
-                ),
-            )),
-        }
-    }
-
-    /// Merges every pending carry-back and drops each one that went in.
-    /// For server start. Newest first, each with the user's value winning
-    /// where it changed since that pane's seed: so the latest pane's choice
-    /// stands over older pending ones, and a choice the user made after a
-    /// pane's seed stands over that pane's. A failure of the user's file
-    /// (or a lock held) ends the pass: the rest would wait on the same.
-    pub(crate) fn merge_pending(&self) {
-        let Some(lock) = self.pending.lock() else {
-            return;
-        };
-        self.pending.clear_abandoned(&lock);
-        let mut entries = self.pending.list(&lock);
-        entries.reverse();
-        for pending in entries {
-            let final_file = pending.path.join(CLAUDE_JSON);
-            if !final_file.is_file() {
-                tracing::warn!(path = %pending.path.display(), "a pending carry-back without its .claude.json: leaving it");
-                continue;
-            }
-            match self.carry(
-                &pending.pane_id,
-                &final_file,
-                &pending.path.join(SEED_RECORD),
-                Precedence::UserWins,
-            ) {
-                Ok(()) => self.pending.drop_merged(&pending),
-                Err(CarryError::Pane(err)) => tracing::warn!(
-                    kept = %pending.path.display(),
-                    "a pending carry-back cannot be merged: {}",
-                    err.message
-                ),
-                Err(CarryError::User(err)) => {
+            Err(err) => match self.pending.keep(&files, None) {
+                Ok(kept) => {
                     tracing::warn!(
-                        kept = %pending.path.display(),
-                        "pending carry-backs still cannot be merged (the rest wait for the next start): {}",
+                        pane = %pane.id(),
+                        kept = %kept.path.display(),
+                        "{}; the pane's .claude.json changes are kept in the dir named here and merged at every server start until they go in (`host-shim carry-back` lists them)",
                         err.message
                     );
-                    break;
+                    Ok(())
                 }
-            }
+                Err(keep_err) => Err(HookError::new(
+                    err.kind,
+                    format!(
+                        "{}; and keeping them pending failed too: {}",
+                        err.message, keep_err.message
+                    ),
+                )),
+            },
         }
     }
 
-    /// Merges one pane's changes. Its error says whether the pane's own
-    /// files or the user's file (or its locks) stood in the way.
-    fn carry(
+    /// What `files` changed, split by the guard rails; `None` when nothing
+    /// (the pane's file is still its seed, or equal in what is compared).
+    pub(crate) fn plan(
         &self,
-        pane_id: &str,
-        final_path: &Path,
-        seed_path: &Path,
+        files: &PaneFiles,
         precedence: Precedence,
-    ) -> Result<(), CarryError> {
-        let changes = self
-            .pane_changes(final_path, seed_path)
-            .map_err(CarryError::Pane)?;
-        let Some((changes, seedless)) = changes else {
-            return Ok(());
+    ) -> Result<Option<Plan>, NotComparable> {
+        // A pane whose Claude never saved (a shell pane, most panes of a
+        // multiplexer) still holds its seed byte for byte: nothing changed.
+        if files.seed.as_deref() == Some(files.final_file.as_slice()) {
+            return Ok(None);
+        }
+        // Only the compared keys are built; a project's history is skipped.
+        let pane = self.parse(&files.final_file, "its .claude.json")?;
+        let seed = match &files.seed {
+            Some(bytes) => Some(self.parse(bytes, "its seed record")?),
+            None => None,
         };
         // Without a record of its seed, a pane's stale value cannot be told
         // from a change: it only adds.
-        let precedence = if seedless {
+        let precedence = if seed.is_none() {
             Precedence::OnlyAdditions
         } else {
             precedence
         };
-        let applied = self
-            .user
-            .merge(pane_id, &changes, precedence)
-            .map_err(CarryError::User)?;
-        if let Some(applied) = applied {
-            if applied.written > 0 {
-                tracing::info!(
-                    pane = pane_id,
-                    path = %self.user.path.display(),
-                    written = applied.written,
-                    conflicts = applied.conflicts,
-                    "carried the pane's own .claude.json changes back into the user's file"
+        let seed = seed.unwrap_or_default();
+        for (what, picked) in [("its .claude.json", &pane), ("its seed record", &seed)] {
+            if !picked.unreadable.is_empty() {
+                tracing::warn!(
+                    pane = %files.pane_id,
+                    "not carrying back these items of the pane's .claude.json, which cannot be read as they stand in {what}: {}; every other change goes on",
+                    list(&picked.unreadable)
                 );
             }
         }
-        Ok(())
-    }
-
-    /// What the pane changed, and whether it had no seed record; `None`
-    /// when it has no `.claude.json` or it is still its seed.
-    fn pane_changes(
-        &self,
-        final_path: &Path,
-        seed_path: &Path,
-    ) -> Result<Option<(Vec<Change>, bool)>, HookError> {
-        let Some(final_bytes) = read_pane_file(final_path, "the pane's .claude.json")? else {
-            return Ok(None);
-        };
-        let seed_bytes = read_pane_file(seed_path, "the pane's seed record")?;
-        // A pane whose Claude never saved (a shell pane, most panes of a
-        // multiplexer) still holds its seed byte for byte: nothing changed.
-        if seed_bytes.as_deref() == Some(final_bytes.as_slice()) {
+        let changes = self.keys.changes(&seed, &pane);
+        if changes.is_empty() {
             return Ok(None);
         }
-        // Only the compared keys are built; a project's history is skipped.
-        let final_file = self.parse(&final_bytes, final_path, "the pane's .claude.json")?;
-        let seed = match &seed_bytes {
-            Some(bytes) => Some(self.parse(bytes, seed_path, "the pane's seed record")?),
-            None => None,
-        };
-        let seedless = seed.is_none();
-        let changes = self.keys.changes(&seed.unwrap_or_default(), &final_file);
-        Ok(Some((changes, seedless)))
+        let guarded = guard(&self.keys, &seed.map, changes);
+        Ok(Some(Plan {
+            job: MergeJob {
+                pane_id: files.pane_id.clone(),
+                changes: guarded.carried,
+                precedence,
+                check_types: true,
+            },
+            held: guarded.held,
+            lost: guarded.lost,
+            seed_items: guarded.seed_items,
+        }))
     }
 
-    fn parse(
-        &self,
-        bytes: &[u8],
-        path: &Path,
-        what: &str,
-    ) -> Result<Map<String, Value>, HookError> {
+    fn parse(&self, bytes: &[u8], what: &str) -> Result<Picked, NotComparable> {
         pick_keys(bytes, &self.keys.top, &self.keys.project).map_err(|err| {
-            HookError::new(
-                HookErrorKind::Failed,
-                format!(
-                    "{what} {} is not a JSON object ({err}), so what the pane changed cannot be told; \
-                     it is kept: look at it, and remove it by hand when done",
-                    path.display()
-                ),
-            )
+            NotComparable(format!(
+                "the pane's {what} is not a JSON object ({err}), so what it changed cannot be told"
+            ))
         })
     }
-}
 
-/// Why a pane's changes did not go in.
-enum CarryError {
-    /// The pane's own files cannot be read.
-    Pane(HookError),
-    /// The user's file cannot take them now (invalid, a link, locked).
-    User(HookError),
-}
-
-impl CarryError {
-    fn into_hook_error(self) -> HookError {
-        match self {
-            CarryError::Pane(err) | CarryError::User(err) => err,
+    /// Merges every pending carry-back that is not held for the user, in
+    /// one write, and drops each one that went in. For server start, on a
+    /// thread of its own: `cancelled` (a server stopping) ends it at once
+    /// with the rest still pending. Newest first, each with the user's value
+    /// winning where it changed since that pane's seed: so the latest
+    /// pane's choice stands over older pending ones, and a choice the user
+    /// made after a pane's seed stands over that pane's.
+    pub(crate) fn merge_pending(&self, cancelled: &AtomicBool) {
+        let Some(lock) = self.pending.lock() else {
+            return;
+        };
+        self.pending.clear_abandoned(&lock);
+        let entries = self.pending.list(&lock);
+        let already_held = entries.iter().filter(|entry| entry.is_held()).count();
+        let mut plans: Vec<(Pending, PaneFiles, Option<Plan>)> = Vec::new();
+        let mut unreadable = Vec::new();
+        for entry in entries.into_iter().rev().filter(|entry| !entry.is_held()) {
+            if cancelled.load(Ordering::Relaxed) {
+                return;
+            }
+            let files = match entry.read() {
+                Ok(Some(files)) => files,
+                Ok(None) => {
+                    unreadable.push(format!("{}: no .claude.json", entry.name));
+                    continue;
+                }
+                Err(err) => {
+                    unreadable.push(format!("{}: {err}", entry.name));
+                    continue;
+                }
+            };
+            match self.plan(&files, Precedence::UserWins) {
+                Ok(plan) => plans.push((entry, files, plan)),
+                Err(NotComparable(why)) => {
+                    if let Err(err) = entry.hold(&why) {
+                        unreadable.push(format!("{}: {err}", entry.name));
+                    }
+                }
+            }
         }
+        if !unreadable.is_empty() {
+            tracing::warn!(
+                "{} pending carry-back(s) cannot be read and stay as they are: {}",
+                unreadable.len(),
+                list(&unreadable)
+            );
+        }
+        if plans.is_empty() {
+            report_held(already_held, 0);
+            return;
+        }
+        // Another process merging (a server's closing panes) goes first;
+        // this pass is nobody's hurry, and a stop must end it at once.
+        if !self.user.wait_for_merge_lock(cancelled) {
+            return;
+        }
+        let jobs: Vec<MergeJob> = plans
+            .iter()
+            .filter_map(|(_, _, plan)| plan.as_ref().map(|plan| plan.job.clone()))
+            .collect();
+        let applied = match self.user.merge(jobs.clone()) {
+            Ok(applied) => applied,
+            Err(err) => {
+                tracing::warn!(
+                    "{} pending carry-back(s) still cannot be merged (they wait for the next server start): {}",
+                    plans.len(),
+                    err.message
+                );
+                report_held(already_held, 0);
+                return;
+            }
+        };
+        let mut applied = applied.into_iter();
+        let (mut merged, mut newly_held) = (0, 0);
+        let mut watched = (Vec::new(), Vec::new());
+        for (entry, files, plan) in plans {
+            let Some(plan) = plan else {
+                self.pending.drop_merged(&entry);
+                merged += 1;
+                continue;
+            };
+            let applied = applied.next().unwrap_or_default();
+            log_applied(&plan.job.pane_id, &self.user, &applied);
+            let mut held = plan.held.clone();
+            held.extend(applied.refused.iter().cloned());
+            if held.is_empty() {
+                self.pending.drop_merged(&entry);
+                merged += 1;
+                if applied.written > 0 {
+                    watched.0.push(plan.job);
+                    watched.1.push(files);
+                }
+            } else {
+                match entry.hold(&held_reason(&plan, &held)) {
+                    Ok(()) => newly_held += 1,
+                    Err(err) => {
+                        tracing::warn!(kept = %entry.name, "could not mark a pending carry-back held for review: {err}")
+                    }
+                }
+            }
+        }
+        self.verifier.watch(watched.0, watched.1);
+        tracing::info!(
+            merged,
+            "merged the pending carry-backs into the user's .claude.json"
+        );
+        report_held(already_held, newly_held);
     }
 }
 
-/// A file of the pane, whole; `None` if it does not exist. One that cannot
-/// be read is an error: the pane's changes would be lost.
+/// One line for every entry held for the user, however many.
+fn report_held(already: usize, new: usize) {
+    if already + new > 0 {
+        tracing::warn!(
+            held = already + new,
+            new,
+            "some panes' .claude.json changes are held back for you to review (a reset or a value of the wrong type): `host-shim carry-back list` shows them, `apply NAME` or `drop NAME` decides"
+        );
+    }
+}
+
+fn log_applied(pane_id: &str, user: &UserClaudeJson, applied: &crate::carry_back::Applied) {
+    if applied.written > 0 {
+        tracing::info!(
+            pane = pane_id,
+            path = %user.path.display(),
+            written = applied.written,
+            conflicts = applied.conflicts,
+            "carried the pane's own .claude.json changes back into the user's file"
+        );
+    }
+}
+
+/// What the `held` file of an entry says.
+fn held_reason(plan: &Plan, held: &[Held]) -> String {
+    let mut why = String::new();
+    for item in held {
+        why.push_str(&format!("{}: {}\n", item.change.path, item.why));
+    }
+    if !plan.held.is_empty() {
+        why.push_str(&format!(
+            "the pane lost {} of the {} items it was seeded with at once\n",
+            plan.lost, plan.seed_items
+        ));
+    }
+    why
+}
+
+fn warn_held(pane_id: &str, kept: &Pending, held: &[Held], plan: &Plan) {
+    let items = list(held.iter().map(|held| &held.change.path));
+    if plan.held.is_empty() {
+        tracing::warn!(
+            pane = pane_id,
+            "not carrying back values of another JSON type than the user's .claude.json has: {items}; everything else went in. To apply them anyway: `host-shim carry-back apply {}`",
+            kept.name
+        );
+    } else {
+        tracing::warn!(
+            pane = pane_id,
+            lost = plan.lost,
+            seed_items = plan.seed_items,
+            "the pane's .claude.json looks reset (it lost most of what it was seeded with at once): not removing from the user's file, nor changing who the user is: {items}; its other changes went in. To see them: `host-shim carry-back show {0}`; to apply them anyway: `host-shim carry-back apply {0}`",
+            kept.name
+        );
+    }
+}
+
+/// A pane's two files, bounded; `None` if it has no `.claude.json`. One
+/// that cannot be read is an error: the pane's changes would be lost.
+fn read_pane_files(
+    pane_id: &str,
+    final_path: &Path,
+    seed_path: &Path,
+) -> Result<Option<PaneFiles>, HookError> {
+    let Some(final_file) = read_pane_file(final_path, "the pane's .claude.json")? else {
+        return Ok(None);
+    };
+    let seed = read_pane_file(seed_path, "the pane's seed record")?;
+    Ok(Some(PaneFiles {
+        pane_id: pane_id.to_string(),
+        final_file,
+        seed,
+    }))
+}
+
 fn read_pane_file(path: &Path, what: &str) -> Result<Option<Vec<u8>>, HookError> {
-    match read_bounded(path, USER_CLAUDE_JSON_LIMIT, Links::Refuse) {
+    match read_bounded(path, PANE_FILE_LIMIT, Links::Refuse) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(ReadFailure::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(failure) => Err(HookError::new(
@@ -258,5 +408,51 @@ fn read_pane_file(path: &Path, what: &str) -> Result<Option<Vec<u8>>, HookError>
                 describe_read_failure(&failure)
             ),
         )),
+    }
+}
+
+/// The pending pass of a server start, on its own thread.
+pub(crate) struct PendingPass {
+    cancelled: std::sync::Arc<AtomicBool>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl PendingPass {
+    /// Starts merging what is pending, off the caller's path.
+    pub(crate) fn start(handover: std::sync::Arc<Handover>) -> Option<PendingPass> {
+        handover.claude_json.as_ref()?;
+        let cancelled = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&cancelled);
+        // The thread logs where its starter does.
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let spawned = thread::Builder::new()
+            .name("ccmux-isolation-pending".into())
+            .spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    if let Some(carry) = &handover.claude_json {
+                        carry.merge_pending(&flag);
+                    }
+                });
+            });
+        match spawned {
+            Ok(thread) => Some(PendingPass { cancelled, thread }),
+            Err(err) => {
+                tracing::warn!("cannot start merging the pending carry-backs ({err}); they wait for the next server start");
+                None
+            }
+        }
+    }
+
+    /// Stops the pass at once (the rest stays pending) and waits for its
+    /// thread, which is then at most finishing one write.
+    pub(crate) fn stop(self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+
+    /// Waits for the pass to end by itself; for tests.
+    #[cfg(test)]
+    pub(crate) fn wait(self) {
+        let _ = self.thread.join();
     }
 }

@@ -73,6 +73,7 @@ mod share;
 mod shared_data;
 mod user_claude_dir;
 mod user_claude_json;
+mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -92,7 +93,7 @@ use config::{
     Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CLAUDE_CODE_REMOTE_MEMORY_DIR,
     CLAUDE_CONFIG_DIR, CLAUDE_SECURESTORAGE_CONFIG_DIR,
 };
-use handover::{ClaudeJsonCarry, Handover};
+use handover::{ClaudeJsonCarry, Handover, PendingPass};
 use layout::Layout;
 pub use metadata::PaneMetadata;
 use open_panes::{OpenPane, OpenPanes};
@@ -120,6 +121,8 @@ pub struct IsolationPlugin {
     handover: Arc<Handover>,
     /// Set between `on_server_start` and `on_server_stop`.
     server: Mutex<Option<RunningServer>>,
+    /// The merge of pending carry-backs a server start began, while it runs.
+    pending_pass: Mutex<Option<PendingPass>>,
     panes: OpenPanes,
     removals: RemovalQueue,
 }
@@ -198,10 +201,9 @@ impl Plugin for IsolationPlugin {
         }
 
         // Merges that failed before (the user's file was invalid, say) go
-        // in now that it may be fixed.
-        if let Some(carry) = &self.handover.claude_json {
-            carry.merge_pending();
-        }
+        // in now that it may be fixed: on a thread of their own, so the
+        // first pane never waits for them.
+        *self.pending_pass() = PendingPass::start(Arc::clone(&self.handover));
         let open = self.panes.ids();
         let keep: HashSet<&str> = event
             .live_panes
@@ -373,7 +375,15 @@ impl Plugin for IsolationPlugin {
         // scan, rather than scheduling a removal the flush has missed. The
         // lock itself goes only at the end, with `running`.
         let running = self.server().take();
+        // A pending pass still running ends at once, the rest pending.
+        if let Some(pass) = self.pending_pass().take() {
+            pass.stop();
+        }
         self.removals.flush();
+        // Merges just made are not looked at again now: kept pending.
+        if let Some(carry) = &self.handover.claude_json {
+            carry.verifier.finish();
+        }
         let kept = self.panes.clear();
         if let Some(running) = running {
             if running.instance_id != event.instance_id.as_str() {
@@ -433,21 +443,23 @@ impl IsolationPlugin {
                 settings.share.clone(),
             )
         });
-        let claude_json =
-            user.as_ref()
-                .filter(|_| settings.carry_back)
-                .map(|user| ClaudeJsonCarry {
-                    keys: CarriedKeys {
-                        top: settings.seed_keys.iter().cloned().collect(),
-                        project: settings.project_keys.iter().cloned().collect(),
-                    },
-                    user: UserClaudeJson {
-                        path: user.claude_json.clone(),
-                        user_dir: user.dir.clone(),
-                        backups: layout.claude_json_backups(),
-                    },
-                    pending: PendingCarryBacks::new(layout.pending_carry_backs()),
-                });
+        let claude_json = user.as_ref().filter(|_| settings.carry_back).map(|user| {
+            let user = UserClaudeJson {
+                path: user.claude_json.clone(),
+                user_dir: user.dir.clone(),
+                backups: layout.claude_json_backups(),
+            };
+            let pending = PendingCarryBacks::new(layout.pending_carry_backs());
+            ClaudeJsonCarry {
+                keys: CarriedKeys {
+                    top: settings.seed_keys.iter().cloned().collect(),
+                    project: settings.project_keys.iter().cloned().collect(),
+                },
+                verifier: verify::Verifier::new(user.clone(), pending.clone()),
+                user,
+                pending,
+            }
+        });
         let handover = Arc::new(Handover { data, claude_json });
         Ok(IsolationPlugin {
             removals: RemovalQueue::start()?,
@@ -457,6 +469,7 @@ impl IsolationPlugin {
             seed,
             handover,
             server: Mutex::new(None),
+            pending_pass: Mutex::new(None),
             panes: OpenPanes::default(),
         })
     }
@@ -464,6 +477,21 @@ impl IsolationPlugin {
     /// Where the user's own Claude state was found, if anywhere.
     pub fn user_claude_dir(&self) -> Option<&UserClaudeDir> {
         self.user.as_ref()
+    }
+
+    fn pending_pass(&self) -> MutexGuard<'_, Option<PendingPass>> {
+        self.pending_pass
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for the pending pass of the last server start to end; for
+    /// tests, which look at what it merged.
+    #[cfg(test)]
+    pub(crate) fn wait_for_pending_pass(&self) {
+        if let Some(pass) = self.pending_pass().take() {
+            pass.wait();
+        }
     }
 
     fn server(&self) -> MutexGuard<'_, Option<RunningServer>> {
@@ -611,7 +639,13 @@ impl Drop for IsolationPlugin {
     /// start that may never come; then the worker is stopped and joined
     /// (by the queue's own drop).
     fn drop(&mut self) {
+        if let Some(pass) = self.pending_pass().take() {
+            pass.stop();
+        }
         self.removals.flush();
+        if let Some(carry) = &self.handover.claude_json {
+            carry.verifier.finish();
+        }
         if let Some(running) = self.server().as_ref() {
             // Dropped while its server runs on: a reload replaced it.
             reload_bases::report_left_behind(

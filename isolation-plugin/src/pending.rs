@@ -1,12 +1,23 @@
-//! PendingCarryBacks: a pane's `.claude.json` changes whose merge into the
-//! user's file failed, kept (as the pane's final `.claude.json` and its
-//! seed record, a few kilobytes) until a later server start merges them.
+//! PendingCarryBacks: a pane's `.claude.json` changes that are not in the
+//! user's file yet, kept (as the pane's final `.claude.json` and its seed
+//! record, a few kilobytes) until they go in.
 //!
 //! ```text
 //! {base}/.pending-carry-back/              0700
-//!   {ms:020}-{pane-id}[.n]/                one per failed merge, in time order by name
+//!   {ms:020}-{pane-id}[.n]/                one per pane, in time order by name
 //!     .claude.json  .claude-json.seed
+//!     held                                 only if held for the user (see below)
 //! ```
+//!
+//! Two kinds of entry:
+//! - *to merge*: the merge failed (the user's file was invalid, a link,
+//!   locked), or the server stopped before it could look again at a merge
+//!   it had just made (see `verify`). Every server start merges these,
+//!   together, and drops each one that went in.
+//! - *held*: the guard rails held some of the pane's changes back (a reset,
+//!   a value of the wrong type; see `carry_back`). The rest went in; these
+//!   wait for the user, who lists, applies or drops them with
+//!   `host-shim carry-back`. The `held` file says why, for people.
 //!
 //! Why not keep the pane's dir instead: a merge can fail for as long as the
 //! user's file stays unmergeable (invalid, a link), and whole pane dirs
@@ -35,7 +46,16 @@ use crate::private_fs::{
 };
 use crate::process::process_is_gone;
 use crate::rescue::move_no_replace;
-use crate::seed::{describe_read_failure, CLAUDE_JSON, SEED_RECORD, USER_CLAUDE_JSON_LIMIT};
+use crate::seed::{describe_read_failure, CLAUDE_JSON, SEED_RECORD};
+
+/// The largest pane file kept or read back from the store. A pane's
+/// `.claude.json` is its seed (the user's setup, compact) plus what its
+/// Claude added (the pane's own projects' history): a few megabytes at
+/// most. Past this, it is refused without being read.
+pub(crate) const PANE_FILE_LIMIT: u64 = 64 << 20;
+
+/// The file that marks an entry held for the user, and says why.
+pub(crate) const HELD: &str = "held";
 
 /// Flushes a file just written, so an entry named whole holds its bytes.
 fn sync(path: &Path) -> Result<(), HookError> {
@@ -44,18 +64,72 @@ fn sync(path: &Path) -> Result<(), HookError> {
         .map_err(|err| io_error("flush to disk", path, &err))
 }
 
-/// The two files an entry holds.
-const FILES: [&str; 2] = [CLAUDE_JSON, SEED_RECORD];
+/// The files an entry holds.
+const FILES: [&str; 3] = [CLAUDE_JSON, SEED_RECORD, HELD];
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct PendingCarryBacks {
     dir: PathBuf,
 }
 
-/// One kept merge.
+/// One kept entry.
+#[derive(Debug, Clone)]
 pub(crate) struct Pending {
     pub path: PathBuf,
     pub pane_id: String,
+    /// Its name in the store, which the user gives `host-shim carry-back`.
+    pub name: String,
+}
+
+/// A pane's two files as read: its `.claude.json` at close and the record
+/// of its seed (`None`: the pane had none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PaneFiles {
+    pub pane_id: String,
+    pub final_file: Vec<u8>,
+    pub seed: Option<Vec<u8>>,
+}
+
+impl Pending {
+    /// Whether the entry is held for the user (not merged by server starts).
+    pub(crate) fn is_held(&self) -> bool {
+        matches!(entry(&self.path.join(HELD)), Ok(Entry::File))
+    }
+
+    /// Its two files; `None` for the `.claude.json` when it is missing.
+    pub(crate) fn read(&self) -> Result<Option<PaneFiles>, HookError> {
+        let Some(final_file) = read_kept(&self.path.join(CLAUDE_JSON))? else {
+            return Ok(None);
+        };
+        let seed = read_kept(&self.path.join(SEED_RECORD))?;
+        Ok(Some(PaneFiles {
+            pane_id: self.pane_id.clone(),
+            final_file,
+            seed,
+        }))
+    }
+
+    /// Marks the entry held for the user; `why` is for people reading it.
+    pub(crate) fn hold(&self, why: &str) -> Result<(), HookError> {
+        if self.is_held() {
+            return Ok(());
+        }
+        create_private_file(&self.path, HELD, why.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// A file of the store, bounded; `None` if missing.
+fn read_kept(path: &Path) -> Result<Option<Vec<u8>>, HookError> {
+    match read_bounded(path, PANE_FILE_LIMIT, Links::Refuse) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(ReadFailure::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(failure) => Err(io_error(
+            "read",
+            path,
+            &std::io::Error::other(describe_read_failure(&failure)),
+        )),
+    }
 }
 
 impl PendingCarryBacks {
@@ -63,14 +137,12 @@ impl PendingCarryBacks {
         PendingCarryBacks { dir }
     }
 
-    /// Keeps the pane's two files (moved, not copied) as a new entry;
-    /// returns its path.
-    pub(crate) fn keep(
-        &self,
-        pane_id: &str,
-        final_file: &Path,
-        seed_record: &Path,
-    ) -> Result<PathBuf, HookError> {
+    /// Keeps a pane's two files as a new entry, held for the user if
+    /// `held` says why; returns it. The pane's own files are the caller's:
+    /// they stay until this has returned, so an I/O error or a kill in
+    /// between leaves them where the next removal finds them.
+    pub(crate) fn keep(&self, files: &PaneFiles, held: Option<&str>) -> Result<Pending, HookError> {
+        let pane_id = files.pane_id.as_str();
         if let Some(base) = self.dir.parent() {
             if !base.is_dir() {
                 create_private_dir("the isolation base dir", base)?;
@@ -90,23 +162,15 @@ impl PendingCarryBacks {
                 &std::io::Error::other("it exists already"),
             ));
         }
-        // Copied, not moved: the pane's own files stay until the entry is
-        // whole under its name, so an I/O error or a kill in between leaves
-        // them where the next removal finds them.
-        for (from, name) in [(final_file, CLAUDE_JSON), (seed_record, SEED_RECORD)] {
-            let bytes = match read_bounded(from, USER_CLAUDE_JSON_LIMIT, Links::Refuse) {
-                Ok(bytes) => bytes,
-                Err(ReadFailure::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(failure) => {
-                    return Err(io_error(
-                        "keep",
-                        from,
-                        &std::io::Error::other(describe_read_failure(&failure)),
-                    ))
-                }
-            };
+        let contents = [
+            (CLAUDE_JSON, Some(files.final_file.as_slice())),
+            (SEED_RECORD, files.seed.as_deref()),
+            (HELD, held.map(str::as_bytes)),
+        ];
+        for (name, bytes) in contents {
+            let Some(bytes) = bytes else { continue };
             let written =
-                create_private_file(&temp, name, &bytes).and_then(|_| sync(&temp.join(name)));
+                create_private_file(&temp, name, bytes).and_then(|_| sync(&temp.join(name)));
             if let Err(err) = written {
                 self.discard(&temp);
                 return Err(err);
@@ -119,9 +183,14 @@ impl PendingCarryBacks {
             } else {
                 format!(".{n}")
             };
-            let kept = self.dir.join(format!("{millis:020}-{pane_id}{suffix}"));
+            let name = format!("{millis:020}-{pane_id}{suffix}");
+            let kept = self.dir.join(&name);
             if move_no_replace(&temp, &kept, pane_id)? {
-                return Ok(kept);
+                return Ok(Pending {
+                    path: kept,
+                    pane_id: pane_id.to_string(),
+                    name,
+                });
             }
         }
         Err(io_error(
@@ -206,15 +275,27 @@ impl PendingCarryBacks {
                 let name = dir_entry.file_name().into_string().ok()?;
                 let pane_id = pane_id_of(&name)?;
                 let path = dir_entry.path();
-                matches!(entry(&path), Ok(Entry::Dir(_))).then_some(Pending { path, pane_id })
+                matches!(entry(&path), Ok(Entry::Dir(_))).then_some(Pending {
+                    path,
+                    pane_id,
+                    name,
+                })
             })
             .collect();
         pending.sort_by(|a, b| a.path.cmp(&b.path));
         pending
     }
 
-    /// Removes an entry that went in: its two files, then the dir if that
-    /// left it empty (anything else in it stays, with a warning).
+    /// The entry called `name` (as [`list`](Self::list) names it).
+    pub(crate) fn find(&self, lock: &File, name: &str) -> Option<Pending> {
+        self.list(lock)
+            .into_iter()
+            .find(|pending| pending.name == name)
+    }
+
+    /// Removes an entry that went in (or that the user dropped): its files,
+    /// then the dir if that left it empty (anything else in it stays, with
+    /// a warning).
     pub(crate) fn drop_merged(&self, pending: &Pending) {
         for name in FILES {
             let _ = fs::remove_file(pending.path.join(name));

@@ -21,6 +21,7 @@
 //! each further pane costs one `stat` and one small write. Parsing skips
 //! the values of unwanted keys without building them.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
@@ -32,6 +33,7 @@ use std::time::SystemTime;
 
 use ccmux_plugin_api::HookError;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::private_fs::{create_private_file, read_bounded, Links, ReadFailure};
@@ -182,7 +184,16 @@ impl ClaudeJsonSeed {
                 }
             };
             match pick_keys(&bytes, &self.keys, &self.project_keys) {
-                Ok(picked) => return (stamp, serialize(picked)),
+                Ok(picked) => {
+                    if !picked.unreadable.is_empty() {
+                        tracing::warn!(
+                            path = %path.display(),
+                            "new panes are seeded without these items of the user's .claude.json, which cannot be read as they stand: {}; everything else is seeded",
+                            list(&picked.unreadable)
+                        );
+                    }
+                    return (stamp, serialize(picked.map));
+                }
                 Err(err) => {
                     let now = Stamp::of(path).ok();
                     if attempt < READ_ATTEMPTS && now.as_ref() != Some(&stamp) {
@@ -219,6 +230,25 @@ pub(crate) fn describe_read_failure(failure: &ReadFailure) -> String {
     }
 }
 
+/// Items for a log line: `a, b, c`, at most a few, then how many more.
+pub(crate) fn list<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    const SHOWN: usize = 8;
+    let mut shown = Vec::new();
+    let mut more = 0;
+    for item in items {
+        if shown.len() < SHOWN {
+            shown.push(item.to_string());
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = shown.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
 fn serialize(picked: Map<String, Value>) -> Option<Arc<[u8]>> {
     if picked.is_empty() {
         return None;
@@ -231,41 +261,115 @@ fn serialize(picked: Map<String, Value>) -> Option<Arc<[u8]>> {
     Some(Arc::from(bytes))
 }
 
+/// An item of a `.claude.json` that was left out of a pick because its
+/// value could not be taken as it stands: the rest of the file is picked
+/// all the same, so one bad item never stops the others.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Unreadable {
+    /// A top-level key whose value is not valid JSON for a strict parser
+    /// (a lone UTF-16 surrogate escape, say).
+    Top(String),
+    /// `projects` is there but is not an object.
+    Projects,
+    /// A project entry that is not an object.
+    Project(String),
+    /// A project's key whose value cannot be parsed.
+    ProjectKey(String, String),
+}
+
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unreadable::Top(key) => write!(f, "{key}"),
+            Unreadable::Projects => write!(f, "{PROJECTS} (not an object)"),
+            Unreadable::Project(project) => write!(f, "{PROJECTS}[{project:?}] (not an object)"),
+            Unreadable::ProjectKey(project, key) => write!(f, "{PROJECTS}[{project:?}].{key}"),
+        }
+    }
+}
+
+/// What [`pick_keys`] took from a file, and what it had to leave out.
+#[derive(Debug, Default)]
+pub(crate) struct Picked {
+    pub map: Map<String, Value>,
+    pub unreadable: BTreeSet<Unreadable>,
+}
+
 /// Parses a JSON object, keeping only the top-level `keys` and, under
 /// `projects`, only the `project_keys` of each project (a project with none
-/// of them is left out).
+/// of them is left out). A wanted value that cannot be parsed, a `projects`
+/// or a project entry that is not an object, is left out and named in
+/// [`Picked::unreadable`]; only a file that is not a JSON object at all is
+/// an error.
 pub(crate) fn pick_keys(
     bytes: &[u8],
     keys: &BTreeSet<String>,
     project_keys: &BTreeSet<String>,
-) -> Result<Map<String, Value>, serde_json::Error> {
+) -> Result<Picked, serde_json::Error> {
+    let unreadable = RefCell::new(BTreeSet::new());
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let picked = PickKeys {
+    let map = PickKeys {
         keys,
         project_keys,
         depth: Depth::Top,
+        unreadable: &unreadable,
     }
     .deserialize(&mut deserializer)?;
     deserializer.end()?;
-    Ok(picked)
+    Ok(Picked {
+        map,
+        unreadable: unreadable.into_inner(),
+    })
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Depth {
     /// The file's top level: `keys`, and `projects` walked into.
     Top,
     /// The `projects` map: one object per project path.
     Projects,
-    /// One project: `project_keys`.
-    Project,
+    /// One project (its path): `project_keys`.
+    Project(String),
 }
 
 impl PickKeys<'_> {
-    fn nothing_below_top<E: serde::de::Error>(self) -> Result<Map<String, Value>, E> {
-        match self.depth {
-            Depth::Top => Err(E::custom("the file is not a JSON object")),
-            Depth::Projects | Depth::Project => Ok(Map::new()),
+    /// A value that is not an object: an error for the file itself; below
+    /// it, nothing to pick, and said so (a project entry of `null`,
+    /// `"projects": []`), which Claude reads the same.
+    fn not_an_object<E: serde::de::Error>(self) -> Result<Map<String, Value>, E> {
+        let what = match self.depth {
+            Depth::Top => return Err(E::custom("the file is not a JSON object")),
+            Depth::Projects => Unreadable::Projects,
+            Depth::Project(project) => Unreadable::Project(project),
+        };
+        self.unreadable.borrow_mut().insert(what);
+        Ok(Map::new())
+    }
+
+    /// A wanted value, parsed on its own: one that a strict parser refuses
+    /// is left out and named, rather than failing the whole file.
+    fn take<'de, A: MapAccess<'de>>(
+        &self,
+        map: &mut A,
+        key: &str,
+        picked: &mut Map<String, Value>,
+    ) -> Result<(), A::Error> {
+        let raw: Box<RawValue> = map.next_value()?;
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(value) => {
+                picked.insert(key.to_string(), value);
+            }
+            Err(_) => {
+                let what = match &self.depth {
+                    Depth::Project(project) => {
+                        Unreadable::ProjectKey(project.clone(), key.to_string())
+                    }
+                    Depth::Top | Depth::Projects => Unreadable::Top(key.to_string()),
+                };
+                self.unreadable.borrow_mut().insert(what);
+            }
         }
+        Ok(())
     }
 }
 
@@ -275,6 +379,7 @@ struct PickKeys<'a> {
     keys: &'a BTreeSet<String>,
     project_keys: &'a BTreeSet<String>,
     depth: Depth,
+    unreadable: &'a RefCell<BTreeSet<Unreadable>>,
 }
 
 impl<'de> DeserializeSeed<'de> for PickKeys<'_> {
@@ -295,36 +400,33 @@ impl<'de> Visitor<'de> for PickKeys<'_> {
         f.write_str("a JSON object")
     }
 
-    // Below the top level, a value that is not an object (a project entry
-    // of `null`, `"projects": []`) holds nothing to carry: it is skipped
-    // rather than failing the whole file, which Claude reads the same.
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        self.nothing_below_top()
+        self.not_an_object()
     }
 
     fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        self.nothing_below_top()
+        self.not_an_object()
     }
 
     fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        self.nothing_below_top()
+        self.not_an_object()
     }
 
     fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        self.nothing_below_top()
+        self.not_an_object()
     }
 
     fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        self.nothing_below_top()
+        self.not_an_object()
     }
 
     fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        self.nothing_below_top()
+        self.not_an_object()
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        self.nothing_below_top()
+        self.not_an_object()
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -334,25 +436,24 @@ impl<'de> Visitor<'de> for PickKeys<'_> {
                 keys: self.keys,
                 project_keys: self.project_keys,
                 depth,
+                unreadable: self.unreadable,
             };
-            match self.depth {
+            match &self.depth {
                 Depth::Top if key == PROJECTS && !self.project_keys.is_empty() => {
                     let projects = map.next_value_seed(nested(Depth::Projects))?;
                     if !projects.is_empty() {
                         picked.insert(key, Value::Object(projects));
                     }
                 }
-                Depth::Top if self.keys.contains(&key) => {
-                    picked.insert(key, map.next_value::<Value>()?);
-                }
+                Depth::Top if self.keys.contains(&key) => self.take(&mut map, &key, &mut picked)?,
                 Depth::Projects => {
-                    let project = map.next_value_seed(nested(Depth::Project))?;
+                    let project = map.next_value_seed(nested(Depth::Project(key.clone())))?;
                     if !project.is_empty() {
                         picked.insert(key, Value::Object(project));
                     }
                 }
-                Depth::Project if self.project_keys.contains(&key) => {
-                    picked.insert(key, map.next_value::<Value>()?);
+                Depth::Project(_) if self.project_keys.contains(&key) => {
+                    self.take(&mut map, &key, &mut picked)?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;

@@ -23,11 +23,14 @@
 //!   link is never written: the merge fails, and the caller keeps the
 //!   pane's changes pending for a later try.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions, Permissions, TryLockError};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +46,7 @@ use crate::private_fs::{
 };
 use crate::process::process_is_gone;
 use crate::seed::{describe_read_failure, PROJECTS, USER_CLAUDE_JSON_LIMIT};
+use crate::seed::{list, Unreadable};
 
 /// Tries at a merge whose file changed under it.
 const ATTEMPTS: usize = 5;
@@ -54,12 +58,6 @@ const MERGE_LOCK_WAIT: Duration = Duration::from_secs(10);
 /// itself never waits for it (it writes without the lock when it cannot
 /// take it), so this is a courtesy, kept short.
 const CLAUDE_LOCK_WAIT: Duration = Duration::from_secs(2);
-/// When after its rename a merge looks again (each wait after the one
-/// before): a Claude outside ccmux that read the file before the rename and
-/// saves after it (without the lock) writes its own copy over the merge;
-/// the looks catch that. A running Claude re-reads a changed file within a
-/// second, after which its saves carry the merge.
-const VERIFY_AFTER: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(900)];
 /// The backups kept of the user's file, at most.
 const BACKUPS_KEPT: usize = 10;
 const BACKUPS_MAX_BYTES: u64 = 512 << 20;
@@ -84,18 +82,32 @@ pub(crate) struct UserClaudeJson {
     pub backups: PathBuf,
 }
 
+/// One pane's changes to merge, and how.
+#[derive(Debug, Clone)]
+pub(crate) struct MergeJob {
+    pub pane_id: String,
+    pub changes: Vec<Change>,
+    pub precedence: Precedence,
+    /// Refuse a value of another JSON type than the user's (off only when
+    /// a person applies a change that was held back).
+    pub check_types: bool,
+}
+
 impl UserClaudeJson {
-    /// Writes `changes` of pane `pane_id` into the user's file. `Ok(None)`
-    /// when there was nothing to change.
-    pub(crate) fn merge(
-        &self,
-        pane_id: &str,
-        changes: &[Change],
-        precedence: Precedence,
-    ) -> Result<Option<Applied>, HookError> {
-        if changes.is_empty() {
-            return Ok(None);
+    /// Writes the changes of `jobs`, in order, into the user's file, in one
+    /// write shared with every other merge into the same file this process
+    /// makes at the same time. One [`Applied`] per job; all or none of the
+    /// jobs went in.
+    pub(crate) fn merge(&self, jobs: Vec<MergeJob>) -> Result<Vec<Applied>, HookError> {
+        if jobs.iter().all(|job| job.changes.is_empty()) {
+            return Ok(jobs.iter().map(|_| Applied::default()).collect());
         }
+        MergeQueue::of(&self.path).submit(jobs, |all| self.merge_now(all))
+    }
+
+    /// One read-modify-write of the user's file for `jobs`, under the
+    /// merge lock.
+    fn merge_now(&self, jobs: &[MergeJob]) -> Result<Vec<Applied>, HookError> {
         let _merge_lock = self.merge_lock()?;
         self.clear_abandoned_temps();
         for attempt in 0..ATTEMPTS {
@@ -114,21 +126,33 @@ impl UserClaudeJson {
                 Err(_) if self.changed_in_a_moment(before.as_ref())? => continue,
                 Err(err) => return Err(err),
             };
-            let mut view = projection(&file, changes).map_err(|err| self.unparsable(&err))?;
-            let applied = apply(&mut view, changes, pane_id, precedence);
-            if applied.written == 0 {
-                return Ok(Some(applied));
+            let all: Vec<&Change> = jobs.iter().flat_map(|job| &job.changes).collect();
+            let Projection {
+                mut view,
+                unreadable,
+            } = projection(&file, &all);
+            let applied = apply_jobs(&mut view, jobs, &unreadable);
+            if !unreadable.is_empty() {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    "not carrying back into these items of the user's .claude.json, which cannot be read as they stand (fix them, and the change is merged at the next server start): {}",
+                    list(&unreadable)
+                );
             }
-            write_back(&mut file, &view, changes).map_err(|err| self.unparsable(&err))?;
+            if applied.iter().all(|applied| applied.written == 0) {
+                return Ok(applied);
+            }
+            let writable: Vec<&Change> = all
+                .into_iter()
+                .filter(|change| !blocked(&unreadable, &change.path))
+                .collect();
+            write_back(&mut file, &view, &writable).map_err(|err| self.unparsable(&err))?;
             let bytes = file.to_pretty_bytes().map_err(|err| {
                 HookError::new(
                     HookErrorKind::Failed,
                     format!("could not serialize {}: {err}", self.path.display()),
                 )
             })?;
-            if let Some(original) = &original {
-                self.back_up(original);
-            }
             let temp = self.write_temp(&bytes, before.as_ref())?;
             // Claude's own lock (at first) only around the last look and the
             // rename: a Claude saving now holds it through its read and
@@ -143,24 +167,24 @@ impl UserClaudeJson {
                 let _ = fs::remove_file(&temp);
                 continue;
             }
-            fs::rename(&temp, &self.path).map_err(|err| {
+            // The file as it is now, and was read, is kept before it is
+            // replaced; a backup that did not replace anything goes again.
+            let backup = original.as_deref().and_then(|bytes| self.back_up(bytes));
+            if let Err(err) = fs::rename(&temp, &self.path) {
                 let _ = fs::remove_file(&temp);
-                io_error("replace", &self.path, &err)
-            })?;
+                if let Some(backup) = backup {
+                    let _ = fs::remove_file(backup);
+                }
+                return Err(io_error("replace", &self.path, &err));
+            }
             if let Some(dir) = self.path.parent() {
                 if let Ok(dir) = File::open(dir) {
                     let _ = dir.sync_all();
                 }
             }
             drop(claude_lock);
-            if self.still_applied(changes, pane_id, precedence)? {
-                return Ok(Some(applied));
-            }
-            tracing::info!(
-                pane = pane_id,
-                path = %self.path.display(),
-                "the user's .claude.json was saved over right after the merge (a Claude outside ccmux); merging again"
-            );
+            prune_backups(&self.backups);
+            return Ok(applied);
         }
         Err(HookError::new(
             HookErrorKind::Failed,
@@ -184,24 +208,10 @@ impl UserClaudeJson {
         Ok(false)
     }
 
-    /// Whether the user's file, a moment after a merge, still holds every
-    /// change (applying them again would write nothing).
-    fn still_applied(
-        &self,
-        changes: &[Change],
-        pane_id: &str,
-        precedence: Precedence,
-    ) -> Result<bool, HookError> {
-        for wait in VERIFY_AFTER {
-            thread::sleep(wait);
-            if !self.still_applied_now(changes, pane_id, precedence) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    fn still_applied_now(&self, changes: &[Change], pane_id: &str, precedence: Precedence) -> bool {
+    /// Whether the user's file still holds every change of `jobs`
+    /// (applying them again would write nothing). For the looks after a
+    /// merge: `false` when the file cannot be read now.
+    pub(crate) fn still_applied(&self, jobs: &[MergeJob]) -> bool {
         let mut file = None;
         for _ in 0..ATTEMPTS {
             let Ok(before) = Stamp::of(&self.path) else {
@@ -225,10 +235,14 @@ impl UserClaudeJson {
         let Some(file) = file else {
             return false;
         };
-        let Ok(mut view) = projection(&file, changes) else {
-            return false;
-        };
-        apply(&mut view, changes, pane_id, precedence).written == 0
+        let all: Vec<&Change> = jobs.iter().flat_map(|job| &job.changes).collect();
+        let Projection {
+            mut view,
+            unreadable,
+        } = projection(&file, &all);
+        apply_jobs(&mut view, jobs, &unreadable)
+            .iter()
+            .all(|applied| applied.written == 0)
     }
 
     /// The user's file, parsed, with the bytes it was parsed from; `None`
@@ -316,10 +330,10 @@ impl UserClaudeJson {
         Ok(temp)
     }
 
-    /// Keeps `bytes` (the file as it was) in the backups dir, then drops
-    /// the oldest backups beyond the bounds. A failure only warns: the
-    /// merge itself is atomic and loses nothing.
-    fn back_up(&self, bytes: &[u8]) {
+    /// Keeps `bytes` (the file as it is about to be replaced) in the
+    /// backups dir, under a name no other backup has; returns it. A failure
+    /// only warns: the merge itself is atomic and loses nothing.
+    fn back_up(&self, bytes: &[u8]) -> Option<PathBuf> {
         let kept = (|| {
             if let Some(parent) = self.backups.parent() {
                 if !parent.is_dir() {
@@ -330,17 +344,25 @@ impl UserClaudeJson {
             let millis = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis());
-            let name = format!(".claude.json.{millis}");
-            crate::private_fs::create_private_file(&self.backups, &name, bytes)?;
-            Ok::<(), HookError>(())
+            // Names sort by their number: a later backup never takes an
+            // earlier number, even within one millisecond.
+            for n in millis..millis + 1000 {
+                let name = format!(".claude.json.{n}");
+                if crate::private_fs::create_private_file(&self.backups, &name, bytes)? {
+                    return Ok(Some(self.backups.join(name)));
+                }
+            }
+            Ok::<_, HookError>(None)
         })();
-        if let Err(err) = kept {
-            tracing::warn!(
-                "could not keep a backup of the user's .claude.json before merging: {err}"
-            );
-            return;
+        match kept {
+            Ok(path) => path,
+            Err(err) => {
+                tracing::warn!(
+                    "could not keep a backup of the user's .claude.json before merging: {err}"
+                );
+                None
+            }
         }
-        prune_backups(&self.backups);
     }
 
     /// Removes temp files a merge killed before its rename left beside the
@@ -371,8 +393,7 @@ impl UserClaudeJson {
         }
     }
 
-    /// The plugin's own lock: one merge at a time, across processes.
-    fn merge_lock(&self) -> Result<File, HookError> {
+    fn open_merge_lock(&self) -> Result<(File, PathBuf), HookError> {
         if !self.user_dir.is_dir() {
             create_private_dir("the user's Claude dir", &self.user_dir)?;
         }
@@ -386,6 +407,33 @@ impl UserClaudeJson {
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&path)
             .map_err(|err| io_error("open the merge lock", &path, &err))?;
+        Ok((file, path))
+    }
+
+    /// Waits, with no time limit, until no other process holds the merge
+    /// lock, or `cancelled` is set (then `false`). For work that is nobody's
+    /// hurry (the pending pass), so that it never meets the bounded wait of
+    /// [`merge`](Self::merge) and gives up.
+    pub(crate) fn wait_for_merge_lock(&self, cancelled: &AtomicBool) -> bool {
+        let Ok((file, _)) = self.open_merge_lock() else {
+            // The merge reports why, with its own error.
+            return !cancelled.load(Ordering::Relaxed);
+        };
+        loop {
+            if cancelled.load(Ordering::Relaxed) {
+                return false;
+            }
+            match file.try_lock() {
+                Ok(()) => return true,
+                Err(TryLockError::WouldBlock) => thread::sleep(Duration::from_millis(20)),
+                Err(TryLockError::Error(_)) => return true,
+            }
+        }
+    }
+
+    /// The plugin's own lock: one merge at a time, across processes.
+    fn merge_lock(&self) -> Result<File, HookError> {
+        let (file, path) = self.open_merge_lock()?;
         let deadline = Instant::now() + MERGE_LOCK_WAIT;
         loop {
             match file.try_lock() {
@@ -540,42 +588,113 @@ fn prune_backups(dir: &Path) {
     }
 }
 
+/// The part of the user's file that changes look at, parsed, and what of
+/// it could not be.
+struct Projection {
+    view: Map<String, Value>,
+    unreadable: BTreeSet<Unreadable>,
+}
+
+/// Whether `path` is in, or under, an item that could not be read.
+fn blocked(unreadable: &BTreeSet<Unreadable>, path: &ItemPath) -> bool {
+    match path {
+        ItemPath::Top(key) | ItemPath::TopEntry(key, _) => {
+            unreadable.contains(&Unreadable::Top(key.clone()))
+        }
+        ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
+            unreadable.contains(&Unreadable::Projects)
+                || unreadable.contains(&Unreadable::Project(project.clone()))
+                || unreadable.contains(&Unreadable::ProjectKey(project.clone(), key.clone()))
+        }
+    }
+}
+
+/// Applies each job in turn to `view`, leaving out the changes to items
+/// that could not be read.
+fn apply_jobs(
+    view: &mut Map<String, Value>,
+    jobs: &[MergeJob],
+    unreadable: &BTreeSet<Unreadable>,
+) -> Vec<Applied> {
+    jobs.iter()
+        .map(|job| {
+            let changes: Vec<Change> = job
+                .changes
+                .iter()
+                .filter(|change| !blocked(unreadable, &change.path))
+                .cloned()
+                .collect();
+            let mut applied = apply(
+                view,
+                &changes,
+                &job.pane_id,
+                job.precedence,
+                job.check_types,
+            );
+            applied.unreadable = job.changes.len() - changes.len();
+            applied
+        })
+        .collect()
+}
+
 /// The part of the user's file that `changes` look at, parsed: each
 /// top-level key they name and, in `projects`, each key of each project
-/// they name. What `apply` reads and changes; nothing else is parsed.
-fn projection(
-    file: &RawObject,
-    changes: &[Change],
-) -> Result<Map<String, Value>, serde_json::Error> {
+/// they name. What `apply` reads and changes; nothing else is parsed. An
+/// item a strict parser refuses is left out and named.
+fn projection(file: &RawObject, changes: &[&Change]) -> Projection {
     let mut view = Map::new();
-    let mut projects: Option<RawObject> = None;
+    let mut unreadable = BTreeSet::new();
+    let mut projects: Option<Option<RawObject>> = None;
     let mut seen_projects = Map::new();
     for change in changes {
         match &change.path {
             ItemPath::Top(key) | ItemPath::TopEntry(key, _) => {
                 if !view.contains_key(key) {
-                    if let Some(value) = file.value(key)? {
-                        view.insert(key.clone(), value);
+                    match file.value(key) {
+                        Ok(Some(value)) => {
+                            view.insert(key.clone(), value);
+                        }
+                        Ok(None) => {}
+                        Err(_) => {
+                            unreadable.insert(Unreadable::Top(key.clone()));
+                        }
                     }
                 }
             }
             ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
-                if projects.is_none() {
-                    projects = Some(match file.value_raw(PROJECTS) {
-                        Some(text) if is_object_text(text) => RawObject::parse(text)?,
-                        _ => RawObject::default(),
-                    });
-                }
-                let Some(all) = &projects else { continue };
+                // Anything but an object there holds no project: the pane's
+                // setup makes it one (as Claude itself would).
+                let all = projects.get_or_insert_with(|| match file.value_raw(PROJECTS) {
+                    Some(text) if is_object_text(text) => match RawObject::parse(text) {
+                        Ok(all) => Some(all),
+                        Err(_) => {
+                            unreadable.insert(Unreadable::Projects);
+                            None
+                        }
+                    },
+                    _ => Some(RawObject::default()),
+                });
+                let Some(all) = all else { continue };
                 let Some(text) = all.value_raw(project).filter(|text| is_object_text(text)) else {
                     continue;
                 };
-                let one = RawObject::parse(text)?;
+                let Ok(one) = RawObject::parse(text) else {
+                    unreadable.insert(Unreadable::Project(project.clone()));
+                    continue;
+                };
                 let entry = seen_projects
                     .entry(project.clone())
                     .or_insert_with(|| Value::Object(Map::new()));
-                if let (Some(value), Some(map)) = (one.value(key)?, entry.as_object_mut()) {
-                    map.insert(key.clone(), value);
+                match one.value(key) {
+                    Ok(Some(value)) => {
+                        if let Some(map) = entry.as_object_mut() {
+                            map.insert(key.clone(), value);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(_) => {
+                        unreadable.insert(Unreadable::ProjectKey(project.clone(), key.clone()));
+                    }
                 }
             }
         }
@@ -583,7 +702,7 @@ fn projection(
     if !seen_projects.is_empty() {
         view.insert(PROJECTS.to_string(), Value::Object(seen_projects));
     }
-    Ok(view)
+    Projection { view, unreadable }
 }
 
 /// Writes what `apply` left in `view` back into `file`, for exactly the
@@ -591,7 +710,7 @@ fn projection(
 fn write_back(
     file: &mut RawObject,
     view: &Map<String, Value>,
-    changes: &[Change],
+    changes: &[&Change],
 ) -> Result<(), serde_json::Error> {
     let projects_existed = file.contains(PROJECTS);
     for change in changes {
@@ -619,4 +738,97 @@ fn write_back(
         file.remove(PROJECTS);
     }
     Ok(())
+}
+
+/// The merges of this process into one file, batched: callers queue their
+/// jobs, and whoever finds no merge under way does the write for every job
+/// queued by then (later callers form the next batch). So panes of one
+/// server closing together make one write, and never wait for each other
+/// on the merge lock as if they were another process.
+struct MergeQueue {
+    state: Mutex<QueueState>,
+    done: Condvar,
+}
+
+type MergeResult = Result<Vec<Applied>, HookError>;
+
+#[derive(Default)]
+struct QueueState {
+    queued: Vec<(u64, Vec<MergeJob>)>,
+    results: HashMap<u64, MergeResult>,
+    next: u64,
+    writing: bool,
+}
+
+impl MergeQueue {
+    /// The queue of the file at `path` (one per file in this process).
+    fn of(path: &Path) -> Arc<MergeQueue> {
+        static QUEUES: OnceLock<Mutex<HashMap<PathBuf, Weak<MergeQueue>>>> = OnceLock::new();
+        let mut queues = QUEUES
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(queue) = queues.get(path).and_then(Weak::upgrade) {
+            return queue;
+        }
+        queues.retain(|_, queue| queue.strong_count() > 0);
+        let queue = Arc::new(MergeQueue {
+            state: Mutex::default(),
+            done: Condvar::new(),
+        });
+        queues.insert(path.to_path_buf(), Arc::downgrade(&queue));
+        queue
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `jobs` and returns their results, doing the write for the
+    /// whole batch (`write`, given every queued job in order) if no other
+    /// caller is doing one.
+    fn submit(
+        &self,
+        jobs: Vec<MergeJob>,
+        write: impl Fn(&[MergeJob]) -> MergeResult,
+    ) -> MergeResult {
+        let mut state = self.lock();
+        let ticket = state.next;
+        state.next += 1;
+        state.queued.push((ticket, jobs));
+        loop {
+            if let Some(result) = state.results.remove(&ticket) {
+                return result;
+            }
+            if state.writing {
+                state = self
+                    .done
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            state.writing = true;
+            let batch = std::mem::take(&mut state.queued);
+            drop(state);
+            let all: Vec<MergeJob> = batch.iter().flat_map(|(_, jobs)| jobs.clone()).collect();
+            let written = catch_unwind(AssertUnwindSafe(|| write(&all))).unwrap_or_else(|_| {
+                Err(HookError::new(
+                    HookErrorKind::Panic,
+                    "bug: merging into the user's .claude.json panicked; the pane's changes are kept",
+                ))
+            });
+            state = self.lock();
+            let mut at = 0;
+            for (ticket, jobs) in batch {
+                let result = match &written {
+                    Ok(applied) => Ok(applied[at..at + jobs.len()].to_vec()),
+                    Err(err) => Err(err.clone()),
+                };
+                at += jobs.len();
+                state.results.insert(ticket, result);
+            }
+            state.writing = false;
+            self.done.notify_all();
+        }
+    }
 }

@@ -470,6 +470,15 @@ fn a_merge_saved_over_by_a_lockless_claude_is_redone_or_kept_never_lost() {
         // An error keeps the pane: that is the other allowed outcome.
         let _kept_or_merged = close(&plugin, id, PaneExit::exited(0));
     }
+    // The looks after each merge run while the outside Claude goes on
+    // saving: a merge it saved over is made again, or kept pending.
+    let verifier = &plugin.handover.claude_json.as_ref().unwrap().verifier;
+    let mut waited = 0;
+    while verifier.busy() && waited < 30_000 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        waited += 10;
+    }
+    assert!(!verifier.busy(), "the looks after the merges never ended");
     stop_loop.store(true, Ordering::Relaxed);
     assert!(looping.join().unwrap() > 0);
     let merged = read_json(&h.user_claude_json());

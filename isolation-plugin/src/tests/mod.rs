@@ -133,17 +133,22 @@ pub(crate) fn pane(id: &str) -> PaneInfo {
     }
 }
 
+/// Starts the server, and waits for the merge of pending carry-backs the
+/// start began (on a thread of its own) to end, so the tests see what it
+/// did.
 pub(crate) fn start(
     plugin: &IsolationPlugin,
     server_id: &str,
     live: &[&str],
 ) -> Result<(), HookError> {
-    plugin.on_server_start(&ServerStart {
+    let started = plugin.on_server_start(&ServerStart {
         server_id: server_id.into(),
         instance_id: RString::from(format!("instance-of-{server_id}")),
         state_dir: "/nonexistent-state".into(),
         live_panes: live.iter().map(|id| RString::from(*id)).collect(),
-    })
+    });
+    plugin.wait_for_pending_pass();
+    started
 }
 
 pub(crate) fn stop(plugin: &IsolationPlugin, server_id: &str) {

@@ -1,0 +1,253 @@
+//! Verifier: the looks at the user's `.claude.json` a moment after each
+//! merge, off every caller's path.
+//!
+//! Why: Claude does not wait for its own lock on the file (it saves without
+//! it when it cannot take it), so a Claude outside ccmux that read the file
+//! just before a merge's rename can save its stale copy just after it,
+//! undoing the merge. A running Claude re-reads a changed file within a
+//! second, after which its saves carry the merge; so the file is looked at
+//! again 100 ms and 1 s after each merge, and merged again if the changes
+//! are gone.
+//!
+//! Nobody waits for the looks: a closing pane, a server start and a server
+//! stop all return at once. A server that stops (or a plugin dropped)
+//! before a merge's looks are done keeps that merge's pane files as a
+//! pending entry, which the next server start merges again (a merge that
+//! is still in writes nothing). So the protection holds across a stop, and
+//! no stop waits for a second to pass.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::pending::{PaneFiles, PendingCarryBacks};
+use crate::user_claude_json::{MergeJob, UserClaudeJson};
+
+/// When the looks are, after a merge (each after the one before).
+const LOOKS: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(900)];
+
+/// How many times one merge is made again before its changes are kept
+/// pending for the next server start instead.
+const REMERGES: usize = 3;
+
+/// A merge being watched.
+struct Watch {
+    jobs: Vec<MergeJob>,
+    /// What to keep pending if the watch cannot end well: the pane files
+    /// each job came from.
+    files: Vec<PaneFiles>,
+    due: Instant,
+    /// Index into [`LOOKS`] of the next look.
+    look: usize,
+    remerges: usize,
+}
+
+#[derive(Default)]
+struct State {
+    watches: Vec<Watch>,
+    stop: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Watches the merges into one user file; a thread while there is
+/// something to watch.
+pub(crate) struct Verifier {
+    user: UserClaudeJson,
+    pending: PendingCarryBacks,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("user", &self.user.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    pub(crate) fn new(user: UserClaudeJson, pending: PendingCarryBacks) -> Self {
+        Verifier {
+            user,
+            pending,
+            shared: Arc::default(),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Watches a merge that just wrote `jobs`, made of `files`.
+    pub(crate) fn watch(&self, jobs: Vec<MergeJob>, files: Vec<PaneFiles>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let mut state = self.shared.lock();
+        state.stop = false;
+        state.watches.push(Watch {
+            jobs,
+            files,
+            due: Instant::now() + LOOKS[0],
+            look: 0,
+            remerges: 0,
+        });
+        drop(state);
+        self.shared.changed.notify_all();
+        let mut thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
+        if thread.as_ref().is_none_or(JoinHandle::is_finished) {
+            let (shared, user, pending) = (
+                Arc::clone(&self.shared),
+                self.user.clone(),
+                self.pending.clone(),
+            );
+            // The thread logs where its starter does.
+            let dispatch = tracing::dispatcher::get_default(Clone::clone);
+            let spawned = thread::Builder::new()
+                .name("ccmux-isolation-verify".into())
+                .spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || run(&shared, &user, &pending));
+                });
+            match spawned {
+                Ok(handle) => *thread = Some(handle),
+                Err(err) => {
+                    drop(thread);
+                    tracing::warn!("cannot start the thread that looks again at merges ({err}); keeping them pending for the next server start");
+                    self.finish();
+                }
+            }
+        }
+    }
+
+    /// Ends the watching now: the thread stops, and every merge whose looks
+    /// are not done is kept pending for the next server start. Waits for
+    /// no look.
+    pub(crate) fn finish(&self) {
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+        let left = std::mem::take(&mut self.shared.lock().watches);
+        for watch in left {
+            keep(
+                &self.pending,
+                &watch,
+                "the server stopped before the merge could be looked at again",
+            );
+        }
+    }
+
+    /// Whether a merge is still being watched; for tests.
+    #[cfg(test)]
+    pub(crate) fn busy(&self) -> bool {
+        !self.shared.lock().watches.is_empty()
+    }
+}
+
+/// The thread: sleeps until the next look is due (or it is told to stop),
+/// then looks.
+fn run(shared: &Shared, user: &UserClaudeJson, pending: &PendingCarryBacks) {
+    let mut state = shared.lock();
+    loop {
+        if state.stop || state.watches.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let Some(at) = state.watches.iter().position(|watch| watch.due <= now) else {
+            let next = state
+                .watches
+                .iter()
+                .map(|watch| watch.due)
+                .min()
+                .unwrap_or(now);
+            state = shared
+                .changed
+                .wait_timeout(state, next.saturating_duration_since(now))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            continue;
+        };
+        let mut watch = state.watches.swap_remove(at);
+        drop(state);
+        let again = look(user, pending, &mut watch);
+        state = shared.lock();
+        if again {
+            state.watches.push(watch);
+        }
+    }
+}
+
+/// One look at a watched merge; whether it is to be looked at again.
+fn look(user: &UserClaudeJson, pending: &PendingCarryBacks, watch: &mut Watch) -> bool {
+    if user.still_applied(&watch.jobs) {
+        watch.look += 1;
+        match LOOKS.get(watch.look) {
+            Some(wait) => {
+                watch.due = Instant::now() + *wait;
+                return true;
+            }
+            None => return false,
+        }
+    }
+    watch.remerges += 1;
+    if watch.remerges > REMERGES {
+        keep(
+            pending,
+            watch,
+            "the user's .claude.json kept being saved over right after the merge",
+        );
+        return false;
+    }
+    tracing::info!(
+        path = %user.path.display(),
+        panes = %pane_ids(watch),
+        "the user's .claude.json was saved over right after a merge (a Claude outside ccmux); merging again"
+    );
+    match user.merge(watch.jobs.clone()) {
+        Ok(_) => {
+            watch.look = 0;
+            watch.due = Instant::now() + LOOKS[0];
+            true
+        }
+        Err(err) => {
+            keep(pending, watch, &err.message);
+            false
+        }
+    }
+}
+
+fn pane_ids(watch: &Watch) -> String {
+    crate::seed::list(watch.files.iter().map(|files| files.pane_id.as_str()))
+}
+
+/// Keeps a watched merge's pane files pending for the next server start.
+fn keep(pending: &PendingCarryBacks, watch: &Watch, why: &str) {
+    for files in &watch.files {
+        match pending.keep(files, None) {
+            Ok(kept) => tracing::info!(
+                pane = %files.pane_id,
+                kept = %kept.path.display(),
+                "{why}: the pane's .claude.json changes are kept and merged again at the next server start"
+            ),
+            Err(err) => tracing::warn!(
+                pane = %files.pane_id,
+                "{why}, and its changes could not be kept for the next server start: {err}"
+            ),
+        }
+    }
+}
