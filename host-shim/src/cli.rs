@@ -28,6 +28,37 @@ pub enum Command {
     Run(RunArgs),
     /// Run one pane attached to this terminal, as a multiplexer's pane.
     Attach(AttachArgs),
+    /// Review the `.claude.json` changes of closed panes that the isolation
+    /// plugin kept pending (held back, or not merged yet): list them item
+    /// by item, apply one, or drop one.
+    CarryBack(CarryBackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CarryBackArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// The plugins.toml entry of the isolation plugin [default: the entry
+    /// that loads ccmux_isolation_plugin, if there is one].
+    #[arg(long, value_name = "NAME")]
+    pub plugin: Option<String>,
+
+    #[command(subcommand)]
+    pub action: Option<CarryBackAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CarryBackAction {
+    /// Every entry, with what it would change, item by item [the default].
+    List,
+    /// One entry, with whole values.
+    Show { name: String },
+    /// Merge every item of one entry (held ones too) into the user's
+    /// `.claude.json`; the user's own later changes still win. Then drop it.
+    Apply { name: String },
+    /// Remove one entry without merging anything of it.
+    Drop { name: String },
 }
 
 #[derive(Debug, Args)]

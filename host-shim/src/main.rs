@@ -41,6 +41,7 @@ macro_rules! say {
 }
 
 mod attach;
+mod carry_back;
 mod cli;
 mod config_file;
 mod pane;
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
         Command::Plugins(args) => list_plugins(args, false),
         Command::Run(args) => run::run(args),
         Command::Attach(args) => attach::attach(args),
+        Command::CarryBack(args) => carry_back::carry_back(args),
     };
     ExitCode::from(code)
 }

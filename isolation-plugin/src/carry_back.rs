@@ -483,7 +483,7 @@ pub(crate) fn truncated(value: Option<&Value>) -> String {
     }
 }
 
-fn get<'a>(file: &'a Map<String, Value>, path: &ItemPath) -> Option<&'a Value> {
+pub(crate) fn get<'a>(file: &'a Map<String, Value>, path: &ItemPath) -> Option<&'a Value> {
     match path {
         ItemPath::Top(key) => file.get(key),
         ItemPath::TopEntry(key, entry) => file.get(key)?.as_object()?.get(entry),

@@ -178,11 +178,21 @@ pub const CCMUX_PANE_ID: &str = "CCMUX_PANE_ID";
 pub const CCMUX_CLAUDE_SESSION_ID: &str = "CCMUX_CLAUDE_SESSION_ID";
 /// Where Claude keeps auto-memory (`projects/<repo>/memory/`), when set.
 pub const CLAUDE_CODE_REMOTE_MEMORY_DIR: &str = "CLAUDE_CODE_REMOTE_MEMORY_DIR";
+/// The user's own Claude dir as the server that made a pane found it: the
+/// user's raw `CLAUDE_CONFIG_DIR`, or empty for `~/.claude`. A server
+/// started inside the pane (whose `CLAUDE_CONFIG_DIR` is the pane's) reads
+/// it to find the user's dir again.
+pub const CCMUX_USER_CLAUDE_CONFIG_DIR: &str = "CCMUX_USER_CLAUDE_CONFIG_DIR";
 /// Where Claude reads `.credentials.json` from, when set.
 pub const CLAUDE_SECURESTORAGE_CONFIG_DIR: &str = "CLAUDE_SECURESTORAGE_CONFIG_DIR";
 
 /// `extra_env` may not set these: that would undo the isolation.
-const RESERVED_ENV: &[&str] = &[CLAUDE_CONFIG_DIR, CCMUX_PANE_ID, CCMUX_CLAUDE_SESSION_ID];
+const RESERVED_ENV: &[&str] = &[
+    CLAUDE_CONFIG_DIR,
+    CCMUX_PANE_ID,
+    CCMUX_CLAUDE_SESSION_ID,
+    CCMUX_USER_CLAUDE_CONFIG_DIR,
+];
 
 /// The `[plugins.config]` table, as written in plugins.toml.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

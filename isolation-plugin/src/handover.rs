@@ -23,11 +23,14 @@ use std::thread;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::carry_back::{guard, CarriedKeys, Held, Precedence};
+use crate::config::Settings;
+use crate::layout::Layout;
 use crate::pane_dir::PaneDir;
 use crate::pending::{PaneFiles, Pending, PendingCarryBacks, PANE_FILE_LIMIT};
 use crate::private_fs::{read_bounded, Links, ReadFailure};
 use crate::seed::{describe_read_failure, list, pick_keys, Picked, CLAUDE_JSON, SEED_RECORD};
 use crate::shared_data::SharedData;
+use crate::user_claude_dir::UserClaudeDir;
 use crate::user_claude_json::{MergeJob, UserClaudeJson};
 use crate::verify::Verifier;
 
@@ -86,6 +89,25 @@ pub(crate) struct Plan {
 pub(crate) struct NotComparable(pub String);
 
 impl ClaudeJsonCarry {
+    /// The carry-back into `user`'s `.claude.json`, as `settings` say.
+    pub(crate) fn new(settings: &Settings, layout: &Layout, user: &UserClaudeDir) -> Self {
+        let user = UserClaudeJson {
+            path: user.claude_json.clone(),
+            user_dir: user.dir.clone(),
+            backups: layout.claude_json_backups(),
+        };
+        let pending = PendingCarryBacks::new(layout.pending_carry_backs());
+        ClaudeJsonCarry {
+            keys: CarriedKeys {
+                top: settings.seed_keys.iter().cloned().collect(),
+                project: settings.project_keys.iter().cloned().collect(),
+            },
+            verifier: Verifier::new(user.clone(), pending.clone()),
+            user,
+            pending,
+        }
+    }
+
     /// Merges the pane's changes; if that fails, keeps them pending (and
     /// says so) so the dir can go. An error only if they could not be kept
     /// either: the dir must stay then.

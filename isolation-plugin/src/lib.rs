@@ -68,6 +68,7 @@ mod process;
 mod reload_bases;
 mod removal;
 mod rescue;
+pub mod review;
 mod seed;
 mod share;
 mod shared_data;
@@ -87,11 +88,10 @@ use ccmux_plugin_api::{
     ServerStop, SpawnEnv,
 };
 
-use carry_back::CarriedKeys;
 pub use config::IsolationConfig;
 use config::{
-    Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CLAUDE_CODE_REMOTE_MEMORY_DIR,
-    CLAUDE_CONFIG_DIR, CLAUDE_SECURESTORAGE_CONFIG_DIR,
+    Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CCMUX_USER_CLAUDE_CONFIG_DIR,
+    CLAUDE_CODE_REMOTE_MEMORY_DIR, CLAUDE_CONFIG_DIR, CLAUDE_SECURESTORAGE_CONFIG_DIR,
 };
 use handover::{ClaudeJsonCarry, Handover, PendingPass};
 use layout::Layout;
@@ -100,12 +100,10 @@ use open_panes::{OpenPane, OpenPanes};
 use orphans::{remove_orphans, ScanPolicy};
 use owner_lock::OwnerLock;
 use pane_dir::{Claimed, MetadataState, PaneDir};
-use pending::PendingCarryBacks;
 use removal::{Removal, RemovalQueue};
 use seed::ClaudeJsonSeed;
 use shared_data::SharedData;
 pub use user_claude_dir::{HostEnvironment, UserClaudeDir};
-use user_claude_json::UserClaudeJson;
 
 /// The plugin. One instance per plugins.toml entry; hooks may run on
 /// several threads at once.
@@ -295,6 +293,7 @@ impl Plugin for IsolationPlugin {
         env.set(CLAUDE_CONFIG_DIR, config_dir);
         env.set(CCMUX_PANE_ID, dir.id());
         env.set(CCMUX_CLAUDE_SESSION_ID, session_id);
+        self.record_user_dir(env);
         self.share_credentials(env);
         self.share_memory(env);
         for (key, value) in &self.settings.extra_env {
@@ -416,17 +415,8 @@ impl IsolationPlugin {
         let settings = config.resolve(&config_dir, env.home())?;
         let layout = Layout::new(settings.base_dir.clone());
         // A configured user dir stands for the server's CLAUDE_CONFIG_DIR.
-        let configured;
-        let env = match &settings.user_config_dir {
-            Some(dir) => {
-                configured = HostEnvironment {
-                    home: env.home.clone(),
-                    claude_config_dir: Some(dir.clone().into_os_string()),
-                };
-                &configured
-            }
-            None => env,
-        };
+        let env = env.with_user_config_dir(settings.user_config_dir.as_deref());
+        let env = &env;
         let user = UserClaudeDir::discover(env, layout.base());
         let seed = user.as_ref().map(|user| {
             ClaudeJsonSeed::new(
@@ -443,23 +433,10 @@ impl IsolationPlugin {
                 settings.share.clone(),
             )
         });
-        let claude_json = user.as_ref().filter(|_| settings.carry_back).map(|user| {
-            let user = UserClaudeJson {
-                path: user.claude_json.clone(),
-                user_dir: user.dir.clone(),
-                backups: layout.claude_json_backups(),
-            };
-            let pending = PendingCarryBacks::new(layout.pending_carry_backs());
-            ClaudeJsonCarry {
-                keys: CarriedKeys {
-                    top: settings.seed_keys.iter().cloned().collect(),
-                    project: settings.project_keys.iter().cloned().collect(),
-                },
-                verifier: verify::Verifier::new(user.clone(), pending.clone()),
-                user,
-                pending,
-            }
-        });
+        let claude_json = user
+            .as_ref()
+            .filter(|_| settings.carry_back)
+            .map(|user| ClaudeJsonCarry::new(&settings, &layout, user));
         let handover = Arc::new(Handover { data, claude_json });
         Ok(IsolationPlugin {
             removals: RemovalQueue::start()?,
@@ -577,6 +554,23 @@ impl IsolationPlugin {
                 );
                 Ok(None)
             }
+        }
+    }
+
+    /// Says in the pane which Claude dir is the user's, so that a ccmux
+    /// server started inside the pane shares, seeds and carries back into
+    /// the user's dir rather than into this pane's.
+    fn record_user_dir(&self, env: &mut SpawnEnv<'_>) {
+        let Some(user) = &self.user else {
+            return;
+        };
+        let raw = user.config_dir_var.as_deref().unwrap_or_default();
+        match raw.to_str() {
+            Some(raw) => env.set(CCMUX_USER_CLAUDE_CONFIG_DIR, raw),
+            None => tracing::warn!(
+                path = %user.dir.display(),
+                "a server started in a pane will not find the user's Claude dir: its CLAUDE_CONFIG_DIR is not UTF-8"
+            ),
         }
     }
 

@@ -109,6 +109,19 @@ impl Pending {
         }))
     }
 
+    /// Why the entry is held for the user, as its `held` file says; `None`
+    /// if it is not held.
+    pub(crate) fn held_reason(&self) -> Option<String> {
+        if !self.is_held() {
+            return None;
+        }
+        let why = read_kept(&self.path.join(HELD))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        Some(String::from_utf8_lossy(&why).trim().to_string())
+    }
+
     /// Marks the entry held for the user; `why` is for people reading it.
     pub(crate) fn hold(&self, why: &str) -> Result<(), HookError> {
         if self.is_held() {
@@ -198,6 +211,11 @@ impl PendingCarryBacks {
             &temp,
             &std::io::Error::other("1000 names taken"),
         ))
+    }
+
+    /// Whether the store is there (a real dir or not).
+    pub(crate) fn exists(&self) -> bool {
+        !matches!(entry(&self.dir), Ok(Entry::Missing))
     }
 
     /// Takes the store for a merging pass; `None` when there is nothing to

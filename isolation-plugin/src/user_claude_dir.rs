@@ -9,6 +9,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::config::{CCMUX_USER_CLAUDE_CONFIG_DIR, CLAUDE_CONFIG_DIR};
+use crate::metadata::METADATA_FILE;
 use crate::seed::CLAUDE_JSON;
 
 /// What the plugin reads from the server's environment. Gathered once, at
@@ -23,11 +25,28 @@ pub struct HostEnvironment {
 }
 
 impl HostEnvironment {
-    /// The environment this process inherited.
+    /// The environment this process inherited. In a ccmux pane (a server
+    /// started inside another server's pane), the user's Claude dir is the
+    /// one that pane recorded, not the pane's own `CLAUDE_CONFIG_DIR`.
     pub fn inherited() -> Self {
         HostEnvironment {
             home: dirs::home_dir(),
-            claude_config_dir: std::env::var_os("CLAUDE_CONFIG_DIR"),
+            claude_config_dir: users_config_dir(
+                std::env::var_os(CLAUDE_CONFIG_DIR),
+                std::env::var_os(CCMUX_USER_CLAUDE_CONFIG_DIR),
+            ),
+        }
+    }
+
+    /// This environment with `user_config_dir` (the plugin's setting of
+    /// that name), if given, standing for the server's `CLAUDE_CONFIG_DIR`.
+    pub fn with_user_config_dir(&self, user_config_dir: Option<&Path>) -> HostEnvironment {
+        match user_config_dir {
+            Some(dir) => HostEnvironment {
+                home: self.home.clone(),
+                claude_config_dir: Some(dir.as_os_str().to_os_string()),
+            },
+            None => self.clone(),
         }
     }
 
@@ -35,6 +54,27 @@ impl HostEnvironment {
     pub fn home(&self) -> Option<&Path> {
         self.home.as_deref().filter(|home| home.is_absolute())
     }
+}
+
+/// The user's `CLAUDE_CONFIG_DIR`, from the process's own and the one a
+/// ccmux pane recorded (`recorded`: empty for none). The recorded one
+/// counts only where the process's own is a pane's config dir (its parent
+/// holds the pane's metadata): so a user who sets their own
+/// `CLAUDE_CONFIG_DIR` inside a pane is still obeyed.
+pub(crate) fn users_config_dir(
+    own: Option<OsString>,
+    recorded: Option<OsString>,
+) -> Option<OsString> {
+    let (Some(own_dir), Some(recorded)) = (&own, recorded) else {
+        return own;
+    };
+    let in_a_pane = Path::new(own_dir)
+        .parent()
+        .is_some_and(|pane| pane.join(METADATA_FILE).is_file());
+    if !in_a_pane {
+        return own;
+    }
+    (!recorded.is_empty()).then_some(recorded)
 }
 
 /// The user's Claude dir and `.claude.json`.
@@ -102,5 +142,33 @@ fn claude_json_in(dir: &Path, usual: PathBuf) -> PathBuf {
         legacy
     } else {
         usual
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::users_config_dir;
+    use std::ffi::OsString;
+
+    #[test]
+    fn inside_a_pane_the_user_dir_is_the_one_the_pane_recorded() {
+        let root = tempfile::tempdir().unwrap();
+        let pane = root.path().join("base/main_0_1");
+        std::fs::create_dir_all(pane.join("config")).unwrap();
+        std::fs::write(pane.join(".pane-metadata"), "{}").unwrap();
+        let own = Some(OsString::from(pane.join("config")));
+        // Recorded empty: the user has no CLAUDE_CONFIG_DIR of their own.
+        assert_eq!(users_config_dir(own.clone(), Some("".into())), None);
+        assert_eq!(
+            users_config_dir(own.clone(), Some("/home/u/.claude-work".into())),
+            Some("/home/u/.claude-work".into())
+        );
+        // Not in a pane: the process's own CLAUDE_CONFIG_DIR is obeyed.
+        let elsewhere = Some(OsString::from(root.path().join("mine")));
+        assert_eq!(
+            users_config_dir(elsewhere.clone(), Some("".into())),
+            elsewhere
+        );
+        assert_eq!(users_config_dir(own.clone(), None), own);
     }
 }

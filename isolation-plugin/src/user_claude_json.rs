@@ -245,6 +245,15 @@ impl UserClaudeJson {
             .all(|applied| applied.written == 0)
     }
 
+    /// What the user's file holds now of the items `changes` name (for a
+    /// person reviewing them); an item that cannot be read is left out.
+    pub(crate) fn current(&self, changes: &[&Change]) -> Result<Map<String, Value>, HookError> {
+        Ok(match self.read()? {
+            Some(ReadFile { object, .. }) => projection(&object, changes).view,
+            None => Map::new(),
+        })
+    }
+
     /// The user's file, parsed, with the bytes it was parsed from; `None`
     /// if there is none. Refuses what must not be written over.
     fn read(&self) -> Result<Option<ReadFile>, HookError> {

@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::carry_back::Precedence;
 use crate::pending::{PaneFiles, PendingCarryBacks};
 use crate::user_claude_json::{MergeJob, UserClaudeJson};
 
@@ -88,10 +89,26 @@ impl Verifier {
     }
 
     /// Watches a merge that just wrote `jobs`, made of `files`.
+    ///
+    /// A look asks whether an item went back to what it was before the
+    /// pane changed it (a stale copy saved over the merge), not whether it
+    /// still holds the pane's value: an item changed again since (by a
+    /// later pane's merge, or by the user) is theirs, and stays. So the
+    /// jobs are looked at, and merged again, with the user's value winning.
     pub(crate) fn watch(&self, jobs: Vec<MergeJob>, files: Vec<PaneFiles>) {
         if jobs.is_empty() {
             return;
         }
+        let jobs = jobs
+            .into_iter()
+            .map(|job| MergeJob {
+                precedence: match job.precedence {
+                    Precedence::OnlyAdditions => Precedence::OnlyAdditions,
+                    Precedence::PaneWins | Precedence::UserWins => Precedence::UserWins,
+                },
+                ..job
+            })
+            .collect();
         let mut state = self.shared.lock();
         state.stop = false;
         state.watches.push(Watch {

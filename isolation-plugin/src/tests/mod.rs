@@ -5,6 +5,7 @@
 mod carry_back_tests;
 mod config_tests;
 mod fault_tests;
+mod guard_tests;
 mod lifecycle_tests;
 mod reload_tests;
 mod security_tests;
