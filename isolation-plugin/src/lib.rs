@@ -40,9 +40,13 @@
 //! * `user_claude_dir`, `login`, `share`, `seed`: keeping the user's
 //!   identity (`login`: which credentials a pane's Claude uses).
 //! * `shared_data`: the user's data shared by every pane.
-//! * `handover` (`rescue`, `carry_back`, `user_claude_json`, `json_edit`):
-//!   what a pane dir gives back before it is removed: pane-local data moved
-//!   home, the pane's `.claude.json` changes merged into the user's.
+//! * `handover` (`rescue`, `carry_back`, `pending`, `user_claude_json`,
+//!   `json_edit`, `verify`): what a pane dir gives back before it is
+//!   removed: pane-local data moved home, the pane's `.claude.json` changes
+//!   merged into the user's (never what a reset did), looked at again a
+//!   moment later, and kept pending when they cannot go in yet.
+//! * [`review`]: what a person sees and decides of the pending changes
+//!   (`host-shim carry-back`).
 //! * `pane_lock`, `reload_bases`: one claimer at a time; a reload that
 //!   moves the base dir.
 //! * `private_fs`, `errors`, `process`, `open_panes`: the plumbing.

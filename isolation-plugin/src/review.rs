@@ -34,7 +34,8 @@ pub struct PendingEntry {
     pub pane_id: String,
     /// Why it is held for the user; `None`: the next server start merges it.
     pub held: Option<String>,
-    /// Its items, as the next merge would see them.
+    /// Its items that the user's file does not hold yet, as the next merge
+    /// would see them.
     pub items: Vec<ItemChange>,
     /// Why its items cannot be told, if they cannot.
     pub unreadable: Option<String>,
@@ -209,6 +210,10 @@ impl CarryBackStore {
         let user = self.carry.user.current(&all)?;
         for (change, why) in &held {
             let user_now = get(&user, &change.path).cloned();
+            // Already in the user's file: nothing left to decide.
+            if user_now == change.pane {
+                continue;
+            }
             let held_because = why.map(|why| why.to_string()).or_else(|| {
                 let wrong_type = matches!((&user_now, &change.pane), (Some(now), Some(pane))
                     if (now.is_object() || now.is_array()) && std::mem::discriminant(now) != std::mem::discriminant(pane));

@@ -11,10 +11,11 @@
 //!
 //! Nobody waits for the looks: a closing pane, a server start and a server
 //! stop all return at once. A server that stops (or a plugin dropped)
-//! before a merge's looks are done keeps that merge's pane files as a
-//! pending entry, which the next server start merges again (a merge that
-//! is still in writes nothing). So the protection holds across a stop, and
-//! no stop waits for a second to pass.
+//! before a merge's looks are done takes one last look at once, without
+//! waiting: a merge saved over is made again (or, if that fails, its pane
+//! files are kept pending for the next server start). What a Claude outside
+//! ccmux saves over it after the server has gone is the race Claude
+//! instances have with each other.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -146,8 +147,7 @@ impl Verifier {
     }
 
     /// Ends the watching now: the thread stops, and every merge whose looks
-    /// are not done is kept pending for the next server start. Waits for
-    /// no look.
+    /// are not done gets its last look at once. Waits for no timer.
     pub(crate) fn finish(&self) {
         self.shared.lock().stop = true;
         self.shared.changed.notify_all();
@@ -159,13 +159,16 @@ impl Verifier {
         if let Some(handle) = handle {
             let _ = handle.join();
         }
+        // One last look now, instead of the ones still due: a merge that
+        // was saved over is made again, or kept for the next server start.
         let left = std::mem::take(&mut self.shared.lock().watches);
         for watch in left {
-            keep(
-                &self.pending,
-                &watch,
-                "the server stopped before the merge could be looked at again",
-            );
+            if self.user.still_applied(&watch.jobs) {
+                continue;
+            }
+            if let Err(err) = self.user.merge(watch.jobs.clone()) {
+                keep(&self.pending, &watch, &err.message);
+            }
         }
     }
 

@@ -310,6 +310,7 @@ fn thirty_panes_of_one_server_closing_at_once_all_merge_and_none_is_pending() {
         })
         .collect();
     let logs: String = closing.into_iter().map(|t| t.join().unwrap()).collect();
+    stop(&plugin, SERVER_A);
     assert!(!logs.contains("another process"), "{logs}");
     assert!(!logs.contains("WARN"), "{logs}");
     let user = read_json(&h.user_claude_json());
