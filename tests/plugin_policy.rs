@@ -60,6 +60,32 @@ fn a_pane_an_optional_plugin_refuses_does_not_start_and_the_user_is_told_why() {
 }
 
 #[test]
+fn a_refusal_reason_with_terminal_escapes_is_shown_not_obeyed() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write(
+        "plugins.toml",
+        &plugin_entry(
+            "policy",
+            &artifacts().probe_plugin,
+            false,
+            "refuse_in = [\"on_pane_create\"]\nrefuse_reason = \"\\u001b[2Jcleared \\u001b]0;title\\u0007\"",
+        ),
+    );
+    let out = shim_run(&sandbox, &config, &["--pane-id", "w_0_0", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(
+        !out.stderr.contains('\u{1b}') && !out.stderr.contains('\u{7}'),
+        "{:?}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("\\u{1b}[2Jcleared \\u{1b}]0;title\\u{7}"),
+        "{out}"
+    );
+}
+
+#[test]
 fn host_shim_plugins_lists_the_effective_order_and_names_a_cycle() {
     let sandbox = Sandbox::new();
     let (a, b, c) = (

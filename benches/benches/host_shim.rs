@@ -11,6 +11,12 @@
 //!   pane itself (`/proc/$PPID/status`: the pane's parent is host-shim).
 //!   Criterion times these runs too, but only the memory matters: it is
 //!   printed as a `SUMMARY` table line at the end of the row.
+//! * row11: 30 panes of one server that each trusted a folder, closing at
+//!   once, from spawn to host-shim's exit (every change merged into the
+//!   user's `.claude.json` by then), with `grace_period_ms = 0` and the
+//!   default; against one such pane. Pending entries left are counted.
+//! * row12: a server start with 0, 10 and 60 pending carry-backs: the time
+//!   until the first pane's command runs (the pane prints the clock).
 
 mod common;
 
@@ -34,6 +40,8 @@ fn main() {
     let off = Server::new(&env, "off", false);
     row6(&mut c, &env, &summary, scale, &on, &off);
     row7(&mut c, &env, &summary, scale, &on, &off);
+    row11(&mut c, &env, &summary, scale);
+    row12(&mut c, &env, &summary, scale);
     c.final_summary();
 }
 
@@ -47,6 +55,10 @@ struct Server {
 
 impl Server {
     fn new(env: &BenchEnv, name: &str, enabled: bool) -> Server {
+        Server::with_grace(env, name, enabled, 0)
+    }
+
+    fn with_grace(env: &BenchEnv, name: &str, enabled: bool, grace_ms: u64) -> Server {
         let dir = env.tempdir(&format!("host-shim-{name}-"));
         let base_dir = dir.path().join("panes");
         let config = dir.path().join("plugins.toml");
@@ -56,7 +68,7 @@ impl Server {
                 "isolation",
                 &artifacts().isolation_plugin,
                 enabled,
-                &isolation_config(&base_dir, 0),
+                &isolation_config(&base_dir, grace_ms),
             ),
         )
         .expect("write plugins.toml");
@@ -66,6 +78,13 @@ impl Server {
             base_dir,
             _dir: dir,
         }
+    }
+
+    /// The pending carry-backs in the base dir.
+    fn pending(&self) -> usize {
+        fs::read_dir(self.base_dir.join(".pending-carry-back"))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     /// Runs `host-shim run --panes N -- CMD...` to its end; returns its
@@ -291,4 +310,181 @@ fn row7(
         fmt_value(hwm_off),
         hwm_on - hwm_off
     ));
+}
+
+/// A pane command that trusts a folder of its own (a new project in its
+/// `.claude.json`, as Claude writes it when the user says yes), so that
+/// every pane has a change to carry back.
+const TRUST_A_FOLDER: &[&str] = &[
+    "sh",
+    "-c",
+    "sed -i \"s|\\\"projects\\\":{|\\\"projects\\\":{\\\"/bench/$$\\\":{\\\"hasTrustDialogAccepted\\\":true},|\" \"$CLAUDE_CONFIG_DIR/.claude.json\"",
+];
+
+fn row11(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
+    let panes = scale.pick(30, 4);
+    let servers = [
+        ("grace_0", Server::with_grace(env, "row11-g0", true, 0)),
+        (
+            "grace_default",
+            Server::with_grace(env, "row11-g3000", true, 3000),
+        ),
+    ];
+    let before = projects_trusted(env);
+    let mut group = c.benchmark_group("row11");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(scale.pick(4, 1)));
+    let mut runs = 0;
+    for (name, server) in &servers {
+        for n in [1, panes] {
+            group.bench_function(BenchmarkId::new(*name, format!("{n}-panes")), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            runs += n as usize;
+                            server.run(env, n, TRUST_A_FOLDER).1
+                        })
+                        .sum()
+                })
+            });
+        }
+    }
+    group.finish();
+    let pending: usize = servers.iter().map(|(_, server)| server.pending()).sum();
+    assert_eq!(pending, 0, "closing panes left pending carry-backs");
+    // Every pane's folder reached the user's file.
+    assert_eq!(
+        projects_trusted(env) - before,
+        runs,
+        "some panes' changes were lost"
+    );
+
+    let ms = |ns: f64| ns / 1e6;
+    for (name, _) in &servers {
+        let get = |n: u32| summary.median_ns("row11", &format!("{name}/{n}-panes"));
+        if let (Some(many), Some(one)) = (get(panes), get(1)) {
+            summary.print(&Row {
+                row: "row11",
+                what: if *name == "grace_0" {
+                    "30 panes closing at once, grace_period_ms = 0: to exit, all merged"
+                } else {
+                    "30 panes closing at once, default grace: to exit, all merged"
+                },
+                value: ms(many),
+                baseline_what: "one pane",
+                baseline: ms(one),
+                unit: "ms",
+                target: "<= 2 s and <= 3x one pane, 0 pending",
+                met: ms(many) <= 2000.0 && many <= 3.0 * one,
+                note: format!(
+                    "{} x one pane; pending left: {pending}",
+                    fmt_value(many / one)
+                ),
+            });
+        }
+    }
+}
+
+/// How many folders the user's file trusts under `/bench/`.
+fn projects_trusted(env: &BenchEnv) -> usize {
+    let text = fs::read_to_string(&env.user.claude_json).expect("the user's .claude.json");
+    let file: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    file["projects"]
+        .as_object()
+        .map(|projects| {
+            projects
+                .keys()
+                .filter(|path| path.starts_with("/bench/"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn row12(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
+    let server = Server::with_grace(env, "row12", true, 0);
+    let counts = [0usize, 10, scale.pick(60, 12)];
+    let mut group = c.benchmark_group("row12");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(scale.pick(3, 1)));
+    let mut round = 0u64;
+    for count in counts {
+        group.bench_function(
+            BenchmarkId::new("first_pane", format!("{count}-pending")),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        round += 1;
+                        plant_pending(&server.base_dir, count, round);
+                        let started = std::time::SystemTime::now();
+                        let (stdout, _) = server.run(env, 1, &["sh", "-c", "date +%s%N"]);
+                        let ran_at = stdout
+                            .lines()
+                            .filter_map(|line| line.split_once("] "))
+                            .find_map(|(_, text)| text.trim().parse::<u64>().ok())
+                            .expect("the pane printed the clock");
+                        let started = started
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .expect("clock after 1970")
+                            .as_nanos() as u64;
+                        total += Duration::from_nanos(ran_at.saturating_sub(started));
+                    }
+                    total
+                })
+            },
+        );
+    }
+    group.finish();
+    let ms = |ns: f64| ns / 1e6;
+    let get = |n: usize| summary.median_ns("row12", &format!("first_pane/{n}-pending"));
+    if let (Some(none), Some(ten), Some(many)) = (get(0), get(10), get(counts[2])) {
+        summary.print(&Row {
+            row: "row12",
+            what: "server start with 60 pending carry-backs: until the first pane's command runs",
+            value: ms(many),
+            baseline_what: "no pending entry",
+            baseline: ms(none),
+            unit: "ms",
+            target: "<= 1.1x no entries",
+            met: many <= 1.1 * none,
+            note: format!(
+                "10 entries: {} ms ({} x); 60 entries: {} x",
+                fmt_value(ms(ten)),
+                fmt_value(ten / none),
+                fmt_value(many / none)
+            ),
+        });
+    }
+}
+
+/// Replaces what is pending in `base` by `count` entries, each a pane that
+/// trusted a folder of its own (named by `round`, so each round's merge
+/// writes).
+fn plant_pending(base: &std::path::Path, count: usize, round: u64) {
+    use std::os::unix::fs::PermissionsExt;
+    let store = base.join(".pending-carry-back");
+    let _ = fs::remove_dir_all(&store);
+    fs::create_dir_all(&store).expect("pending store");
+    for dir in [base, store.as_path()] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).expect("private");
+    }
+    for n in 0..count {
+        let entry = store.join(format!(
+            "{:020}-pending_{n}",
+            1_700_000_000_000u64 + n as u64
+        ));
+        fs::create_dir(&entry).expect("entry");
+        fs::set_permissions(&entry, fs::Permissions::from_mode(0o700)).expect("private");
+        let pane = serde_json::json!({
+            "projects": {format!("/pending/{round}/{n}"): {"hasTrustDialogAccepted": true}}
+        });
+        fs::write(entry.join(".claude.json"), pane.to_string()).expect("entry file");
+        fs::write(entry.join(".claude-json.seed"), "{}\n").expect("entry seed");
+    }
 }

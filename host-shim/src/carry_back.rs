@@ -7,7 +7,7 @@ use std::io::Write;
 
 use ccmux_isolation_plugin::review::{CarryBackStore, ItemChange, PendingEntry};
 use ccmux_isolation_plugin::{HostEnvironment, IsolationConfig};
-use ccmux_plugin_api::host::{PluginEntry, PluginsConfig};
+use ccmux_plugin_api::host::{printable, PluginEntry, PluginsConfig};
 use serde_json::Value;
 
 use crate::cli::{CarryBackAction, CarryBackArgs};
@@ -185,13 +185,5 @@ fn value(value: Option<&Value>, whole: bool) -> String {
 /// Text from files, made safe for a terminal: control characters (an
 /// escape sequence planted in a file name, say) are shown, not obeyed.
 fn clean(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() && c != '\n' {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    printable(text).into_owned()
 }

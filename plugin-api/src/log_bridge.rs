@@ -182,7 +182,14 @@ extern "C" fn receive_plugin_event(
 ) {
     // A panicking subscriber must not unwind into the plugin.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let (plugin, origin, message) = (plugin.as_str(), target.as_str(), message.as_str());
+        // What a plugin logs reaches the user's terminal: shown, not obeyed.
+        let printable = crate::host::printable;
+        let (plugin, origin, message) = (
+            printable(plugin.as_str()),
+            printable(target.as_str()),
+            printable(message.as_str()),
+        );
+        let (plugin, origin, message) = (plugin.as_ref(), origin.as_ref(), message.as_ref());
         match level {
             1 => tracing::error!(target: "ccmux::plugin", plugin, origin, "{message}"),
             2 => tracing::warn!(target: "ccmux::plugin", plugin, origin, "{message}"),

@@ -6,7 +6,9 @@ mod config;
 mod faults;
 mod library;
 mod order;
+mod printable;
 pub(crate) mod runtime;
+pub use printable::printable;
 
 use std::path::PathBuf;
 

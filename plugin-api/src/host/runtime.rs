@@ -48,6 +48,7 @@ use crate::abi::{
 };
 use crate::author::apply_env_edits;
 use crate::host::faults::{FaultPolicy, PluginCounters, PluginCounts};
+use crate::host::printable;
 use crate::host::{
     ConfigError, HookTable, HostError, LoadError, PluginEntry, PluginLibrary, PluginsConfig,
     StartError,
@@ -143,8 +144,16 @@ impl From<RResult<HookReply, HookError>> for Outcome {
     fn from(result: RResult<HookReply, HookError>) -> Self {
         match result {
             ROk(_) => Outcome::Done,
-            RErr(error) => Outcome::Failed(error),
+            RErr(error) => Outcome::Failed(printable_error(error)),
         }
+    }
+}
+
+/// A plugin's error as the host keeps it: its message safe to print.
+fn printable_error(error: HookError) -> HookError {
+    match printable(&error.message) {
+        std::borrow::Cow::Borrowed(_) => error,
+        std::borrow::Cow::Owned(message) => HookError::new(error.kind, message),
     }
 }
 
@@ -152,10 +161,10 @@ impl From<RResult<PaneReply, HookError>> for Outcome {
     fn from(result: RResult<PaneReply, HookError>) -> Self {
         match result {
             ROk(PaneReply { refusal, .. }) => match refusal.into_option() {
-                Some(reason) => Outcome::Refused(reason.into()),
+                Some(reason) => Outcome::Refused(printable(&reason).into_owned()),
                 None => Outcome::Done,
             },
-            RErr(error) => Outcome::Failed(error),
+            RErr(error) => Outcome::Failed(printable_error(error)),
         }
     }
 }
@@ -491,7 +500,7 @@ impl PluginHost {
             RErr(error) => Err(HostError::Init {
                 plugin: entry.name.clone(),
                 file: file.to_path_buf(),
-                error,
+                error: printable_error(error),
             }),
         }
     }
@@ -655,7 +664,7 @@ impl PluginStatus {
         let (version, api, status) = match &self.state {
             PluginState::Disabled => ("-".to_string(), "-".to_string(), "disabled".to_string()),
             PluginState::Active(meta) => (
-                meta.version.to_string(),
+                printable(&meta.version).into_owned(),
                 meta.api_version.to_string(),
                 "ok".to_string(),
             ),
