@@ -213,8 +213,13 @@ pub(crate) fn beside_name(name: &str, pane_id: &str) -> String {
 }
 
 fn numbered_beside_name(name: &str, pane_id: &str, n: usize) -> String {
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+    /// The longest file name (bytes) Linux and macOS filesystems take.
+    const NAME_MAX: usize = 255;
+    let (mut stem, ext) = match name.rsplit_once('.') {
+        // A long "extension" is part of the name, not a type to keep.
+        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 16 => {
+            (stem.to_string(), format!(".{ext}"))
+        }
         _ => (name.to_string(), String::new()),
     };
     let suffix = if n == 1 {
@@ -222,7 +227,19 @@ fn numbered_beside_name(name: &str, pane_id: &str, n: usize) -> String {
     } else {
         format!("-{n}")
     };
-    format!("{stem}.pane-{pane_id}{suffix}{ext}")
+    let tail = format!(".pane-{pane_id}{suffix}{ext}");
+    // A name already near the limit is shortened (marked `~`), so the copy
+    // always has a name the filesystem takes (else ENAMETOOLONG would keep
+    // the pane's dir for ever).
+    if stem.len() + tail.len() > NAME_MAX {
+        let mut keep = NAME_MAX.saturating_sub(tail.len() + 1);
+        while !stem.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        stem.truncate(keep);
+        stem.push('~');
+    }
+    format!("{stem}{tail}")
 }
 
 /// Moves `from` into `dir` under a name no entry there has:
@@ -403,5 +420,41 @@ fn copy_then_remove(from: &Path, to: &Path, pane_id: &str) -> Result<bool, HookE
         }
         // Links and special files are not moved (see the module docs).
         _ => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{numbered_beside_name, set_beside};
+
+    #[test]
+    fn a_copy_beside_a_long_name_gets_a_name_the_filesystem_takes() {
+        let root = tempfile::tempdir().unwrap();
+        let (user, pane) = (root.path().join("user"), root.path().join("pane"));
+        std::fs::create_dir_all(&user).unwrap();
+        std::fs::create_dir_all(&pane).unwrap();
+        let id = "p".repeat(128);
+        for name in [
+            "é".repeat(120) + ".jsonl",
+            "x".repeat(255),
+            format!("a.{}", "b".repeat(200)),
+        ] {
+            std::fs::write(user.join(&name), "the user's").unwrap();
+            std::fs::write(pane.join(&name), "the pane's").unwrap();
+            let to = set_beside(&pane.join(&name), &user, &id).unwrap();
+            assert_eq!(std::fs::read_to_string(&to).unwrap(), "the pane's");
+            assert_eq!(
+                std::fs::read_to_string(user.join(&name)).unwrap(),
+                "the user's"
+            );
+            let beside = to.file_name().unwrap().to_str().unwrap();
+            assert!(beside.len() <= 255, "{beside}");
+            assert!(beside.contains(&format!(".pane-{id}")), "{beside}");
+        }
+        // Short names are left as they were.
+        assert_eq!(
+            numbered_beside_name("history.jsonl", "w_0_1", 2),
+            "history.pane-w_0_1-2.jsonl"
+        );
     }
 }
