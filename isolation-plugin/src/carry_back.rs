@@ -27,9 +27,10 @@
 //! never what a reset or a bug did (see [`guard`] and [`apply`]):
 //! - a pane whose file lost more than half of its seed's items at once
 //!   (Claude's "reset with default configuration", a crash that left `{}`)
-//!   is a *reset*: none of its removals are carried, nor its changes to who
-//!   the user is (`IDENTITY_KEYS`: a reset makes a new `userID`); they are
-//!   held back for the user to see and apply (`host-shim carry-back`);
+//!   is a *reset*: none of its removals are carried, nor its changes to
+//!   what the seed had (a reset writes defaults and a new `userID`, which
+//!   cannot be told from a person's choice); they are held back for the
+//!   user to see and apply (`host-shim carry-back`). What it added goes in;
 //! - a value of another JSON type where the user's file holds an object or
 //!   an array (`mcpServers` set to `null`, `5` or `"str"`) is refused for
 //!   that item alone;
@@ -44,19 +45,6 @@ use crate::seed::{Picked, Unreadable, PROJECTS};
 
 /// The user-level and per-project keys compared item by item.
 const PER_ENTRY: &str = "mcpServers";
-
-/// Who the user is: what a reset makes anew (a new `userID`) or drops. A
-/// pane that was reset carries back no change to these.
-const IDENTITY_KEYS: &[&str] = &[
-    "userID",
-    "firstStartTime",
-    "oauthAccount",
-    "primaryApiKey",
-    "hasCompletedOnboarding",
-    "lastOnboardingVersion",
-    "customApiKeyResponses",
-    "hasAvailableSubscription",
-];
 
 /// A pane is taken for reset when it lost at least this many of its seed's
 /// items, and more than half of them.
@@ -137,7 +125,7 @@ pub(crate) struct Held {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HeldWhy {
     /// The pane lost most of its seed at once: a removal, or a change of
-    /// who the user is, by a reset.
+    /// what its seed had, after a reset.
     Reset,
     /// The pane's value is of another JSON type than the user's.
     WrongType,
@@ -244,8 +232,8 @@ impl CarriedKeys {
 
 /// Splits a pane's `changes` by the reset rule (module docs): a pane that
 /// lost more than half of the items of its `seed` (and at least
-/// [`RESET_MIN_LOST`]) carries back no removal and no change of who the
-/// user is; everything else it did goes in.
+/// [`RESET_MIN_LOST`]) carries back only what it added; its removals and
+/// changes of what the seed had are held.
 pub(crate) fn guard(
     keys: &CarriedKeys,
     seed: &Map<String, Value>,
@@ -263,9 +251,9 @@ pub(crate) fn guard(
     };
     let reset = lost >= RESET_MIN_LOST && lost * 2 > seed_items;
     for change in changes {
-        let identity =
-            matches!(&change.path, ItemPath::Top(key) if IDENTITY_KEYS.contains(&key.as_str()));
-        if reset && (change.pane.is_none() || identity) {
+        // After a reset, a value the seed had and the pane has otherwise
+        // is Claude's default as likely as a person's choice.
+        if reset && change.seed.is_some() {
             guarded.held.push(Held {
                 change,
                 why: HeldWhy::Reset,

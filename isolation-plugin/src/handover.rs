@@ -394,7 +394,7 @@ fn warn_held(pane_id: &str, kept: &Pending, held: &[Held], plan: &Plan) {
             pane = pane_id,
             lost = plan.lost,
             seed_items = plan.seed_items,
-            "the pane's .claude.json looks reset (it lost most of what it was seeded with at once): not removing from the user's file, nor changing who the user is: {items}; its other changes went in. To see them: `host-shim carry-back show {0}`; to apply them anyway: `host-shim carry-back apply {0}`",
+            "the pane's .claude.json looks reset (it lost most of what it was seeded with at once): not removing from the user's file, nor changing what the pane was seeded with: {items}; what it added went in. To see them: `host-shim carry-back show {0}`; to apply them anyway: `host-shim carry-back apply {0}`",
             kept.name
         );
     }

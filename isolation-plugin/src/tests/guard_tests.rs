@@ -103,6 +103,8 @@ fn a_reset_pane_deletes_nothing_of_the_user_and_its_changes_wait_for_review() {
         // Reset to defaults, then the person added a server in the pane.
         let mut file = reset.clone();
         file["mcpServers"] = json!({"added-after": {"command": "new"}});
+        // A reset writes defaults: not to be told from a choice, so held.
+        file["theme"] = json!("light");
         fs::write(
             pane_file(&h, "main_0_1"),
             serde_json::to_vec(&file).unwrap(),
@@ -146,6 +148,14 @@ fn a_reset_pane_deletes_nothing_of_the_user_and_its_changes_wait_for_review() {
             "{removal:?}"
         );
         assert_eq!(removal.user, Some(user_file()["oauthAccount"].clone()));
+        assert_eq!(user["theme"], "dark");
+        assert!(
+            entry
+                .items
+                .iter()
+                .any(|item| item.item == "theme" && item.held_because.is_some()),
+            "{entry:?}"
+        );
         // Held entries are the user's to decide: a server start leaves them.
         stop(&plugin, SERVER_A);
         start(&plugin, SERVER_A, &[]).unwrap();
