@@ -442,7 +442,10 @@ pub(crate) struct PendingPass {
 impl PendingPass {
     /// Starts merging what is pending, off the caller's path.
     pub(crate) fn start(handover: std::sync::Arc<Handover>) -> Option<PendingPass> {
-        handover.claude_json.as_ref()?;
+        // Nothing was ever kept: no thread.
+        if !handover.claude_json.as_ref()?.pending.exists() {
+            return None;
+        }
         let cancelled = std::sync::Arc::new(AtomicBool::new(false));
         let flag = std::sync::Arc::clone(&cancelled);
         // The thread logs where its starter does.

@@ -99,14 +99,7 @@ impl CarryBackStore {
     /// Merges every item of entry `name` (held ones too), then drops it.
     /// Returns how many items were written.
     pub fn apply(&self, name: &str) -> Result<usize, HookError> {
-        let Some(lock) = self.lock()? else {
-            return Err(unknown(name));
-        };
-        let entry = self
-            .carry
-            .pending
-            .find(&lock, name)
-            .ok_or_else(|| unknown(name))?;
+        let (_lock, entry) = self.entry(name)?;
         let Some(files) = entry.read()? else {
             return Err(HookError::new(
                 HookErrorKind::Failed,
@@ -145,16 +138,20 @@ impl CarryBackStore {
 
     /// Removes entry `name` without merging anything of it.
     pub fn drop_entry(&self, name: &str) -> Result<(), HookError> {
-        let Some(lock) = self.lock()? else {
-            return Err(unknown(name));
-        };
+        let (_lock, entry) = self.entry(name)?;
+        self.carry.pending.drop_merged(&entry);
+        Ok(())
+    }
+
+    /// Entry `name`, with the store locked for as long as the lock is kept.
+    fn entry(&self, name: &str) -> Result<(std::fs::File, Pending), HookError> {
+        let lock = self.lock()?.ok_or_else(|| unknown(name))?;
         let entry = self
             .carry
             .pending
             .find(&lock, name)
             .ok_or_else(|| unknown(name))?;
-        self.carry.pending.drop_merged(&entry);
-        Ok(())
+        Ok((lock, entry))
     }
 
     /// The store, locked against a server merging it; `None` if there is

@@ -29,18 +29,6 @@ fn user_file() -> Value {
     })
 }
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
-}
-
-/// Changes the pane's `.claude.json` as its Claude would.
-fn edit_pane(h: &Harness, id: &str, edit: impl FnOnce(&mut Value)) {
-    let path = h.pane_dir(id).join("config/.claude.json");
-    let mut file = read_json(&path);
-    edit(&mut file);
-    fs::write(&path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
-}
-
 #[test]
 fn what_a_pane_set_up_is_carried_back_and_nothing_else() {
     let h = Harness::new();
@@ -148,16 +136,6 @@ fn conflicts_go_to_the_pane_and_removals_only_of_what_the_user_kept() {
         merged["projects"]["/elsewhere"]["hasTrustDialogAccepted"],
         true
     );
-}
-
-/// The pending carry-backs kept in the base dir.
-fn pending(h: &Harness) -> Vec<String> {
-    let dir = h.base().join(".pending-carry-back");
-    if dir.exists() {
-        names(&dir)
-    } else {
-        Vec::new()
-    }
 }
 
 #[test]

@@ -32,30 +32,6 @@ fn user_file() -> Value {
     })
 }
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
-}
-
-fn pane_file(h: &Harness, id: &str) -> PathBuf {
-    h.pane_dir(id).join("config/.claude.json")
-}
-
-fn edit_pane(h: &Harness, id: &str, edit: impl FnOnce(&mut Value)) {
-    let path = pane_file(h, id);
-    let mut file = read_json(&path);
-    edit(&mut file);
-    fs::write(&path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
-}
-
-fn pending(h: &Harness) -> Vec<String> {
-    let dir = h.base().join(".pending-carry-back");
-    if dir.exists() {
-        names(&dir)
-    } else {
-        Vec::new()
-    }
-}
-
 fn store(h: &Harness) -> CarryBackStore {
     CarryBackStore::open(h.config("grace_period_ms = 0"), &h.conf_dir(), &h.env()).unwrap()
 }

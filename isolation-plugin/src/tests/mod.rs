@@ -309,3 +309,30 @@ pub(crate) fn logs_of(f: impl FnOnce()) -> String {
     let bytes = captured.0.lock().unwrap().clone();
     String::from_utf8_lossy(&bytes).into_owned()
 }
+
+pub(crate) fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The pane's own `.claude.json`.
+pub(crate) fn pane_file(h: &Harness, id: &str) -> PathBuf {
+    h.pane_dir(id).join("config/.claude.json")
+}
+
+/// Changes the pane's `.claude.json` as its Claude would.
+pub(crate) fn edit_pane(h: &Harness, id: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = pane_file(h, id);
+    let mut file = read_json(&path);
+    edit(&mut file);
+    std::fs::write(&path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+}
+
+/// The pending carry-backs kept in the base dir.
+pub(crate) fn pending(h: &Harness) -> Vec<String> {
+    let dir = h.base().join(".pending-carry-back");
+    if dir.exists() {
+        names(&dir)
+    } else {
+        Vec::new()
+    }
+}
