@@ -254,10 +254,10 @@ impl RemovalQueue {
             .collect();
         #[cfg(test)]
         test_hooks::pause_flush(&self.pause_flush);
-        for (running, removal) in due {
+        side_by_side(due, |(running, removal)| {
             removal.run();
             drop(running);
-        }
+        });
         let mut queue = self.shared.lock();
         while !queue.running.is_empty() {
             queue = self.shared.wait(queue);
@@ -332,11 +332,49 @@ fn worker_loop(shared: &Shared) {
         drop(queue);
         {
             let _running = Running { shared, ids: due };
-            for removal in &batch {
-                removal.run();
-            }
+            side_by_side(batch, |removal| removal.run());
         }
         queue = shared.lock();
+    }
+}
+
+/// How many removals run at once.
+const SIDE_BY_SIDE: usize = 16;
+
+/// Runs `run` on every item, a few at a time on threads of their own: panes
+/// closed together are removed together, so their `.claude.json` merges
+/// share one write of the user's file (see `user_claude_json`) instead of
+/// one write each. An item whose thread cannot start runs here.
+fn side_by_side<T: Send>(items: Vec<T>, run: impl Fn(T) + Sync) {
+    let take = |slot: &Mutex<Option<T>>| slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let slots: Vec<Mutex<Option<T>>> = items
+            .by_ref()
+            .take(SIDE_BY_SIDE)
+            .map(|item| Mutex::new(Some(item)))
+            .collect();
+        // The threads log where the caller does.
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        thread::scope(|scope| {
+            for slot in &slots {
+                let (run, take, dispatch) = (&run, &take, &dispatch);
+                let spawned = thread::Builder::new()
+                    .name("ccmux-isolation-removal".into())
+                    .spawn_scoped(scope, move || {
+                        tracing::dispatcher::with_default(dispatch, || {
+                            if let Some(item) = take(slot) {
+                                run(item);
+                            }
+                        });
+                    });
+                if spawned.is_err() {
+                    if let Some(item) = take(slot) {
+                        run(item);
+                    }
+                }
+            }
+        });
     }
 }
 
