@@ -60,6 +60,11 @@ impl Server {
     }
 
     fn with_grace(env: &BenchEnv, name: &str, enabled: bool, grace_ms: u64) -> Server {
+        Server::configured(env, name, enabled, grace_ms, "")
+    }
+
+    /// A server whose isolation config has `extra` (TOML lines) added.
+    fn configured(env: &BenchEnv, name: &str, enabled: bool, grace_ms: u64, extra: &str) -> Server {
         let dir = env.tempdir(&format!("host-shim-{name}-"));
         let base_dir = dir.path().join("panes");
         let config = dir.path().join("plugins.toml");
@@ -69,7 +74,7 @@ impl Server {
                 "isolation",
                 &artifacts().isolation_plugin,
                 enabled,
-                &isolation_config(&base_dir, grace_ms),
+                &format!("{}{extra}", isolation_config(&base_dir, grace_ms)),
             ),
         )
         .expect("write plugins.toml");
@@ -349,6 +354,18 @@ fn row11(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
             Server::with_grace(env, "row11-g3000", true, 3000),
         ),
     ];
+    // The same panes with nothing carried back: what closing them costs
+    // without any merge.
+    let no_carry = [
+        (
+            "grace_0_no_carry_back",
+            Server::configured(env, "row11-g0-nc", true, 0, "carry_back = false\n"),
+        ),
+        (
+            "grace_default_no_carry_back",
+            Server::configured(env, "row11-g3000-nc", true, 3000, "carry_back = false\n"),
+        ),
+    ];
     let before = projects_trusted(env);
     let mut group = c.benchmark_group("row11");
     group
@@ -376,6 +393,18 @@ fn row11(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
             });
         }
     }
+    for (name, server) in &no_carry {
+        group.bench_function(BenchmarkId::new(*name, format!("{panes}-panes")), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let (stdout, _) = server.run(env, panes, TRUST_A_FOLDER);
+                        Duration::from_nanos(nanos_now().saturating_sub(last_pane_exit(&stdout)))
+                    })
+                    .sum()
+            })
+        });
+    }
     group.finish();
     let pending: usize = servers.iter().map(|(_, server)| server.pending()).sum();
     assert_eq!(pending, 0, "closing panes left pending carry-backs");
@@ -389,6 +418,7 @@ fn row11(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
     let ms = |ns: f64| ns / 1e6;
     for (name, _) in &servers {
         let get = |n: u32| summary.median_ns("row11", &format!("{name}/{n}-panes"));
+        let without = summary.median_ns("row11", &format!("{name}_no_carry_back/{panes}-panes"));
         if let (Some(many), Some(one)) = (get(panes), get(1)) {
             summary.print(&Row {
                 row: "row11",
