@@ -85,8 +85,8 @@ fn main() -> ExitCode {
 fn list_plugins(args: &cli::ConfigArg, strict: bool) -> u8 {
     use std::io::Write;
 
-    let file = match config_file::resolve(args.config.as_deref()) {
-        Ok(file) => file,
+    let choice = match config_file::resolve(args.config.as_deref()) {
+        Ok(choice) => choice,
         Err(err) => {
             say!("host-shim: {err}");
             return exit::USAGE;
@@ -94,12 +94,12 @@ fn list_plugins(args: &cli::ConfigArg, strict: bool) -> u8 {
     };
     {
         let mut stdout = std::io::stdout().lock();
-        for line in config_file::describe(&file) {
+        for line in config_file::describe(&choice) {
             // Best effort: nothing useful to do if stdout is closed.
             let _ = writeln!(stdout, "{line}");
         }
     }
-    plugins::list(&file, strict)
+    plugins::list(&choice, strict)
 }
 
 fn init_logging() {
