@@ -201,6 +201,7 @@ impl Sandbox {
             .env_remove("CLAUDE_SECURESTORAGE_CONFIG_DIR")
             .env_remove("CCMUX_PANE_ID")
             .env_remove("CCMUX_CLAUDE_SESSION_ID")
+            .env_remove("CCMUX_PLUGINS_CONFIG")
             .env_remove("ANTHROPIC_API_KEY")
             .env_remove("RUST_LOG");
         cmd
