@@ -498,3 +498,25 @@ fn follow(pty: &File, size: PtySize) {
         tracing::debug!("cannot resize the pane's terminal: {err}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attached_panes_identity_is_derived_from_its_root_and_id_alone() {
+        let root = Path::new("/home/me/.local/state/ccmux/host-shim");
+        let id = attached_identity(root, "work-1");
+        assert_eq!(id, attached_identity(root, "work-1"));
+        assert_ne!(id, attached_identity(root, "work-2"));
+        assert_ne!(id, attached_identity(Path::new("/elsewhere"), "work-1"));
+        // A UUID like any other server id: it round-trips through text.
+        assert_eq!(Uuid::parse_str(&id.to_string()).ok(), Some(id));
+        // Fixed for good: a kept pane's identity must not change with a
+        // new build.
+        assert_eq!(
+            attached_identity(Path::new("/s"), "p_0_0").to_string(),
+            "c3e8e1c4-225d-8951-aadc-c1232764c52a"
+        );
+    }
+}

@@ -639,4 +639,36 @@ mod tests {
         let err = load_panes(&file).unwrap_err();
         assert!(err.to_string().contains("format 2"), "{err}");
     }
+
+    #[test]
+    fn a_state_dir_is_removed_only_when_unused_and_of_the_given_identity() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("attached/p_0_0");
+        let identity = Uuid::new_v4();
+
+        // Held: never removed.
+        let state = StateDir::open(&dir).unwrap();
+        state.server_id_or(identity).unwrap();
+        assert!(!remove_if_unused(&dir, identity).unwrap());
+        // A saved pane: kept.
+        PaneStore::create(state.panes_file(), vec![pane("p_0_0", 0)]).unwrap();
+        drop(state);
+        assert!(!remove_if_unused(&dir, identity).unwrap());
+        // Another identity: kept, whatever it saves.
+        PaneStore::create(dir.join(PANES_FILE), Vec::new()).unwrap();
+        assert!(!remove_if_unused(&dir, Uuid::new_v4()).unwrap());
+        // Something of someone else's in it: the files go, the dir stays.
+        fs::write(dir.join("notes"), "mine").unwrap();
+        assert!(!remove_if_unused(&dir, identity).unwrap());
+        assert_eq!(fs::read_to_string(dir.join("notes")).unwrap(), "mine");
+        fs::remove_file(dir.join("notes")).unwrap();
+        // Unused, its own identity: gone; and it opens again as new.
+        let state = StateDir::open(&dir).unwrap();
+        state.server_id_or(identity).unwrap();
+        drop(state);
+        assert!(remove_if_unused(&dir, identity).unwrap());
+        assert!(!dir.exists());
+        let state = StateDir::open(&dir).unwrap();
+        assert_eq!(state.server_id_or(identity).unwrap(), identity);
+    }
 }
