@@ -400,6 +400,12 @@ fn sighup_reloads_plugins_toml_while_panes_run() {
     write(false, true);
     shim.signal("HUP");
     wait_for("the reload", 30, || shim.stderr().contains("reloaded"));
+    assert!(
+        shim.stderr()
+            .contains(&format!("reloaded {} (from --config)", config.display())),
+        "{}",
+        shim.stderr()
+    );
     std::fs::write(&go, "").unwrap();
     assert!(shim.wait(30).success(), "stderr: {}", shim.stderr());
 

@@ -134,16 +134,18 @@ impl Server {
             Err(err) => return Err(usage_error(err)),
         };
         let reload = match config.reload_on {
-            Some(signals) => match ReloadOnHangup::install(signals, host.clone(), {
-                let store = store.clone();
-                move || store.ids()
-            }) {
-                Ok(reload) => Some(reload),
-                Err(err) => {
-                    say!("host-shim: cannot catch SIGHUP: {err}");
-                    return Err(exit::FAILURE);
+            Some(signals) => {
+                match ReloadOnHangup::install(signals, host.clone(), config.config.to_string(), {
+                    let store = store.clone();
+                    move || store.ids()
+                }) {
+                    Ok(reload) => Some(reload),
+                    Err(err) => {
+                        say!("host-shim: cannot catch SIGHUP: {err}");
+                        return Err(exit::FAILURE);
+                    }
                 }
-            },
+            }
             None => None,
         };
         let instance_id = RString::from(Uuid::new_v4().to_string());
