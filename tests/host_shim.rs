@@ -487,10 +487,14 @@ fn planted_toml(dir: &Path, record: &Path) -> PathBuf {
 }
 
 /// `host-shim attach` in a terminal, run to its end: its exit code and
-/// what the terminal showed.
-fn attach_in_terminal(cmd: &std::process::Command) -> (u32, String) {
+/// what the terminal showed, once it shows `shown` (what the program
+/// wrote just before it exited is read after its exit, not at once).
+fn attach_in_terminal(cmd: &std::process::Command, shown: Option<&str>) -> (u32, String) {
     let mut terminal = ccmux_tests::OuterTerminal::start(cmd, 24, 80);
     let (code, _) = terminal.wait(60);
+    if let Some(needle) = shown {
+        terminal.wait_for_text(needle, 30);
+    }
     (code, terminal.text())
 }
 
@@ -520,7 +524,7 @@ fn a_plugins_toml_in_the_current_folder_is_never_loaded() {
     let installed = sandbox.path().join("xdg-config/ccmux/plugins.toml");
     for args in subcommands {
         let (code, text) = if args[0] == "attach" {
-            attach_in_terminal(&in_project(args))
+            attach_in_terminal(&in_project(args), Some("scripts/install"))
         } else {
             let out = run(in_project(args));
             (out.status.code().unwrap_or(0) as u32, out.to_string())
@@ -538,7 +542,7 @@ fn a_plugins_toml_in_the_current_folder_is_never_loaded() {
     planted_toml(installed.parent().unwrap(), &installed_record);
     for args in subcommands {
         let (code, text) = if args[0] == "attach" {
-            attach_in_terminal(&in_project(args))
+            attach_in_terminal(&in_project(args), None)
         } else {
             let out = run(in_project(args));
             (out.status.code().unwrap_or(0) as u32, out.to_string())
@@ -709,7 +713,7 @@ fn a_typo_in_a_plugins_own_config_is_a_bad_plugins_toml_for_every_subcommand() {
         .arg(sandbox.path().join("state"))
         .args(["--", "touch"])
         .arg(&marker);
-    let (code, text) = attach_in_terminal(&cmd);
+    let (code, text) = attach_in_terminal(&cmd, Some("(from --config)"));
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("grace_period_msx"), "{text}");
     assert!(!marker.exists(), "the attached pane ran");
@@ -790,12 +794,8 @@ fn restore_with_nothing_saved_and_zero_panes_are_usage_errors() {
         .arg("--state-dir")
         .arg(sandbox.path().join("state"))
         .args(["--pane-id", "new_0_0"]);
-    let (code, text) = attach_in_terminal(&cmd);
+    let (code, text) = attach_in_terminal(&cmd, Some("give the command to run after `--`"));
     assert_eq!(code, 2, "{text}");
-    assert!(
-        text.contains("give the command to run after `--`"),
-        "{text}"
-    );
     assert!(records(&sandbox).is_empty(), "{:?}", records(&sandbox));
     // And it left no state dir behind.
     assert!(!sandbox.path().join("state/attached/new_0_0").exists());
@@ -821,7 +821,10 @@ fn a_busy_attach_names_the_other_host_shim_not_a_state_dir() {
         80,
     );
     first.wait_for_text("up", 30);
-    let (code, text) = attach_in_terminal(&attach(&["--pane-id", "busy_0_0", "--", "true"]));
+    let (code, text) = attach_in_terminal(
+        &attach(&["--pane-id", "busy_0_0", "--", "true"]),
+        Some("attach another --pane-id"),
+    );
     assert_eq!(code, 2, "{text}");
     let text = text.replace(['\r', '\n'], " ");
     assert!(
@@ -854,9 +857,8 @@ fn ten_attach_and_exit_cycles_leave_nothing_of_the_closed_panes() {
             cmd.args(["--pane-id", &id]);
         }
         cmd.args(["--", "sh", "-c", "echo \"DIR=$CLAUDE_CONFIG_DIR\""]);
-        let (code, text) = attach_in_terminal(&cmd);
+        let (code, text) = attach_in_terminal(&cmd, Some("DIR="));
         assert_eq!(code, 0, "cycle {cycle}: {text}");
-        assert!(text.contains("DIR="), "cycle {cycle}: {text}");
     }
     let listing = |dir: &Path| -> Vec<String> {
         std::fs::read_dir(dir)
@@ -883,7 +885,7 @@ fn ten_attach_and_exit_cycles_leave_nothing_of_the_closed_panes() {
         .arg("--state-dir")
         .arg(&state)
         .args(["--pane-id", "kept_0_0", "--keep", "--", "true"]);
-    assert_eq!(attach_in_terminal(&cmd).0, 0);
+    assert_eq!(attach_in_terminal(&cmd, None).0, 0);
     assert_eq!(listing(&state.join("attached")), ["kept_0_0"]);
     let mut cmd = sandbox.host_shim();
     cmd.arg("attach")
@@ -892,7 +894,7 @@ fn ten_attach_and_exit_cycles_leave_nothing_of_the_closed_panes() {
         .arg("--state-dir")
         .arg(&state)
         .args(["--pane-id", "kept_0_0", "--", "true"]);
-    assert_eq!(attach_in_terminal(&cmd).0, 0);
+    assert_eq!(attach_in_terminal(&cmd, None).0, 0);
     assert_eq!(listing(&state.join("attached")), Vec::<String>::new());
 }
 
@@ -917,7 +919,7 @@ fn what_a_crashed_attach_left_of_a_closed_pane_is_pruned_at_the_next_attach() {
     };
     // A kept pane, then the same dir as a crash after its close leaves
     // it: no pane saved, the lock free.
-    assert_eq!(attach_in_terminal(&attach("crashed_0_0", true)).0, 0);
+    assert_eq!(attach_in_terminal(&attach("crashed_0_0", true), None).0, 0);
     let crashed = state.join("attached/crashed_0_0");
     std::fs::write(
         crashed.join("panes.json"),
@@ -925,12 +927,12 @@ fn what_a_crashed_attach_left_of_a_closed_pane_is_pruned_at_the_next_attach() {
     )
     .unwrap();
     // And a kept pane, which stays.
-    assert_eq!(attach_in_terminal(&attach("other_0_0", true)).0, 0);
+    assert_eq!(attach_in_terminal(&attach("other_0_0", true), None).0, 0);
     // A dir of someone else's making: not host-shim's, left alone.
     std::fs::create_dir_all(state.join("attached/foreign_0_0")).unwrap();
     std::fs::write(state.join("attached/foreign_0_0/notes"), "mine").unwrap();
 
-    assert_eq!(attach_in_terminal(&attach("next_0_0", false)).0, 0);
+    assert_eq!(attach_in_terminal(&attach("next_0_0", false), None).0, 0);
     assert!(!crashed.exists());
     assert!(state.join("attached/other_0_0/panes.json").is_file());
     assert!(state.join("attached/foreign_0_0/notes").is_file());
