@@ -58,7 +58,13 @@ fn check_on_the_root_plugins_toml_succeeds() {
     let mut lines = out.stdout.lines();
     assert_eq!(
         lines.next(),
-        Some(format!("# config: {}", repo_root().join("plugins.toml").display()).as_str()),
+        Some(
+            format!(
+                "# config: {} (from --config)",
+                repo_root().join("plugins.toml").display()
+            )
+            .as_str()
+        ),
         "{out}"
     );
     let search = lines.next().unwrap_or_default();
@@ -394,6 +400,12 @@ fn sighup_reloads_plugins_toml_while_panes_run() {
     write(false, true);
     shim.signal("HUP");
     wait_for("the reload", 30, || shim.stderr().contains("reloaded"));
+    assert!(
+        shim.stderr()
+            .contains(&format!("reloaded {} (from --config)", config.display())),
+        "{}",
+        shim.stderr()
+    );
     std::fs::write(&go, "").unwrap();
     assert!(shim.wait(30).success(), "stderr: {}", shim.stderr());
 
@@ -457,4 +469,472 @@ fn the_isolation_plugin_logs_through_host_shims_subscriber() {
         line.contains(&sandbox.home().display().to_string()),
         "{line}"
     );
+}
+
+// ---- which plugins.toml, and why (issue 16) --------------------------------
+
+/// A plugins.toml in `dir` whose probe plugin records into `record`.
+fn planted_toml(dir: &Path, record: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("plugins.toml");
+    let config = format!("record = {:?}", record.display().to_string());
+    std::fs::write(
+        &file,
+        plugin_entry("planted", &artifacts().probe_plugin, true, &config),
+    )
+    .unwrap();
+    file
+}
+
+/// `host-shim attach` in a terminal, run to its end: its exit code and
+/// what the terminal showed, once it shows `shown` (what the program
+/// wrote just before it exited is read after its exit, not at once).
+fn attach_in_terminal(cmd: &std::process::Command, shown: Option<&str>) -> (u32, String) {
+    let mut terminal = ccmux_tests::OuterTerminal::start(cmd, 24, 80);
+    let (code, _) = terminal.wait(60);
+    if let Some(needle) = shown {
+        terminal.wait_for_text(needle, 30);
+    }
+    (code, terminal.text())
+}
+
+#[test]
+fn a_plugins_toml_in_the_current_folder_is_never_loaded() {
+    let sandbox = Sandbox::new();
+    // A cloned project with a plugins.toml of its own, as the current dir.
+    let project = sandbox.path().join("project");
+    let planted_record = sandbox.path().join("planted-record");
+    planted_toml(&project, &planted_record);
+    let in_project = |args: &[&str]| {
+        let mut cmd = sandbox.host_shim();
+        cmd.current_dir(&project)
+            .args(args)
+            .env("XDG_STATE_HOME", sandbox.path().join("xdg-state"));
+        cmd
+    };
+    let subcommands: [&[&str]; 4] = [
+        &["check"],
+        &["plugins"],
+        &["run", "--", "true"],
+        &["attach", "--", "true"],
+    ];
+
+    // Nothing installed: nothing is loaded, and the error says which file
+    // was looked for and that ./plugins.toml is read only when named.
+    let installed = sandbox.path().join("xdg-config/ccmux/plugins.toml");
+    for args in subcommands {
+        let (code, text) = if args[0] == "attach" {
+            attach_in_terminal(&in_project(args), Some("scripts/install"))
+        } else {
+            let out = run(in_project(args));
+            (out.status.code().unwrap_or(0) as u32, out.to_string())
+        };
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(
+            text.contains(&installed.display().to_string()),
+            "{args:?}: {text}"
+        );
+        assert!(text.contains("--config plugins.toml"), "{args:?}: {text}");
+    }
+
+    // Installed: that one is used, and said to be.
+    let installed_record = sandbox.path().join("installed-record");
+    planted_toml(installed.parent().unwrap(), &installed_record);
+    for args in subcommands {
+        let (code, text) = if args[0] == "attach" {
+            attach_in_terminal(&in_project(args), None)
+        } else {
+            let out = run(in_project(args));
+            (out.status.code().unwrap_or(0) as u32, out.to_string())
+        };
+        assert_eq!(code, 0, "{args:?}: {text}");
+        if args[0] == "check" || args[0] == "plugins" {
+            let first = text.lines().find(|l| l.starts_with("# config: "));
+            assert_eq!(
+                first,
+                Some(
+                    format!(
+                        "# config: {} (the installed one: no --config, no $CCMUX_PLUGINS_CONFIG)",
+                        installed.display()
+                    )
+                    .as_str()
+                ),
+                "{args:?}: {text}"
+            );
+        }
+    }
+    assert!(
+        !planted_record.exists(),
+        "the current folder's plugin was loaded: {}",
+        std::fs::read_to_string(&planted_record).unwrap_or_default()
+    );
+    let calls = std::fs::read_to_string(&installed_record).unwrap_or_default();
+    for hook in ["on_server_start", "on_pane_create", "on_pane_close"] {
+        assert_eq!(
+            calls.lines().filter(|l| l.contains(hook)).count(),
+            2,
+            "run and attach each: {calls}"
+        );
+    }
+
+    // Named, it is read, and said to be: --config, then the variable.
+    let out = run(in_project(&["check", "--config", "plugins.toml"]));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(
+        out.stdout.lines().next(),
+        Some(
+            format!(
+                "# config: {} (from --config)",
+                project.join("plugins.toml").display()
+            )
+            .as_str()
+        ),
+        "{out}"
+    );
+    let out = run(in_project(&["check"]).env("CCMUX_PLUGINS_CONFIG", "plugins.toml"));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(
+        out.stdout.lines().next(),
+        Some(
+            format!(
+                "# config: {} (from $CCMUX_PLUGINS_CONFIG)",
+                project.join("plugins.toml").display()
+            )
+            .as_str()
+        ),
+        "{out}"
+    );
+    // A variable naming nothing is an error naming it, not a fallback.
+    let out = run(in_project(&["run", "--", "true"]).env("CCMUX_PLUGINS_CONFIG", "gone.toml"));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(
+        out.stderr
+            .contains(&project.join("gone.toml").display().to_string()),
+        "{out}"
+    );
+    assert!(out.stderr.contains("from $CCMUX_PLUGINS_CONFIG"), "{out}");
+}
+
+#[test]
+fn the_readme_set_up_command_creates_no_claude_dir_in_a_home_without_one() {
+    let sandbox = Sandbox::new();
+    // The README's command, run from the repository as it says.
+    let out = run(sandbox
+        .host_shim()
+        .current_dir(repo_root())
+        .args([
+            "run",
+            "--config",
+            "plugins.toml",
+            "--panes",
+            "3",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg("echo \"CLAUDE_CONFIG_DIR=$CLAUDE_CONFIG_DIR\""));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(pane_ids(&out.stdout).len(), 3, "{out}");
+    let isolated = sandbox.home().join(".ccmux/claude");
+    for id in pane_ids(&out.stdout) {
+        assert_eq!(
+            pane_lines(&out.stdout, &id),
+            [format!(
+                "CLAUDE_CONFIG_DIR={}",
+                isolated.join(&id).join("config").display()
+            )],
+            "{out}"
+        );
+        // Closed: its dir is gone (at the stop, whatever the grace period).
+        assert!(!isolated.join(&id).exists(), "{out}");
+    }
+    assert!(!sandbox.home().join(".claude").exists(), "{out}");
+    assert!(!sandbox.home().join(".claude.json").exists(), "{out}");
+    // And the stopped server's lock file went with it.
+    let owners: Vec<_> = std::fs::read_dir(isolated.join(".owners"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(owners.is_empty(), "{owners:?}");
+}
+
+// ---- the exit-status table, row by row (issue 16) --------------------------
+
+/// The root plugins.toml with `extra` added to the isolation plugin's
+/// `[plugins.config]`.
+fn isolation_with(sandbox: &Sandbox, name: &str, extra: &str) -> PathBuf {
+    let text =
+        std::fs::read_to_string(repo_root().join("plugins.toml")).expect("root plugins.toml");
+    assert!(text.contains("grace_period_ms = 3000"), "{text}");
+    sandbox.write(
+        name,
+        &text.replace(
+            "grace_period_ms = 3000",
+            &format!("grace_period_ms = 0\n{extra}"),
+        ),
+    )
+}
+
+#[test]
+fn a_typo_in_a_plugins_own_config_is_a_bad_plugins_toml_for_every_subcommand() {
+    let sandbox = Sandbox::new();
+    let config = isolation_with(&sandbox, "typo.toml", "grace_period_msx = 5");
+    let marker = sandbox.path().join("ran");
+    let out = run(shim_run(&sandbox, &config, &["--", "touch"]).arg(&marker));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("grace_period_msx"), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("config: {} (from --config)", config.display())),
+        "{out}"
+    );
+    assert!(!marker.exists(), "the pane ran");
+
+    let out = run(sandbox
+        .host_shim()
+        .arg("check")
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stdout.contains("grace_period_msx"), "{out}");
+    assert!(out.stderr.contains("[plugins.config] is invalid"), "{out}");
+    // `plugins` lists it without failing.
+    let out = run(sandbox
+        .host_shim()
+        .arg("plugins")
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(out.status.code(), Some(0), "{out}");
+
+    let mut cmd = sandbox.host_shim();
+    cmd.arg("attach")
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(sandbox.path().join("state"))
+        .args(["--", "touch"])
+        .arg(&marker);
+    let (code, text) = attach_in_terminal(&cmd, Some("(from --config)"));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("grace_period_msx"), "{text}");
+    assert!(!marker.exists(), "the attached pane ran");
+}
+
+#[test]
+fn a_multi_line_error_stays_below_its_plugins_line_in_the_table() {
+    let sandbox = Sandbox::new();
+    // A probe whose config is the wrong type: serde's message, plus the
+    // isolation plugin's own multi-line one.
+    let config = sandbox.write(
+        "multi.toml",
+        &[
+            plugin_entry(
+                "first",
+                &artifacts().probe_plugin,
+                false,
+                "sleep_ms = \"x\"",
+            ),
+            plugin_entry(
+                "second",
+                &artifacts().isolation_plugin,
+                false,
+                "share_data = [\"../escape/\"]",
+            ),
+            plugin_entry("third", &artifacts().probe_plugin, false, ""),
+        ]
+        .concat(),
+    );
+    let out = run(sandbox
+        .host_shim()
+        .arg("plugins")
+        .arg("--config")
+        .arg(&config));
+    assert!(out.status.success(), "{out}");
+    // Every line at the margin is a comment or an entry, in order.
+    let entries: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with(' '))
+        .map(|l| l.split('\t').next().unwrap_or_default())
+        .collect();
+    assert_eq!(entries, ["first", "second", "third"], "{out}");
+}
+
+#[test]
+fn restore_with_nothing_saved_and_zero_panes_are_usage_errors() {
+    let sandbox = Sandbox::new();
+    let config = probe_toml(&sandbox, "");
+    let out = run(shim_run(&sandbox, &config, &["--restore"]));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("nothing to restore"), "{out}");
+    assert!(
+        out.stderr.contains(
+            &sandbox
+                .path()
+                .join("state/panes.json")
+                .display()
+                .to_string()
+        ),
+        "{out}"
+    );
+    assert!(records(&sandbox).is_empty(), "{:?}", records(&sandbox));
+
+    let out = run(shim_run(&sandbox, &config, &["--panes", "0", "--", "true"]));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("--panes"), "{out}");
+    assert!(out.stderr.contains("0"), "{out}");
+
+    // A missing command: run, and attach of a pane that is not kept.
+    let out = run(shim_run(&sandbox, &config, &[]));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("CMD"), "{out}");
+    let mut cmd = sandbox.host_shim();
+    cmd.arg("attach")
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(sandbox.path().join("state"))
+        .args(["--pane-id", "new_0_0"]);
+    let (code, text) = attach_in_terminal(&cmd, Some("give the command to run after `--`"));
+    assert_eq!(code, 2, "{text}");
+    assert!(records(&sandbox).is_empty(), "{:?}", records(&sandbox));
+    // And it left no state dir behind.
+    assert!(!sandbox.path().join("state/attached/new_0_0").exists());
+}
+
+#[test]
+fn a_busy_attach_names_the_other_host_shim_not_a_state_dir() {
+    let sandbox = Sandbox::new();
+    let config = probe_toml(&sandbox, "");
+    let attach = |args: &[&str]| {
+        let mut cmd = sandbox.host_shim();
+        cmd.arg("attach")
+            .arg("--config")
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(sandbox.path().join("state"))
+            .args(args);
+        cmd
+    };
+    let mut first = ccmux_tests::OuterTerminal::start(
+        &attach(&["--pane-id", "busy_0_0", "--", "sh", "-c", "echo up; read x"]),
+        24,
+        80,
+    );
+    first.wait_for_text("up", 30);
+    let (code, text) = attach_in_terminal(
+        &attach(&["--pane-id", "busy_0_0", "--", "true"]),
+        Some("attach another --pane-id"),
+    );
+    assert_eq!(code, 2, "{text}");
+    let text = text.replace(['\r', '\n'], " ");
+    assert!(
+        text.contains("another host-shim is attached to pane busy_0_0"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("(pid {})", first.pid())), "{text}");
+    assert!(text.contains(&format!("kill {}", first.pid())), "{text}");
+    assert!(!text.contains("--state-dir"), "{text}");
+    first.type_bytes(b"\r");
+    assert_eq!(first.wait(30).0, 0, "{}", first.text());
+}
+
+#[test]
+fn ten_attach_and_exit_cycles_leave_nothing_of_the_closed_panes() {
+    let sandbox = Sandbox::new();
+    let config = isolation_with(&sandbox, "plugins.toml", "");
+    let state = sandbox.path().join("state");
+    let base = sandbox.home().join(".ccmux/claude");
+    for cycle in 0..10 {
+        let mut cmd = sandbox.host_shim();
+        cmd.arg("attach")
+            .arg("--config")
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(&state);
+        // Half with a given id, half with a new one each time.
+        let id = format!("cycle_0_{cycle}");
+        if cycle % 2 == 0 {
+            cmd.args(["--pane-id", &id]);
+        }
+        cmd.args(["--", "sh", "-c", "echo \"DIR=$CLAUDE_CONFIG_DIR\""]);
+        let (code, text) = attach_in_terminal(&cmd, Some("DIR="));
+        assert_eq!(code, 0, "cycle {cycle}: {text}");
+    }
+    let listing = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(listing(&state.join("attached")), Vec::<String>::new());
+    assert_eq!(listing(&base.join(".owners")), Vec::<String>::new());
+    let panes: Vec<String> = listing(&base)
+        .into_iter()
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    assert_eq!(panes, Vec::<String>::new());
+
+    // A kept pane keeps its state dir; closing it later removes it.
+    let mut cmd = sandbox.host_shim();
+    cmd.arg("attach")
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--pane-id", "kept_0_0", "--keep", "--", "true"]);
+    assert_eq!(attach_in_terminal(&cmd, None).0, 0);
+    assert_eq!(listing(&state.join("attached")), ["kept_0_0"]);
+    let mut cmd = sandbox.host_shim();
+    cmd.arg("attach")
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--pane-id", "kept_0_0", "--", "true"]);
+    assert_eq!(attach_in_terminal(&cmd, None).0, 0);
+    assert_eq!(listing(&state.join("attached")), Vec::<String>::new());
+}
+
+#[test]
+fn what_a_crashed_attach_left_of_a_closed_pane_is_pruned_at_the_next_attach() {
+    let sandbox = Sandbox::new();
+    let config = probe_toml(&sandbox, "");
+    let state = sandbox.path().join("state");
+    let attach = |id: &str, keep: bool| {
+        let mut cmd = sandbox.host_shim();
+        cmd.arg("attach")
+            .arg("--config")
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--pane-id", id]);
+        if keep {
+            cmd.arg("--keep");
+        }
+        cmd.args(["--", "true"]);
+        cmd
+    };
+    // A kept pane, then the same dir as a crash after its close leaves
+    // it: no pane saved, the lock free.
+    assert_eq!(attach_in_terminal(&attach("crashed_0_0", true), None).0, 0);
+    let crashed = state.join("attached/crashed_0_0");
+    std::fs::write(
+        crashed.join("panes.json"),
+        "{\"format\": 1, \"panes\": []}\n",
+    )
+    .unwrap();
+    // And a kept pane, which stays.
+    assert_eq!(attach_in_terminal(&attach("other_0_0", true), None).0, 0);
+    // A dir of someone else's making: not host-shim's, left alone.
+    std::fs::create_dir_all(state.join("attached/foreign_0_0")).unwrap();
+    std::fs::write(state.join("attached/foreign_0_0/notes"), "mine").unwrap();
+
+    assert_eq!(attach_in_terminal(&attach("next_0_0", false), None).0, 0);
+    assert!(!crashed.exists());
+    assert!(state.join("attached/other_0_0/panes.json").is_file());
+    assert!(state.join("attached/foreign_0_0/notes").is_file());
+    assert!(!state.join("attached/next_0_0").exists());
 }

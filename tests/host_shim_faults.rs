@@ -467,6 +467,73 @@ fn exit_codes_follow_the_documented_table() {
         Some(2)
     );
     assert_eq!(code(sandbox.host_shim().args(["run", "--panes"])), Some(2));
+    assert_eq!(
+        code(&mut shim_run(
+            &sandbox,
+            &good,
+            &["--panes", "0", "--", "true"]
+        )),
+        Some(2),
+        "--panes 0"
+    );
+    let empty_state = sandbox.path().join("empty-state");
+    assert_eq!(
+        code(
+            sandbox
+                .host_shim()
+                .arg("run")
+                .arg("--config")
+                .arg(&good)
+                .arg("--state-dir")
+                .arg(&empty_state)
+                .arg("--restore")
+        ),
+        Some(2),
+        "--restore with nothing saved"
+    );
+    // A plugin's own [plugins.config] is part of plugins.toml.
+    let typo = sandbox.write(
+        "typo.toml",
+        &plugin_entry("probe", &artifacts().probe_plugin, true, "sleep_msx = 1"),
+    );
+    for sub in ["check", "run"] {
+        let mut cmd = if sub == "run" {
+            shim_run(&sandbox, &typo, &["--", "true"])
+        } else {
+            with_config(sub, &typo)
+        };
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {out}");
+        assert!(out.stderr.contains("typo.toml"), "{sub}: {out}");
+    }
+    // A state dir that is not a directory.
+    let file_state = sandbox.write("state-file", "");
+    assert_eq!(
+        code(
+            sandbox
+                .host_shim()
+                .arg("run")
+                .arg("--config")
+                .arg(&good)
+                .arg("--state-dir")
+                .arg(&file_state)
+                .args(["--", "true"])
+        ),
+        Some(2),
+        "a state dir that is a file"
+    );
+    // attach without a terminal.
+    assert_eq!(
+        code(
+            sandbox
+                .host_shim()
+                .arg("attach")
+                .arg("--config")
+                .arg(&good)
+                .args(["--", "true"])
+        ),
+        Some(2)
+    );
     // 128+N: see sigterm_ends_gracefully_and_keeps_the_panes_for_restore
     // (143) in host_shim.rs, and the attach tests for 129.
 }

@@ -82,7 +82,13 @@ fn the_installed_host_shim_finds_its_config_and_plugin_and_uninstall_removes_exa
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines.first().copied(),
-        Some(format!("# config: {}", installed.config.display()).as_str()),
+        Some(
+            format!(
+                "# config: {} (the installed one: no --config, no $CCMUX_PLUGINS_CONFIG)",
+                installed.config.display()
+            )
+            .as_str()
+        ),
         "{out}"
     );
     let lib_dir = installed.lib.parent().unwrap();
@@ -173,4 +179,171 @@ fn install_keeps_an_existing_config_and_uninstall_keeps_an_edited_one() {
         !Path::new(&installed.lib).parent().unwrap().exists(),
         "{out}"
     );
+}
+
+fn sha256(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn manifest(sandbox: &Sandbox) -> PathBuf {
+    sandbox.home().join(".local/lib/ccmux/installed-files")
+}
+
+#[test]
+fn install_over_a_foreign_host_shim_leaves_it_and_says_how_to_go_on() {
+    let sandbox = Sandbox::new();
+    let installed = layout(&sandbox);
+    let foreign = "#!/bin/sh\necho another host-shim\n";
+    sandbox.write("home/.local/bin/host-shim", foreign);
+
+    let out = install(&sandbox, &["--from", &from_built()]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&installed.bin.display().to_string()),
+        "{out}"
+    );
+    assert!(out.stderr.contains("--force"), "{out}");
+    assert!(out.stderr.contains("nothing installed"), "{out}");
+    assert_eq!(std::fs::read_to_string(&installed.bin).unwrap(), foreign);
+    assert!(!installed.lib.exists(), "{out}");
+    assert!(!installed.config.exists(), "{out}");
+
+    // --force moves it aside, then installs.
+    let out = install(&sandbox, &["--from", &from_built(), "--force"]);
+    assert!(out.status.success(), "{out}");
+    let backup = sandbox.home().join(".local/bin/host-shim.ccmux-backup");
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), foreign);
+    assert_eq!(sha256(&installed.bin), sha256(&artifacts().host_shim));
+    // Uninstall removes what it installed, never the backup.
+    let out = install(&sandbox, &["--uninstall"]);
+    assert!(out.status.success(), "{out}");
+    assert!(!installed.bin.exists(), "{out}");
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), foreign);
+}
+
+#[test]
+fn install_never_writes_through_a_symbolic_link() {
+    let sandbox = Sandbox::new();
+    let installed = layout(&sandbox);
+    // A dangling plugins.toml link, pointing outside the config dir.
+    let outside = sandbox.path().join("outside/plugins.toml");
+    std::fs::create_dir_all(installed.config.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(outside.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&outside, &installed.config).unwrap();
+    let out = install(&sandbox, &["--from", &from_built()]);
+    assert!(out.status.success(), "{out}");
+    assert!(!outside.exists(), "written through the link: {out}");
+    assert_eq!(std::fs::read_link(&installed.config).unwrap(), outside);
+    assert!(out.stdout.contains("symbolic link"), "{out}");
+    assert!(installed.bin.is_file() && installed.lib.is_file(), "{out}");
+    let out = install(&sandbox, &["--uninstall"]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(std::fs::read_link(&installed.config).unwrap(), outside);
+
+    // A link in place of host-shim is refused, its target untouched.
+    let target = sandbox.write("elsewhere/tool", "precious\n");
+    std::fs::create_dir_all(installed.bin.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&target, &installed.bin).unwrap();
+    let out = install(&sandbox, &["--from", &from_built()]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(
+        out.stderr.contains(&installed.bin.display().to_string()),
+        "{out}"
+    );
+    assert_eq!(sandbox.read("elsewhere/tool"), "precious\n");
+    assert!(installed.bin.is_symlink());
+}
+
+#[test]
+fn uninstall_refuses_manifest_lines_outside_its_dirs_and_names_them() {
+    let sandbox = Sandbox::new();
+    let out = install(&sandbox, &["--from", &from_built()]);
+    assert!(out.status.success(), "{out}");
+    let installed = layout(&sandbox);
+
+    // Files of the user's, listed with their true hashes, as someone who
+    // can write the manifest would.
+    let victim = sandbox.write("home/Documents/thesis.tex", "years of work\n");
+    let sneaky = sandbox.write("home/.local/bin/other-tool", "#!/bin/sh\n");
+    let mut text = std::fs::read_to_string(manifest(&sandbox)).unwrap();
+    text.push_str(&format!("file {} {}\n", sha256(&victim), victim.display()));
+    text.push_str(&format!("file {} {}\n", sha256(&sneaky), sneaky.display()));
+    let dotted = format!(
+        "{}/../Documents/thesis.tex",
+        installed.bin.parent().unwrap().display()
+    );
+    text.push_str(&format!("file {} {dotted}\n", sha256(&victim)));
+    text.push_str(&format!(
+        "dir - {}\n",
+        sandbox.home().join("Documents").display()
+    ));
+    std::fs::write(manifest(&sandbox), text).unwrap();
+
+    let out = install(&sandbox, &["--uninstall"]);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    for named in [
+        victim.display().to_string(),
+        sneaky.display().to_string(),
+        dotted,
+    ] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("install: refused manifest line") && l.contains(&named)),
+            "{named} is not named: {out}"
+        );
+    }
+    assert_eq!(sandbox.read("home/Documents/thesis.tex"), "years of work\n");
+    assert_eq!(sandbox.read("home/.local/bin/other-tool"), "#!/bin/sh\n");
+    // What it did install is gone all the same.
+    for file in [&installed.bin, &installed.lib, &installed.config] {
+        assert!(!file.exists(), "{}: {out}", file.display());
+    }
+}
+
+#[test]
+fn install_and_uninstall_are_idempotent_and_a_second_install_upgrades() {
+    let sandbox = Sandbox::new();
+    sandbox.write("home/.local/bin/other-tool", "#!/bin/sh\n");
+    let before = tree(&roots(&sandbox));
+    let installed = layout(&sandbox);
+
+    let out = install(&sandbox, &["--from", &from_built()]);
+    assert!(out.status.success(), "{out}");
+    let first = std::fs::read_to_string(manifest(&sandbox)).unwrap();
+
+    // An older build installed: the next install replaces it.
+    std::fs::write(&installed.lib, "an older plugin").unwrap();
+    let recorded = first.replace(
+        &sha256(&artifacts().isolation_plugin),
+        &sha256(&installed.lib),
+    );
+    std::fs::write(manifest(&sandbox), &recorded).unwrap();
+    let out = install(&sandbox, &["--from", &from_built()]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(
+        sha256(&installed.lib),
+        sha256(&artifacts().isolation_plugin)
+    );
+    let out = install(&sandbox, &["--from", &from_built()]);
+    assert!(out.status.success(), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(manifest(&sandbox)).unwrap(),
+        first,
+        "the manifest grew or changed: {out}"
+    );
+
+    for _ in 0..2 {
+        let out = install(&sandbox, &["--uninstall"]);
+        assert!(out.status.success(), "{out}");
+    }
+    assert_eq!(tree(&roots(&sandbox)), before);
 }

@@ -23,6 +23,11 @@ fn root_config(sandbox: &Sandbox, grace_ms: Option<u64>, enabled: bool) -> PathB
     if !enabled {
         text = text.replace("enabled = true", "enabled = false");
     }
+    // A user who has run Claude has a Claude dir, and panes link to it. A
+    // user without one gets none made until a pane's Claude writes
+    // something and the pane closes (see
+    // a_first_claude_users_conversation_goes_home_when_its_pane_closes).
+    std::fs::create_dir_all(sandbox.home().join(".claude")).expect("the user's Claude dir");
     sandbox.write("plugins.toml", &text)
 }
 
@@ -140,6 +145,38 @@ fn concurrent_panes_keep_their_state_apart_and_out_of_home() {
     // The same panes restored, then closed: their dirs go.
     let out = run(shim(&sandbox, &claude, &config, "state").args(["--restore", "--", "true"]));
     assert!(out.status.success(), "{out}");
+    assert_eq!(pane_dirs(&sandbox), Vec::<String>::new());
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn a_first_claude_users_conversation_goes_home_when_its_pane_closes() {
+    let claude = claude_bin();
+    let sandbox = Sandbox::new();
+    let config = root_config(&sandbox, Some(0), true);
+    std::fs::remove_dir(sandbox.home().join(".claude")).expect("no Claude dir yet");
+    let out = run(shim(&sandbox, &claude, &config, "state")
+        .args(["--pane-id", "first_0_0", "--", "sh", "-c"])
+        .arg("\"$CLAUDE_BIN\" -p hi --session-id \"$CCMUX_CLAUDE_SESSION_ID\" >/dev/null 2>&1; echo \"session=$CCMUX_CLAUDE_SESSION_ID\""));
+    assert!(out.status.success(), "{out}");
+    let session = pane_lines(&out.stdout, "first_0_0")
+        .iter()
+        .find_map(|l| l.strip_prefix("session="))
+        .map(str::to_string)
+        .expect("session id printed");
+    assert!(
+        transcript_of(&sandbox, &session).is_some(),
+        "the conversation did not go home: {:?}",
+        files_under(&sandbox.home().join(".claude"))
+    );
+    // A real dir (made by the handover, or by Claude itself for its
+    // memory, which is the user's dir), not a link into a pane.
+    assert!(std::fs::symlink_metadata(sandbox.home().join(".claude"))
+        .unwrap()
+        .is_dir());
     assert_eq!(pane_dirs(&sandbox), Vec::<String>::new());
 }
 

@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use ccmux_plugin_api::host::{HostError, PluginCounts, PluginHost, PluginState, StartError};
+use std::time::Duration;
+
+use ccmux_plugin_api::host::{
+    HookClock, HostError, PluginCounts, PluginHost, PluginState, StartError,
+};
 use ccmux_plugin_api::{EnvVar, HookErrorKind, PaneExit, PaneInfo, ServerStart, ServerStop};
 use ccmux_tests::{artifacts, fixture_plugin, plugin_entry, Sandbox};
 
@@ -982,38 +986,79 @@ fn an_order_cycle_or_an_unknown_name_is_a_config_error_naming_them() {
     assert!(!err.contains("`a`,"), "{err}");
 }
 
-#[test]
-fn a_hook_slower_than_the_threshold_is_a_warning_naming_plugin_hook_and_time() {
+/// A clock that moves on by `step` each time it is read: every hook then
+/// takes exactly `step`, whatever the machine's clock and load.
+struct SteppingClock {
+    now: Mutex<Duration>,
+    step: Duration,
+}
+
+impl HookClock for SteppingClock {
+    fn now(&self) -> Duration {
+        let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
+        *now += self.step;
+        *now
+    }
+}
+
+/// The slow-hook warnings logged for one `pane_create` of a probe plugin
+/// timed by a clock that makes every hook take `step`.
+fn slow_hook_warnings(slow_hook_ms: u64, step: Duration) -> Vec<String> {
     let sandbox = Sandbox::new();
     let toml = format!(
-        "[faults]\nslow_hook_ms = 1\n\n{}",
-        plugin_entry(
-            "sluggish",
-            &artifacts().probe_plugin,
-            true,
-            "sleep_in = [\"on_pane_create\"]\nsleep_ms = 40"
-        )
+        "[faults]\nslow_hook_ms = {slow_hook_ms}\n\n{}",
+        plugin_entry("sluggish", &artifacts().probe_plugin, true, "")
     );
     let text = capture_logs(|| {
-        let host = start(&sandbox, &toml).expect("host starts");
-        assert_eq!(host.fault_policy().slow_hook_ms, 1);
+        let mut host = start(&sandbox, &toml).expect("host starts");
+        host.set_hook_clock(Arc::new(SteppingClock {
+            now: Mutex::new(Duration::ZERO),
+            step,
+        }));
+        assert_eq!(host.fault_policy().slow_hook_ms, slow_hook_ms);
         host.pane_create(&pane("s_0_0"))
             .expect("slow is not a failure");
     });
-    let line = text
-        .lines()
-        .find(|l| l.contains("WARN") && l.contains("took"))
-        .unwrap_or_else(|| panic!("no slow-hook warning in:\n{text}"));
+    text.lines()
+        .filter(|l| l.contains("WARN") && l.contains("took"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_hook_slower_than_the_threshold_is_a_warning_naming_plugin_hook_and_time() {
+    let warnings = slow_hook_warnings(1, Duration::from_millis(40));
+    let [line] = warnings.as_slice() else {
+        panic!("not one slow-hook warning: {warnings:?}");
+    };
     assert!(line.contains("plugin `sluggish`"), "{line}");
     assert!(line.contains("in on_pane_create"), "{line}");
+    assert!(line.contains("took 40 ms"), "{line}");
     assert!(line.contains("slow_hook_ms = 1"), "{line}");
-    let took: u64 = line
-        .split("took_ms=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|ms| ms.parse().ok())
-        .unwrap_or_else(|| panic!("no took_ms field: {line}"));
-    assert!(took >= 40, "it slept 40 ms: {line}");
+    assert!(line.contains("took_ms=40"), "{line}");
+}
+
+#[test]
+fn a_hook_time_a_few_nanoseconds_short_is_reported_in_whole_milliseconds() {
+    // What the coarse clock reads for a 40 ms sleep: 39.999996 ms.
+    let warnings = slow_hook_warnings(1, Duration::from_nanos(39_999_996));
+    let [line] = warnings.as_slice() else {
+        panic!("not one slow-hook warning: {warnings:?}");
+    };
+    assert!(line.contains("took 40 ms"), "{line}");
+}
+
+#[test]
+fn a_hook_at_or_under_the_threshold_is_no_warning() {
+    for step in [Duration::from_millis(40), Duration::from_micros(40_400)] {
+        let warnings = slow_hook_warnings(40, step);
+        assert!(warnings.is_empty(), "{step:?}: {warnings:?}");
+    }
+    // Just over, once rounded: a warning.
+    assert_eq!(
+        slow_hook_warnings(40, Duration::from_micros(40_500)).len(),
+        1
+    );
 }
 
 #[test]

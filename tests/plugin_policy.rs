@@ -153,7 +153,9 @@ fn a_slow_hook_is_a_warning_in_host_shims_log() {
                 "sluggish",
                 &artifacts().probe_plugin,
                 true,
-                "sleep_in = [\"on_pre_spawn\"]\nsleep_ms = 30",
+                // Slower than the threshold by two orders of magnitude:
+                // no clock resolution or load makes it look fast.
+                "sleep_in = [\"on_pre_spawn\"]\nsleep_ms = 100",
             )
         ),
     );

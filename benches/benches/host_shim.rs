@@ -434,8 +434,9 @@ fn row11(c: &mut Criterion, env: &BenchEnv, summary: &Summary, scale: Scale) {
                 target: "<= 2 s and <= 3x one pane, 0 pending",
                 met: ms(many) <= 2000.0 && many <= 3.0 * one,
                 note: format!(
-                    "{} x one pane; pending left: {pending}",
-                    fmt_value(many / one)
+                    "{} x one pane; the same {panes} panes with carry_back = false: {} ms; pending left: {pending}",
+                    fmt_value(many / one),
+                    without.map_or_else(|| "-".to_string(), |ns| fmt_value(ms(ns)))
                 ),
             });
         }

@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use ccmux_plugin_api::{ExitKind, PaneExit};
 use portable_pty::PtySize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 use signal_hook::iterator::{Handle, Signals};
+use uuid::Uuid;
 
 use crate::cli::AttachArgs;
 use crate::config_file;
@@ -29,9 +31,10 @@ use crate::pane::{
 use crate::run::{check_planned, default_state_dir, new_session_id, split_pane_id, with_command};
 use crate::server::{
     open_state, usage_error, Opened, Outcome, PlannedPane, Server, ServerConfig, StartedPane,
+    StateOptions,
 };
 use crate::shutdown::{HangUp, Shutdown};
-use crate::state::{load_panes, SavedPane, StateDir};
+use crate::state::{load_panes, remove_if_unused, SavedPane, StateDir};
 use crate::terminal::{self, RawMode};
 
 /// The subdirectory of the state root that holds one state dir per
@@ -78,28 +81,55 @@ pub fn attach(args: &AttachArgs) -> u8 {
         return usage_error(err);
     }
     let root = match args.state_dir.clone().or_else(default_state_dir) {
-        Some(root) => root,
+        Some(root) => std::path::absolute(&root).unwrap_or(root),
         None => {
             return usage_error(
                 "cannot find the user's state directory (is HOME set?); pass --state-dir DIR",
             )
         }
     };
+    let attached = root.join(ATTACHED_DIR);
+    // What attaches that crashed after their pane closed left behind.
+    prune_closed(&attached, &root, Some(&pane_id));
+    let dir = attached.join(&pane_id);
+    let code = attach_pane(args, &pane_id, &root, &dir, plugins_toml, shutdown, resizes);
+    // A pane that is not kept leaves no state dir.
+    prune_one(&dir, &root, &pane_id);
+    code
+}
+
+/// [`attach`] once the pane's id and state dir are known.
+fn attach_pane(
+    args: &AttachArgs,
+    pane_id: &str,
+    root: &Path,
+    dir: &Path,
+    plugins_toml: config_file::ConfigChoice,
+    shutdown: Shutdown,
+    resizes: Signals,
+) -> u8 {
+    let busy = |holder: Option<u32>| busy_message(pane_id, holder);
     let Opened {
         state,
         server_id,
         cwd,
-    } = match open_state(&root.join(ATTACHED_DIR).join(&pane_id)) {
+    } = match open_state(
+        dir,
+        StateOptions {
+            identity: Some(attached_identity(root, pane_id)),
+            busy: Some(&busy),
+        },
+    ) {
         Ok(opened) => opened,
         Err(code) => return code,
     };
-    let (saved, planned) = match plan_pane(&pane_id, args, &state, &cwd) {
+    let (saved, planned) = match plan_pane(pane_id, args, &state, &cwd) {
         Ok(planned) => planned,
         Err(err) => return usage_error(err),
     };
     let server = match Server::start(
         ServerConfig {
-            plugins_toml: &plugins_toml,
+            config: &plugins_toml,
             state,
             server_id,
             restored: saved.into_iter().collect(),
@@ -114,7 +144,7 @@ pub fn attach(args: &AttachArgs) -> u8 {
 
     let hang_up = shutdown.hang_up();
     let end = server.run_pane(&planned, &shutdown, args.keep, |command| {
-        AttachedPane::start(&pane_id, command, resizes, hang_up)
+        AttachedPane::start(pane_id, command, resizes, hang_up)
     });
 
     let stopped = server.stop();
@@ -135,6 +165,70 @@ pub fn attach(args: &AttachArgs) -> u8 {
             status => status,
         },
         None => exit::FAILURE,
+    }
+}
+
+/// What a refused attach of a pane attached right now says: where the
+/// other one is and how to end it.
+fn busy_message(pane_id: &str, holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) => format!(
+            "another host-shim is attached to pane {pane_id} (pid {pid}); `ps -o pid,tty,args -p {pid}` shows its terminal. Leave the pane there (quit its command), or end it with `kill {pid}` (the pane stays saved), then attach again; or attach another --pane-id"
+        ),
+        None => format!(
+            "another host-shim is attached to pane {pane_id}; `pgrep -af 'host-shim attach'` lists them. Leave the pane there (quit its command), or end that host-shim with kill (the pane stays saved), then attach again; or attach another --pane-id"
+        ),
+    }
+}
+
+/// The server identity of attached pane `pane_id` under state root
+/// `root`: derived from both, so it is the same at every attach even once
+/// the pane's state dir is gone, and a closed pane's state dir can go
+/// without leaving plugin data (kept by a plugin past the close) to an
+/// identity no one has any more.
+pub fn attached_identity(root: &Path, pane_id: &str) -> Uuid {
+    // FNV-1a, 128 bits: stable across Rust versions and platforms, which
+    // std's hashers are not promised to be.
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let mut hash = OFFSET;
+    let input = [
+        b"ccmux host-shim attach\0".as_slice(),
+        root.as_os_str().as_encoded_bytes(),
+        b"\0",
+        pane_id.as_bytes(),
+    ];
+    for byte in input.iter().flat_map(|part| part.iter()) {
+        hash ^= u128::from(*byte);
+        hash = hash.wrapping_mul(PRIME);
+    }
+    uuid::Builder::from_custom_bytes(hash.to_be_bytes()).into_uuid()
+}
+
+/// Removes the state dirs under `attached` of panes that closed (none
+/// saved, no host-shim on them), except `except`'s.
+fn prune_closed(attached: &Path, root: &Path, except: Option<&str>) {
+    let Ok(entries) = std::fs::read_dir(attached) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pane_id) = name.to_str() else {
+            continue;
+        };
+        if Some(pane_id) == except || ccmux_plugin_api::check_pane_id(pane_id).is_err() {
+            continue;
+        }
+        prune_one(&entry.path(), root, pane_id);
+    }
+}
+
+/// Removes one attached pane's state dir if it is no longer needed.
+fn prune_one(dir: &Path, root: &Path, pane_id: &str) {
+    match remove_if_unused(dir, attached_identity(root, pane_id)) {
+        Ok(true) => tracing::debug!("removed {}: its pane closed", dir.display()),
+        Ok(false) => {}
+        Err(err) => tracing::warn!("cannot remove the state dir of closed pane {pane_id}: {err}"),
     }
 }
 
@@ -402,5 +496,27 @@ impl ResizeFollower {
 fn follow(pty: &File, size: PtySize) {
     if let Err(err) = terminal::set_size(pty.as_raw_fd(), size) {
         tracing::debug!("cannot resize the pane's terminal: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attached_panes_identity_is_derived_from_its_root_and_id_alone() {
+        let root = Path::new("/home/me/.local/state/ccmux/host-shim");
+        let id = attached_identity(root, "work-1");
+        assert_eq!(id, attached_identity(root, "work-1"));
+        assert_ne!(id, attached_identity(root, "work-2"));
+        assert_ne!(id, attached_identity(Path::new("/elsewhere"), "work-1"));
+        // A UUID like any other server id: it round-trips through text.
+        assert_eq!(Uuid::parse_str(&id.to_string()).ok(), Some(id));
+        // Fixed for good: a kept pane's identity must not change with a
+        // new build.
+        assert_eq!(
+            attached_identity(Path::new("/s"), "p_0_0").to_string(),
+            "c3e8e1c4-225d-8951-aadc-c1232764c52a"
+        );
     }
 }

@@ -88,15 +88,15 @@ pub fn carry_back(args: &CarryBackArgs) -> u8 {
 
 /// The isolation plugin's store, as plugins.toml configures it.
 fn open(args: &CarryBackArgs) -> Result<CarryBackStore, String> {
-    let file = config_file::resolve(args.config.config.as_deref())?;
-    let config = PluginsConfig::load(&file).map_err(|err| err.to_string())?;
+    let choice = config_file::resolve(args.config.config.as_deref())?;
+    let config =
+        PluginsConfig::load(&choice.file).map_err(|err| format!("{err} ({})", choice.source))?;
     let entry = isolation_entry(&config, args.plugin.as_deref())?;
     let isolation: IsolationConfig = toml::Value::Table(entry.config.clone())
         .try_into()
         .map_err(|err| {
             format!(
-                "{}: the [plugins.config] of plugin {:?} is not the isolation plugin's: {err}",
-                file.display(),
+                "{choice}: the [plugins.config] of plugin {:?} is not the isolation plugin's: {err}",
                 entry.name
             )
         })?;

@@ -63,8 +63,9 @@ pub enum CarryBackAction {
 
 #[derive(Debug, Args)]
 pub struct ConfigArg {
-    /// The plugins.toml to read [default: ./plugins.toml if it exists,
-    /// else $XDG_CONFIG_HOME/ccmux/plugins.toml (~/.config/ccmux/...)].
+    /// The plugins.toml to read [default: $CCMUX_PLUGINS_CONFIG, else
+    /// $XDG_CONFIG_HOME/ccmux/plugins.toml (~/.config/ccmux/...); a
+    /// plugins.toml in the current directory is read only when named].
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 }
@@ -80,7 +81,12 @@ pub struct RunArgs {
     pub state_dir: Option<PathBuf>,
 
     /// How many new panes to open, with generated ids [default: 1].
-    #[arg(long, value_name = "N", conflicts_with_all = ["pane_ids", "restore"])]
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with_all = ["pane_ids", "restore"],
+        value_parser = clap::value_parser!(u32).range(1..),
+    )]
     pub panes: Option<u32>,
 
     /// Open panes with these ids instead of generated ones.
@@ -179,6 +185,8 @@ mod tests {
         assert!(parse(&["run", "--restore", "--panes", "2", "--", "true"]).is_err());
         assert!(parse(&["run", "--panes", "2"]).is_err());
         assert!(parse(&["run", "--restore"]).is_ok());
+        let err = parse(&["run", "--panes", "0", "--", "true"]).unwrap_err();
+        assert!(err.to_string().contains("--panes"), "{err}");
     }
 
     #[test]

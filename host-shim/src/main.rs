@@ -20,7 +20,7 @@
 //! |---|---|
 //! | 0 | success: every pane's command exited 0 and every hook agreed; `check`: every enabled plugin loaded; `plugins`: the list was printed |
 //! | 1 | something ran and failed: a pane's command exited non-zero, a pane could not start, a required plugin failed; `check`: a plugin did not load |
-//! | 2 | nothing ran: bad arguments, no or a bad plugins.toml, a bad or busy state dir, stdin not a terminal for `attach` |
+//! | 2 | nothing ran: bad arguments (`--panes 0`, no command, an invalid pane id, an empty command), no or a bad plugins.toml (also a plugin's invalid `[plugins.config]`), `--restore` with nothing saved, `attach` of a pane not kept without a command, a bad or busy state dir (a pane attached right now), stdin not a terminal for `attach` |
 //! | 128+N | ended by signal N (SIGINT, SIGTERM; SIGHUP for `attach`) |
 //!
 //! `attach` exits with the pane's own status instead when its command ran:
@@ -87,8 +87,8 @@ fn main() -> ExitCode {
 fn list_plugins(args: &cli::ConfigArg, strict: bool) -> u8 {
     use std::io::Write;
 
-    let file = match config_file::resolve(args.config.as_deref()) {
-        Ok(file) => file,
+    let choice = match config_file::resolve(args.config.as_deref()) {
+        Ok(choice) => choice,
         Err(err) => {
             say!("host-shim: {err}");
             return exit::USAGE;
@@ -96,12 +96,12 @@ fn list_plugins(args: &cli::ConfigArg, strict: bool) -> u8 {
     };
     {
         let mut stdout = std::io::stdout().lock();
-        for line in config_file::describe(&file) {
+        for line in config_file::describe(&choice) {
             // Best effort: nothing useful to do if stdout is closed.
             let _ = writeln!(stdout, "{line}");
         }
     }
-    plugins::list(&file, strict)
+    plugins::list(&choice, strict)
 }
 
 fn init_logging() {

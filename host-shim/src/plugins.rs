@@ -3,21 +3,25 @@
 //! and `run --plugin-counts`: what each plugin did during a run.
 
 use std::io::{self, Write};
-use std::path::Path;
 
-use ccmux_plugin_api::host::{PluginCounts, PluginHost, PluginState};
+use ccmux_plugin_api::host::{HostError, PluginCounts, PluginHost, PluginState};
+use ccmux_plugin_api::HookErrorKind;
 
+use crate::config_file::ConfigChoice;
 use crate::exit;
 
 /// Prints one status line per plugins.toml entry on stdout. With `strict`
-/// (`check`) the result is a failure if any enabled plugin did not load.
-pub fn list(config: &Path, strict: bool) -> u8 {
+/// (`check`) the result is a failure if any enabled plugin did not load,
+/// and a usage error if one did not because its `[plugins.config]` is
+/// invalid (a bad plugins.toml).
+pub fn list(config: &ConfigChoice, strict: bool) -> u8 {
     // inspect, not start: a plugin that fails to load is a line to print,
     // not a reason to stop listing.
-    let host = match PluginHost::inspect(config) {
+    let host = match PluginHost::inspect(&config.file) {
         Ok(host) => host,
         Err(err) => {
             eprintln!("host-shim: {err}");
+            eprintln!("host-shim: config: {config}");
             return exit::USAGE;
         }
     };
@@ -25,7 +29,7 @@ pub fn list(config: &Path, strict: bool) -> u8 {
     let mut stdout = io::stdout().lock();
     for status in &statuses {
         // Best effort: nothing useful to do if stdout is closed.
-        let _ = writeln!(stdout, "{}", status.line());
+        let _ = writeln!(stdout, "{}", table_line(&status.line()));
     }
     let _ = stdout.flush();
 
@@ -44,11 +48,36 @@ pub fn list(config: &Path, strict: bool) -> u8 {
             "host-shim: {failed} of {enabled} enabled plugins failed to load; see their lines above"
         );
     }
-    if strict && failed > 0 {
+    let bad_config = statuses
+        .iter()
+        .any(|s| matches!(&s.state, PluginState::Failed(err) if is_config_error(err)));
+    if strict && bad_config {
+        eprintln!("host-shim: {config}: a plugin's [plugins.config] is invalid; fix it as its line above says");
+        exit::USAGE
+    } else if strict && failed > 0 {
         exit::FAILURE
     } else {
         exit::SUCCESS
     }
+}
+
+/// Whether a plugin failed to start because its `[plugins.config]` table
+/// is invalid: a bad plugins.toml, as a syntax error is.
+pub fn is_config_error(err: &HostError) -> bool {
+    matches!(err, HostError::Init { .. }) && err.hook_error_kind() == Some(HookErrorKind::Config)
+}
+
+/// One entry's line of the table: the first line of `line` as it is, the
+/// rest (a multi-line error) indented below it, so that every line that
+/// starts at the margin is an entry.
+fn table_line(line: &str) -> String {
+    let mut lines = line.lines();
+    let mut out = lines.next().unwrap_or_default().to_string();
+    for more in lines {
+        out.push_str("\n    ");
+        out.push_str(more);
+    }
+    out
 }
 
 /// Prints each active plugin's counts on stderr, one line each, in
@@ -79,6 +108,15 @@ fn counts_line(counts: &PluginCounts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multi_line_error_is_indented_below_its_entry() {
+        assert_eq!(table_line("a\tok"), "a\tok");
+        assert_eq!(
+            table_line("b\t-\terror: bad\nline 2\n\nline 4"),
+            "b\t-\terror: bad\n    line 2\n    \n    line 4"
+        );
+    }
 
     #[test]
     fn a_counts_line_says_everything_counted() {

@@ -22,9 +22,11 @@ impl ReloadOnHangup {
     /// an early one neither kills it nor is lost: it reloads once here.
     /// `live_panes` says which panes are open at the time of a reload: a
     /// plugin the reload turns on is told them in its `on_server_start`.
+    /// `config` says which plugins.toml and why, for the messages.
     pub fn install(
         mut signals: Signals,
         host: Arc<PluginHost>,
+        config: String,
         live_panes: impl Fn() -> Vec<String> + Send + 'static,
     ) -> io::Result<Self> {
         let handle = signals.handle();
@@ -33,13 +35,13 @@ impl ReloadOnHangup {
             .spawn(move || {
                 for _ in signals.forever() {
                     if let Err(err) = config_file::check_readable(host.config_file()) {
-                        say!("host-shim: reload failed, the plugins stay as they were: {err}");
+                        say!("host-shim: reload of {config} failed, the plugins stay as they were: {err}");
                         continue;
                     }
                     match host.reload(&live_panes()) {
-                        Ok(()) => say!("host-shim: reloaded {}", host.config_file().display()),
+                        Ok(()) => say!("host-shim: reloaded {config}"),
                         Err(err) => {
-                            say!("host-shim: reload failed, the plugins stay as they were: {err}")
+                            say!("host-shim: reload of {config} failed, the plugins stay as they were: {err}")
                         }
                     }
                 }

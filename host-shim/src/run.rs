@@ -60,7 +60,7 @@ pub fn run(args: &RunArgs) -> u8 {
         state,
         server_id,
         cwd,
-    } = match open_state(&state_dir) {
+    } = match open_state(&state_dir, Default::default()) {
         Ok(opened) => opened,
         Err(code) => return code,
     };
@@ -71,7 +71,7 @@ pub fn run(args: &RunArgs) -> u8 {
     };
     let server = match Server::start(
         ServerConfig {
-            plugins_toml: &plugins_toml,
+            config: &plugins_toml,
             state,
             server_id,
             restored,
@@ -168,10 +168,12 @@ fn plan_panes(
     let (saved, panes): (Vec<SavedPane>, Vec<PlannedPane>) = if args.restore {
         let saved = load_panes(&state.panes_file()).map_err(|err| err.to_string())?;
         if saved.is_empty() {
-            say!(
-                "host-shim: no saved panes in {}; nothing to restore",
+            // Nothing ran: starting a server with no panes would only tell
+            // the plugins that every pane they keep is gone.
+            return Err(format!(
+                "--restore: no saved panes in {}, nothing to restore; panes are saved by `run --keep-panes` or a run ended by SIGINT or SIGTERM (is this the --state-dir they ran with?)",
                 state.panes_file().display()
-            );
+            ));
         }
         let panes = saved
             .iter()

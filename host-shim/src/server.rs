@@ -20,6 +20,7 @@ use ccmux_plugin_api::{
 use signal_hook::iterator::Signals;
 use uuid::Uuid;
 
+use crate::config_file::ConfigChoice;
 use crate::exit;
 use crate::pane::{PaneCommand, SpawnError};
 use crate::reload::ReloadOnHangup;
@@ -74,7 +75,9 @@ impl PaneEnd {
 
 /// What a server is started with.
 pub struct ServerConfig<'a> {
-    pub plugins_toml: &'a Path,
+    /// The plugins.toml, and why it was picked (said with every error
+    /// about it).
+    pub config: &'a ConfigChoice,
     pub state: StateDir,
     pub server_id: Uuid,
     /// The panes to tell the plugins about as open at start, as panes.json
@@ -101,13 +104,16 @@ impl Server {
     /// Starts the plugins and says `server_start`. On failure the message
     /// is printed and the exit status returned.
     pub fn start(config: ServerConfig<'_>, shutdown: &Shutdown) -> Result<Server, u8> {
-        let host = match PluginHost::start(config.plugins_toml) {
+        let host = match PluginHost::start(&config.config.file) {
             Ok(host) => Arc::new(host),
             Err(err) => {
                 say!("host-shim: {err}");
+                say!("host-shim: config: {}", config.config);
                 return Err(match err {
-                    // Nothing ran: the file is wrong.
+                    // Nothing ran: the file is wrong, also when what is
+                    // wrong is a plugin's own [plugins.config] table.
                     StartError::Config(_) => exit::USAGE,
+                    StartError::Plugin(err) if crate::plugins::is_config_error(&err) => exit::USAGE,
                     StartError::Plugin(_) => exit::FAILURE,
                 });
             }
@@ -128,16 +134,18 @@ impl Server {
             Err(err) => return Err(usage_error(err)),
         };
         let reload = match config.reload_on {
-            Some(signals) => match ReloadOnHangup::install(signals, host.clone(), {
-                let store = store.clone();
-                move || store.ids()
-            }) {
-                Ok(reload) => Some(reload),
-                Err(err) => {
-                    say!("host-shim: cannot catch SIGHUP: {err}");
-                    return Err(exit::FAILURE);
+            Some(signals) => {
+                match ReloadOnHangup::install(signals, host.clone(), config.config.to_string(), {
+                    let store = store.clone();
+                    move || store.ids()
+                }) {
+                    Ok(reload) => Some(reload),
+                    Err(err) => {
+                        say!("host-shim: cannot catch SIGHUP: {err}");
+                        return Err(exit::FAILURE);
+                    }
                 }
-            },
+            }
             None => None,
         };
         let instance_id = RString::from(Uuid::new_v4().to_string());
@@ -315,11 +323,28 @@ pub struct Opened {
     pub cwd: PathBuf,
 }
 
+/// How a server's state dir is opened.
+#[derive(Default)]
+pub struct StateOptions<'a> {
+    /// The identity a new state dir gets; a random one if `None`.
+    pub identity: Option<Uuid>,
+    /// What to say when another host-shim holds the dir (given its pid, if
+    /// known), instead of the generic message.
+    pub busy: Option<&'a dyn Fn(Option<u32>) -> String>,
+}
+
 /// Opens the state dir at `dir` for a run; a usage error (with its exit
 /// code) if it cannot be used.
-pub fn open_state(dir: &Path) -> Result<Opened, u8> {
-    let state = StateDir::open(dir).map_err(usage_error)?;
-    let server_id = state.server_id().map_err(usage_error)?;
+pub fn open_state(dir: &Path, options: StateOptions<'_>) -> Result<Opened, u8> {
+    let state = StateDir::open(dir).map_err(|err| match (&err, options.busy) {
+        (StateError::Locked { holder, .. }, Some(busy)) => usage_error(busy(*holder)),
+        _ => usage_error(err),
+    })?;
+    let server_id = match options.identity {
+        Some(identity) => state.server_id_or(identity),
+        None => state.server_id(),
+    }
+    .map_err(usage_error)?;
     let cwd = std::env::current_dir()
         .map_err(|err| usage_error(format!("cannot read the current directory: {err}")))?;
     Ok(Opened {

@@ -90,6 +90,23 @@ impl StateDir {
             dir: dir.to_path_buf(),
             source,
         })?;
+        // A removal of the dir (`remove_if_unused`) between our steps is
+        // met again from the start; it cannot happen twice in a row
+        // unless another process keeps removing it.
+        for _ in 0..3 {
+            if let Some(state) = Self::open_once(&dir)? {
+                return Ok(state);
+            }
+        }
+        Err(StateError::Lock {
+            file: dir.join(LOCK_FILE),
+            source: io::Error::other("it keeps being removed while host-shim opens it"),
+        })
+    }
+
+    /// [`open`](Self::open), or `None` if the dir was being removed.
+    fn open_once(dir: &Path) -> Result<Option<Self>, StateError> {
+        let dir = dir.to_path_buf();
         create_private_dir(&dir).map_err(|source| StateError::CreateDir {
             dir: dir.clone(),
             source,
@@ -125,7 +142,7 @@ impl StateDir {
         })?;
         let Some(mut lock) = lock else {
             // Created if missing: only a race with a removal gets here.
-            return Err(lock_error(io::ErrorKind::NotFound.into()));
+            return Ok(None);
         };
         match lock.try_lock() {
             Ok(()) => {}
@@ -138,12 +155,18 @@ impl StateDir {
             }
             Err(fs::TryLockError::Error(source)) => return Err(lock_error(source)),
         }
+        // A state dir is removed (see `remove_if_unused`) by a process
+        // holding this lock, which unlinks the lock file last: a lock taken
+        // on a file that is no longer the one at its path is no lock.
+        if !names_file(&file, &lock) {
+            return Ok(None);
+        }
         // The pid is for the "already running" message only; the lock, not
         // the file's content, is what keeps other servers out.
         lock.set_len(0)
             .and_then(|()| writeln!(lock, "{}", std::process::id()))
             .map_err(lock_error)?;
-        Ok(StateDir { dir, _lock: lock })
+        Ok(Some(StateDir { dir, _lock: lock }))
     }
 
     /// The directory, absolute.
@@ -158,11 +181,17 @@ impl StateDir {
     /// The server's identity: a UUID v4 created on first use and kept in
     /// `server-id`, so it is the same after every restart.
     pub fn server_id(&self) -> Result<Uuid, StateError> {
+        self.server_id_or(Uuid::new_v4())
+    }
+
+    /// The server's identity: the one in `server-id`, else `new`, then
+    /// kept there.
+    pub fn server_id_or(&self, new: Uuid) -> Result<Uuid, StateError> {
         let file = self.dir.join(SERVER_ID_FILE);
         match read_server_id(&file)? {
             Some(id) => Ok(id),
             None => {
-                let id = Uuid::new_v4();
+                let id = new;
                 let write_error = |source| StateError::Write {
                     file: file.clone(),
                     source,
@@ -181,6 +210,86 @@ impl StateDir {
             }
         }
     }
+}
+
+/// Whether `path` names the file `file` is open on (the same inode).
+fn names_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::symlink_metadata(path), file.metadata()) {
+        (Ok(at_path), Ok(open)) => at_path.dev() == open.dev() && at_path.ino() == open.ino(),
+        _ => false,
+    }
+}
+
+/// Removes the state dir `dir` when nothing in it is needed again: no
+/// server holds it, it saves no pane, and its identity is `identity` (or
+/// it has none yet), one that is derived again from where it is, so no
+/// plugin data is left without an owner. Anything else is left as it is.
+/// True if it was removed.
+///
+/// The lock is held while the files go, and the lock file goes last:
+/// [`StateDir::open`] never trusts a lock on a file that is no longer at
+/// its path.
+pub fn remove_if_unused(dir: &Path, identity: Uuid) -> Result<bool, StateError> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        _ => return Ok(false),
+    }
+    let lock_path = dir.join(LOCK_FILE);
+    // Never created here: a dir without one is being set up right now.
+    let lock = match state_file::open(&lock_path, OpenOptions::new().read(true)) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return Ok(false),
+        Err(err) => return Err(StateError::file(&lock_path, err)),
+    };
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Ok(false),
+        Err(fs::TryLockError::Error(source)) => {
+            return Err(StateError::Lock {
+                file: lock_path,
+                source,
+            })
+        }
+    }
+    if !names_file(&lock_path, &lock) {
+        return Ok(false);
+    }
+    let id_file = dir.join(SERVER_ID_FILE);
+    match read_server_id(&id_file) {
+        Ok(None) => {}
+        Ok(Some(id)) if id == identity => {}
+        // Another identity (an older host-shim's, random) may own plugin
+        // data: it stays, and so does the dir that remembers it.
+        Ok(Some(_)) | Err(_) => return Ok(false),
+    }
+    if !load_panes(&dir.join(PANES_FILE))?.is_empty() {
+        return Ok(false);
+    }
+    let remove = |path: &Path| match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StateError::Write {
+            file: path.to_path_buf(),
+            source,
+        }),
+    };
+    remove(&dir.join(PANES_FILE))?;
+    remove(&id_file)?;
+    // Temp files a killed write left (`write_temp`'s names).
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".host-shim-") && name.ends_with(".tmp") {
+                remove(&entry.path())?;
+            }
+        }
+    }
+    remove(&lock_path)?;
+    drop(lock);
+    // Only if empty: anything else someone put there stays.
+    Ok(fs::remove_dir(dir).is_ok())
 }
 
 fn read_server_id(file: &Path) -> Result<Option<Uuid>, StateError> {
@@ -529,5 +638,37 @@ mod tests {
         fs::write(&file, "{\"format\": 2, \"panes\": []}").unwrap();
         let err = load_panes(&file).unwrap_err();
         assert!(err.to_string().contains("format 2"), "{err}");
+    }
+
+    #[test]
+    fn a_state_dir_is_removed_only_when_unused_and_of_the_given_identity() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().join("attached/p_0_0");
+        let identity = Uuid::new_v4();
+
+        // Held: never removed.
+        let state = StateDir::open(&dir).unwrap();
+        state.server_id_or(identity).unwrap();
+        assert!(!remove_if_unused(&dir, identity).unwrap());
+        // A saved pane: kept.
+        PaneStore::create(state.panes_file(), vec![pane("p_0_0", 0)]).unwrap();
+        drop(state);
+        assert!(!remove_if_unused(&dir, identity).unwrap());
+        // Another identity: kept, whatever it saves.
+        PaneStore::create(dir.join(PANES_FILE), Vec::new()).unwrap();
+        assert!(!remove_if_unused(&dir, Uuid::new_v4()).unwrap());
+        // Something of someone else's in it: the files go, the dir stays.
+        fs::write(dir.join("notes"), "mine").unwrap();
+        assert!(!remove_if_unused(&dir, identity).unwrap());
+        assert_eq!(fs::read_to_string(dir.join("notes")).unwrap(), "mine");
+        fs::remove_file(dir.join("notes")).unwrap();
+        // Unused, its own identity: gone; and it opens again as new.
+        let state = StateDir::open(&dir).unwrap();
+        state.server_id_or(identity).unwrap();
+        drop(state);
+        assert!(remove_if_unused(&dir, identity).unwrap());
+        assert!(!dir.exists());
+        let state = StateDir::open(&dir).unwrap();
+        assert_eq!(state.server_id_or(identity).unwrap(), identity);
     }
 }

@@ -401,6 +401,7 @@ impl Plugin for IsolationPlugin {
                 lock = %running.lock.path().display(),
                 "per-pane Claude isolation stopped"
             );
+            running.lock.release();
         }
         Ok(())
     }

@@ -7,9 +7,12 @@
 //! be taken" proves "no server of that identity is running": no pid files,
 //! no stale state to clean.
 //!
-//! Lock files are never deleted: unlinking a lock file while another
-//! process is opening it would let two servers each lock a different file
-//! of the same name.
+//! A lock file is deleted only by a process holding its lock (a server
+//! stopping, [`OwnerLock::release`]; a server starting, for identities
+//! that are not running, [`prune_unheld`]), and a lock counts only if the
+//! file locked is still the one at its path (checked after locking, by
+//! inode): a server that locked a file just unlinked opens the path again,
+//! so two servers never each hold a different file of the same name.
 //!
 //! The rule is one *process* per identity. Within the process that holds
 //! the lock, another instance of the plugin (the one a reload with a
@@ -42,16 +45,18 @@ pub(crate) struct OwnerLock {
     joined: bool,
 }
 
+/// The locks this process holds, by path.
+static HELD: Mutex<BTreeMap<PathBuf, Weak<File>>> = Mutex::new(BTreeMap::new());
+
 impl OwnerLock {
     /// Takes the lock of `server_id`, or reports that a server of that
     /// identity is already running. If another instance of the plugin in
     /// this process holds it, joins that instead: see [`joined`](Self::joined).
+    /// Lock files of identities not running are removed on the way.
     pub(crate) fn acquire(layout: &Layout, server_id: &str) -> Result<Self, HookError> {
-        /// The locks this process holds, by path.
-        static HELD: Mutex<BTreeMap<PathBuf, Weak<File>>> = Mutex::new(BTreeMap::new());
-
         check_pane_id(server_id).map_err(|err| invalid_server_id(&err))?;
-        let path = layout.ensure_owners_dir()?.join(lock_file_name(server_id));
+        let owners = layout.ensure_owners_dir()?;
+        let path = owners.join(lock_file_name(server_id));
         let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
         let (file, joined) = match held.get(&path).and_then(Weak::upgrade) {
             Some(file) => (file, true),
@@ -61,6 +66,10 @@ impl OwnerLock {
                 (file, false)
             }
         };
+        if !joined {
+            // What servers that ended without a stop (killed) left.
+            prune_unheld(&owners, &path);
+        }
         Ok(OwnerLock {
             _file: file,
             path,
@@ -76,9 +85,43 @@ impl OwnerLock {
         self.joined
     }
 
+    /// Releases the lock and, unless another instance in this process
+    /// still holds it, removes its file: a stopped server leaves nothing
+    /// in `.owners`. The file holds no data, only the lock; the identity
+    /// is in the pane dirs' metadata, and its next start makes it again.
+    pub(crate) fn release(self) {
+        let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+        // Ours is the last reference: no instance joins meanwhile, as
+        // joining takes `HELD` too.
+        if Arc::strong_count(&self._file) == 1 && names_file(&self.path, &self._file) {
+            if let Err(err) = std::fs::remove_file(&self.path) {
+                tracing::debug!(lock = %self.path.display(), "cannot remove the owner lock: {err}");
+            }
+            held.remove(&self.path);
+        }
+        drop(self);
+    }
+
     /// Opens and locks `path`, refusing a link, another user's file, or a
-    /// lock another process holds.
+    /// lock another process holds. A file unlinked by its holder while
+    /// this opened it is opened again.
     fn lock_file(path: &Path, server_id: &str) -> Result<File, HookError> {
+        for _ in 0..3 {
+            let file = Self::lock_file_once(path, server_id)?;
+            if names_file(path, &file) {
+                return Ok(file);
+            }
+        }
+        Err(HookError::new(
+            HookErrorKind::Io,
+            format!(
+                "{} keeps being removed while this server locks it; is another ccmux server of identity {server_id} starting and stopping?",
+                path.display()
+            ),
+        ))
+    }
+
+    fn lock_file_once(path: &Path, server_id: &str) -> Result<File, HookError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -135,6 +178,45 @@ fn lock_file_name(server_id: &str) -> String {
     format!("{server_id}.lock")
 }
 
+/// Whether `path` names the file `file` is open on (the same inode).
+fn names_file(path: &Path, file: &File) -> bool {
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(at_path), Ok(open)) => at_path.dev() == open.dev() && at_path.ino() == open.ino(),
+        _ => false,
+    }
+}
+
+/// Removes the lock files in `owners` (but `own`) whose lock no process
+/// holds: their servers are not running, and a file of ours that is
+/// not a link. Each is removed while holding its lock.
+fn prune_unheld(owners: &Path, own: &Path) {
+    let Ok(entries) = std::fs::read_dir(owners) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_lock = path.extension().is_some_and(|ext| ext == "lock");
+        if path == own || !is_lock {
+            continue;
+        }
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        else {
+            continue;
+        };
+        let ours = file
+            .metadata()
+            .is_ok_and(|meta| meta.is_file() && meta.uid() == current_uid());
+        if ours && file.try_lock().is_ok() && names_file(&path, &file) {
+            if let Err(err) = std::fs::remove_file(&path) {
+                tracing::debug!(lock = %path.display(), "cannot remove an unused owner lock: {err}");
+            }
+        }
+    }
+}
+
 /// Whether a server of identity `owner` is running, as far as can be told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum OwnerState {
@@ -149,6 +231,19 @@ pub(crate) enum OwnerState {
 /// already running: the cost of a check that cannot be fooled by stale
 /// files.
 pub(crate) fn probe_owner(layout: &Layout, owner: &str) -> OwnerState {
+    probe_owner_within(layout, owner, 3)
+}
+
+fn probe_again(layout: &Layout, owner: &str, retries: u32) -> OwnerState {
+    match retries.checked_sub(1) {
+        Some(left) => probe_owner_within(layout, owner, left),
+        None => OwnerState::Unknown(format!(
+            "the lock file of {owner} keeps changing while it is checked"
+        )),
+    }
+}
+
+fn probe_owner_within(layout: &Layout, owner: &str, retries: u32) -> OwnerState {
     if let Err(err) = check_pane_id(owner) {
         return OwnerState::Unknown(err.to_string());
     }
@@ -166,6 +261,12 @@ pub(crate) fn probe_owner(layout: &Layout, owner: &str) -> OwnerState {
         Err(err) => return OwnerState::Unknown(format!("{}: {err}", path.display())),
     };
     match file.try_lock() {
+        // The file was unlinked (its server stopped) and maybe made again
+        // by a server starting: look again.
+        Ok(()) if !names_file(&path, &file) => {
+            let _ = file.unlock();
+            probe_again(layout, owner, retries)
+        }
         Ok(()) => {
             // Release at once, before anything else can happen.
             let _ = file.unlock();

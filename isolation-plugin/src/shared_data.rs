@@ -11,7 +11,9 @@
 //!
 //! Unlike the `share` links, an entry the user lacks is created in the
 //! user's dir first (dirs 0700, files 0600, never through a link), so the
-//! link is always made and nothing is ever written pane-locally. Anything
+//! link is always made and nothing is written pane-locally; only a user
+//! without a Claude dir at all gets no links (and no dir), and the pane's
+//! data goes home when the pane closes. Anything
 //! that does sit pane-locally where a shared entry belongs is moved home
 //! (see [`rescue`](crate::rescue)) before the link is made and before a
 //! pane dir is removed.
@@ -100,7 +102,24 @@ impl SharedData {
     /// entry the user has as a link or as the wrong kind is not shared, with
     /// a warning: nothing is written through it. Returns how many links
     /// were made.
+    ///
+    /// A user without a Claude dir gets none: nothing is linked, and what
+    /// Claude writes in the pane stays pane-local until the pane's dir is
+    /// removed, when [`rescue`](Self::rescue) moves it home (making the
+    /// user's dir then). A pane that never runs Claude creates nothing in
+    /// the user's home.
     pub(crate) fn link_into(&self, pane_id: &str, pane_config: &Path) -> Result<usize, HookError> {
+        if matches!(
+            entry(&self.user_dir).map_err(|err| io_error("inspect", &self.user_dir, &err))?,
+            Entry::Missing
+        ) {
+            tracing::debug!(
+                pane = pane_id,
+                user_dir = %self.user_dir.display(),
+                "the user has no Claude dir: the pane's data stays its own until it closes"
+            );
+            return Ok(0);
+        }
         self.ensure_user_dir()?;
         let mut made = 0;
         for data in &self.entries {

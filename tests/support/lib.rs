@@ -202,6 +202,7 @@ impl Sandbox {
             .env_remove("CCMUX_PANE_ID")
             .env_remove("CCMUX_CLAUDE_SESSION_ID")
             .env_remove("CCMUX_USER_CLAUDE_CONFIG_DIR")
+            .env_remove("CCMUX_PLUGINS_CONFIG")
             .env_remove("ANTHROPIC_API_KEY")
             .env_remove("RUST_LOG");
         cmd
@@ -439,6 +440,9 @@ pub struct OuterTerminal {
     output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     /// Tells the output reader to close its descriptor.
     closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set by the output reader when it has read everything (the terminal
+    /// ended) or was told to stop.
+    drained: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Appends what the terminal shows to `output` until it ends or `closed`.
@@ -499,6 +503,7 @@ impl OuterTerminal {
         let writer = pair.master.take_writer().expect("pty writer");
         let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let drained = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         // Its own descriptor, polled, so that `close` can make it let go:
         // the terminal hangs up only once every descriptor of it is closed.
         let fd = pair.master.as_raw_fd().expect("pty master fd");
@@ -508,7 +513,11 @@ impl OuterTerminal {
         std::thread::spawn({
             let output = output.clone();
             let closed = closed.clone();
-            move || copy_terminal_output(reader, &output, &closed)
+            let drained = drained.clone();
+            move || {
+                copy_terminal_output(reader, &output, &closed);
+                drained.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
         });
         OuterTerminal {
             master: Some(pair.master),
@@ -516,6 +525,7 @@ impl OuterTerminal {
             child,
             output,
             closed,
+            drained,
         }
     }
 
@@ -600,6 +610,16 @@ impl OuterTerminal {
             status.is_some()
         });
         let status = status.expect("exited");
+        // What the program wrote just before it exited may not be read
+        // yet: wait for the reader to reach the terminal's end (once every
+        // process that had it is gone). A process still holding the
+        // terminal only makes this wait its 10 s, never fail.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.drained.load(std::sync::atomic::Ordering::SeqCst)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         (status.exit_code(), status.signal().map(str::to_string))
     }
 }

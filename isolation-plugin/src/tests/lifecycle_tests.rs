@@ -16,7 +16,9 @@ fn marker(h: &Harness, id: &str) -> PathBuf {
 #[test]
 fn re_creating_a_pane_within_its_grace_period_keeps_its_dir() {
     let h = Harness::new();
-    let plugin = h.started("grace_period_ms = 300", SERVER_A);
+    // A grace period no test run reaches: what is checked is that the
+    // removal is cancelled, not how fast the machine is.
+    let plugin = h.started("grace_period_ms = 600000", SERVER_A);
     create(&plugin, "main_0_1").unwrap();
     fs::write(marker(&h, "main_0_1"), "conversation").unwrap();
 
@@ -25,8 +27,9 @@ fn re_creating_a_pane_within_its_grace_period_keeps_its_dir() {
     create(&plugin, "main_0_1").unwrap();
     assert!(!plugin.removals.is_pending("main_0_1"));
 
-    // Well past the deadline, the dir and its content are still there.
-    std::thread::sleep(Duration::from_millis(900));
+    // Every removal still pending runs now, deadline or not: none is
+    // this pane's, so the dir and its content are still there.
+    plugin.removals.flush();
     assert_eq!(
         fs::read_to_string(marker(&h, "main_0_1")).unwrap(),
         "conversation"
@@ -486,4 +489,33 @@ fn a_dir_without_metadata_is_removed_only_if_its_pane_dirs_are_empty() {
     stop(&a, SERVER_A);
     start(&a, SERVER_A, &[]).unwrap();
     assert_eq!(snapshot(&unowned), before);
+}
+
+#[test]
+fn a_stopped_server_leaves_no_owner_lock_and_a_start_prunes_unheld_ones() {
+    let h = Harness::new();
+    let owners = h.base().join(".owners");
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    let lock_a = owners.join(format!("{SERVER_A}.lock"));
+    assert!(lock_a.is_file());
+    stop(&plugin, SERVER_A);
+    assert!(!lock_a.exists(), "the stopped server's lock file is left");
+
+    // A server killed before its stop leaves its file; one held by a
+    // running server (another process) stays.
+    std::fs::write(&lock_a, "").unwrap();
+    let _running = LockHolder::hold(&h, SERVER_B);
+    let lock_b = owners.join(format!("{SERVER_B}.lock"));
+    let other = h.started(
+        "grace_period_ms = 0",
+        "cccccccc-0000-4000-8000-000000000003",
+    );
+    assert!(!lock_a.exists(), "an unheld lock file is left");
+    assert!(lock_b.is_file(), "a running server's lock file was removed");
+    stop(&other, "cccccccc-0000-4000-8000-000000000003");
+
+    // And the identity starts again as before.
+    let again = h.started("grace_period_ms = 0", SERVER_A);
+    assert!(lock_a.is_file());
+    stop(&again, SERVER_A);
 }

@@ -32,12 +32,10 @@ fn put(dir: &Path, rel: &str, content: &str) {
 #[test]
 fn every_pane_links_the_users_data_entries_creating_what_the_user_lacks() {
     let h = Harness::new();
-    fs::remove_dir(h.user_claude_dir()).unwrap();
     let plugin = h.started("", SERVER_A);
     create(&plugin, "main_0_1").unwrap();
     let config = h.pane_dir("main_0_1").join("config");
     let user = h.user_claude_dir();
-    assert_eq!(mode(&user), 0o700);
     for name in DIRS {
         assert!(user.join(name).is_dir(), "{name}");
         assert_eq!(mode(&user.join(name)), 0o700, "{name}");
@@ -64,6 +62,53 @@ fn every_pane_links_the_users_data_entries_creating_what_the_user_lacks() {
         fs::read_to_string(user.join("projects/-work/s1.jsonl")).unwrap(),
         "turn\n"
     );
+}
+
+#[test]
+fn a_user_without_a_claude_dir_gets_none_unless_a_pane_writes_data() {
+    let h = Harness::new();
+    fs::remove_dir(h.user_claude_dir()).unwrap();
+    let user = h.user_claude_dir();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+
+    // A pane that never runs Claude: nothing in the user's home, ever.
+    create(&plugin, "main_0_1").unwrap();
+    let config = h.pane_dir("main_0_1").join("config");
+    assert!(!user.exists());
+    for name in DIRS {
+        assert!(!is_symlink(&config.join(name)), "{name}");
+    }
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert!(!h.pane_dir("main_0_1").exists());
+    assert!(!user.exists());
+
+    // A pane whose Claude wrote a conversation: it goes home at the close,
+    // into a user dir made for it (0700).
+    create(&plugin, "main_0_2").unwrap();
+    let config = h.pane_dir("main_0_2").join("config");
+    put(&config, "projects/-work/s1.jsonl", "turn\n");
+    put(&config, "history.jsonl", "{\"display\":\"hi\"}\n");
+    assert!(!user.exists());
+    close(&plugin, "main_0_2", PaneExit::exited(0)).unwrap();
+    assert!(!h.pane_dir("main_0_2").exists());
+    assert_eq!(mode(&user), 0o700);
+    assert_eq!(
+        fs::read_to_string(user.join("projects/-work/s1.jsonl")).unwrap(),
+        "turn\n"
+    );
+    assert_eq!(
+        fs::read_to_string(user.join("history.jsonl")).unwrap(),
+        "{\"display\":\"hi\"}\n"
+    );
+
+    // From then on panes link to it as for any user.
+    create(&plugin, "main_0_3").unwrap();
+    let config = h.pane_dir("main_0_3").join("config");
+    assert_eq!(
+        fs::read_link(config.join("projects")).unwrap(),
+        user.join("projects")
+    );
+    stop(&plugin, SERVER_A);
 }
 
 /// A pane dir as an older plugin version left it: the data entries are

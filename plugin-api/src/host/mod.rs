@@ -15,6 +15,8 @@ use std::path::PathBuf;
 pub use config::{PluginEntry, PluginsConfig, MAX_CONFIG_BYTES};
 pub use faults::{FaultPolicy, PluginCounts};
 pub use library::{HookTable, PluginLibrary};
+#[cfg(feature = "test-host")]
+pub use runtime::HookClock;
 pub use runtime::{current_env, PluginHost, PluginState, PluginStatus};
 
 use crate::abi::{HookError, HookErrorKind};

@@ -70,6 +70,36 @@ pub struct PluginHost {
     /// `reload` (hooks and constructors included), which it serializes;
     /// pane hooks never take it. See the module docs.
     server: Mutex<Option<ServerStart>>,
+    /// What times hooks against `slow_hook_ms`.
+    timer: Timer,
+}
+
+/// A clock for timing hooks against `[faults] slow_hook_ms`, set with
+/// [`PluginHost::set_hook_clock`] (feature `test-host`): a test's own
+/// time, so that what it checks of the slow-hook warning does not depend
+/// on the machine's clock or load.
+#[cfg(feature = "test-host")]
+pub trait HookClock: Send + Sync {
+    /// The time now, from any fixed origin; never decreasing.
+    fn now(&self) -> Duration;
+}
+
+/// What times hooks: the coarse clock, or a test's.
+enum Timer {
+    Coarse,
+    #[cfg(feature = "test-host")]
+    Custom(Arc<dyn HookClock>),
+}
+
+impl Timer {
+    #[inline]
+    fn now(&self) -> Duration {
+        match self {
+            Timer::Coarse => CoarseClock::now().0,
+            #[cfg(feature = "test-host")]
+            Timer::Custom(clock) => clock.now(),
+        }
+    }
 }
 
 struct HostState {
@@ -197,7 +227,16 @@ impl PluginHost {
             counters: Mutex::new(HashMap::new()),
             state: ArcSwap::from_pointee(HostState::empty()),
             server: Mutex::new(None),
+            timer: Timer::Coarse,
         }
+    }
+
+    /// Times hooks with `clock` from now on, instead of the system's
+    /// coarse monotonic clock: for tests of the slow-hook warning that
+    /// must not depend on how fast the machine is.
+    #[cfg(feature = "test-host")]
+    pub fn set_hook_clock(&mut self, clock: Arc<dyn HookClock>) {
+        self.timer = Timer::Custom(clock);
     }
 
     /// A host over `config`, built in memory rather than read from a file
@@ -277,11 +316,18 @@ impl PluginHost {
                     .collect(),
                 ..running.clone()
             };
-            run_hook("on_server_start", &newly_active, state.faults, true, |p| {
-                p.hooks
-                    .server_start
-                    .map(|h| (h.call)(p.instance.state, &start).into())
-            })?;
+            run_hook(
+                "on_server_start",
+                &newly_active,
+                state.faults,
+                &self.timer,
+                true,
+                |p| {
+                    p.hooks
+                        .server_start
+                        .map(|h| (h.call)(p.instance.state, &start).into())
+                },
+            )?;
         }
         for plugin in &state.active {
             if plugin.counters.switch_on() {
@@ -413,7 +459,14 @@ impl PluginHost {
         call: impl FnMut(&ActivePlugin) -> Option<Outcome>,
     ) -> Result<(), HostError> {
         let state = self.state.load();
-        run_hook(hook, &state.active, state.faults, reach_all, call)
+        run_hook(
+            hook,
+            &state.active,
+            state.faults,
+            &self.timer,
+            reach_all,
+            call,
+        )
     }
 
     /// The state `config` asks for, reusing unchanged plugins of `previous`.
@@ -541,6 +594,7 @@ fn run_hook(
     hook: &'static str,
     plugins: &[Arc<ActivePlugin>],
     faults: FaultPolicy,
+    timer: &Timer,
     reach_all: bool,
     mut call: impl FnMut(&ActivePlugin) -> Option<Outcome>,
 ) -> Result<(), HostError> {
@@ -550,14 +604,17 @@ fn run_hook(
         if plugin.counters.is_switched_off() {
             continue;
         }
-        let started = slow.map(|_| HookClock::now());
+        let started = slow.map(|_| timer.now());
         let Some(outcome) = call(plugin) else {
             continue;
         };
         if let (Some(slow), Some(started)) = (slow, started) {
-            let took = HookClock::now().since(started);
+            let took = timer.now().saturating_sub(started);
             if took > slow {
-                warn_slow(plugin, hook, took.as_millis(), faults.slow_hook_ms);
+                let took_ms = rounded_millis(took);
+                if took_ms > faults.slow_hook_ms {
+                    warn_slow(plugin, hook, took_ms, faults.slow_hook_ms);
+                }
             }
         }
         let error = match outcome {
@@ -603,16 +660,24 @@ fn run_hook(
     first_failure.map_or(Ok(()), Err)
 }
 
+/// `took` in whole milliseconds, to the nearest: the coarse clock's ticks
+/// run a few nanoseconds short, and a hook that took 40 ms is not
+/// reported as 39.
+fn rounded_millis(took: Duration) -> u64 {
+    u64::try_from(took.as_micros().saturating_add(500) / 1000).unwrap_or(u64::MAX)
+}
+
 /// The clock that times hooks for `slow_hook_ms`. Every hook call reads it
 /// twice, so it is the kernel's coarse monotonic clock where there is one
 /// (a few nanoseconds, a resolution of a few milliseconds: enough for a
 /// threshold in milliseconds), else `Instant`.
 #[derive(Clone, Copy)]
-struct HookClock(Duration);
+struct CoarseClock(Duration);
 
-impl HookClock {
+impl CoarseClock {
     #[cfg(target_os = "linux")]
-    fn now() -> HookClock {
+    #[inline]
+    fn now() -> CoarseClock {
         let mut ts = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
@@ -621,28 +686,24 @@ impl HookClock {
         // exists on every Linux this builds for, and a failure leaves `ts`
         // at zero, which only makes one hook look fast.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-        HookClock(Duration::new(
+        CoarseClock(Duration::new(
             u64::try_from(ts.tv_sec).unwrap_or(0),
             u32::try_from(ts.tv_nsec).unwrap_or(0),
         ))
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn now() -> HookClock {
+    fn now() -> CoarseClock {
         static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        HookClock(START.get_or_init(Instant::now).elapsed())
-    }
-
-    fn since(self, earlier: HookClock) -> Duration {
-        self.0.saturating_sub(earlier.0)
+        CoarseClock(START.get_or_init(Instant::now).elapsed())
     }
 }
 
-fn warn_slow(plugin: &ActivePlugin, hook: &'static str, took_ms: u128, threshold_ms: u64) {
+fn warn_slow(plugin: &ActivePlugin, hook: &'static str, took_ms: u64, threshold_ms: u64) {
     tracing::warn!(
         plugin = %plugin.entry.name,
         hook,
-        took_ms = took_ms as u64,
+        took_ms,
         "plugin `{name}` took {took_ms} ms in {hook}, more than slow_hook_ms = {threshold_ms}; the pane waited for it. Report it to the plugin's author, or raise `slow_hook_ms` in plugins.toml [faults]",
         name = plugin.entry.name,
     );
@@ -690,4 +751,19 @@ pub fn current_env() -> Vec<EnvVar> {
             value: value.into(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_times_are_rounded_to_the_nearest_millisecond() {
+        // The coarse clock's 40 ms, a few nanoseconds short.
+        assert_eq!(rounded_millis(Duration::from_nanos(39_999_996)), 40);
+        assert_eq!(rounded_millis(Duration::from_micros(40_499)), 40);
+        assert_eq!(rounded_millis(Duration::from_micros(40_500)), 41);
+        assert_eq!(rounded_millis(Duration::ZERO), 0);
+        assert_eq!(rounded_millis(Duration::MAX), u64::MAX);
+    }
 }
