@@ -28,6 +28,9 @@ pub enum Command {
     Run(RunArgs),
     /// Run one pane attached to this terminal, as a multiplexer's pane.
     Attach(AttachArgs),
+    /// Check Claude, the user's Claude dir, the plugins and the pane dirs;
+    /// one line per finding, exit 1 if one needs action.
+    Doctor(ConfigArg),
 }
 
 #[derive(Debug, Args)]

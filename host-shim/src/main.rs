@@ -43,6 +43,7 @@ macro_rules! say {
 mod attach;
 mod cli;
 mod config_file;
+mod doctor;
 mod pane;
 mod plugins;
 mod reload;
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
         Command::Plugins(args) => list_plugins(args, false),
         Command::Run(args) => run::run(args),
         Command::Attach(args) => attach::attach(args),
+        Command::Doctor(args) => doctor::doctor(args),
     };
     ExitCode::from(code)
 }
