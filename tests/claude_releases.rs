@@ -118,7 +118,9 @@ fn onboarded_user(sandbox: &Sandbox, trusted: &Path) {
             "hasCompletedOnboarding": true,
             "lastOnboardingVersion": "2.1.197",
             "numStartups": 5,
-            "customApiKeyResponses": {"approved": ["ccmux-test"], "rejected": []},
+            // Claude asks about an API key from the environment unless its
+            // last 20 characters were approved.
+            "customApiKeyResponses": {"approved": ["ant-api03-ccmux-test"], "rejected": []},
             "projects": {trusted.to_string_lossy(): {"hasTrustDialogAccepted": true}},
         })
         .to_string(),
@@ -293,7 +295,9 @@ fn a_project_dir_name_in_the_users_environment_never_hides_a_panes_conversation(
 )]
 fn claudes_started_at_once_in_panes_lose_nothing() {
     // The race that corrupts `~/.claude.json` without ccmux: N interactive
-    // Claudes started at once on one HOME (each pane is a PTY), each adding
+    // Claudes started at once on one HOME (each on a terminal of its own,
+    // `script` in its pane: right in host-shim's pane PTY Claude draws
+    // nothing and never counts a start), each adding
     // an MCP server first. With the plugin every file stays valid and every
     // deliberate change lands. (Without it: BENCHMARKS.md, the race row.)
     const PANES: usize = 4;
@@ -303,15 +307,13 @@ fn claudes_started_at_once_in_panes_lose_nothing() {
     onboarded_user(&sandbox, &work);
     let copies = sandbox.path().join("pane-files");
     std::fs::create_dir_all(&copies).expect("copies dir");
-    let api = FakeApi::start();
     let config = root_config(&sandbox);
     let pane = r#"
         "$CLAUDE_BIN" mcp add --scope user "s-$CCMUX_PANE_ID" -- /bin/true >/dev/null 2>&1 && echo added
-        timeout -k 3 10 "$CLAUDE_BIN" >/dev/null 2>&1
+        script -qfc 'timeout -k 3 10 "$CLAUDE_BIN"' /dev/null >/dev/null 2>&1
         cp "$CLAUDE_CONFIG_DIR/.claude.json" "$COPIES/$CCMUX_PANE_ID.json"
         true"#;
     let mut cmd = shim(&sandbox, &config, "state");
-    api.env(&mut cmd);
     let out = run(cmd.current_dir(&work).env("COPIES", &copies).args([
         "--panes",
         &PANES.to_string(),
@@ -334,6 +336,11 @@ fn claudes_started_at_once_in_panes_lose_nothing() {
             own["mcpServers"][format!("s-{id}")].is_object(),
             "{id}: {own}"
         );
+        // The interactive Claude really started (the seed has no counter).
+        assert!(
+            own["numStartups"].as_u64().is_some_and(|n| n >= 1),
+            "{id}: {own}"
+        );
         assert!(
             user["mcpServers"][format!("s-{id}")].is_object(),
             "{id}'s server did not reach the user's file: {user}"
@@ -341,4 +348,76 @@ fn claudes_started_at_once_in_panes_lose_nothing() {
     }
     // Claude's own counter is the user's, untouched by the panes.
     assert_eq!(user["numStartups"], 5, "{user}");
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn a_background_agent_started_in_a_pane_keeps_its_conversation_in_the_users_dir() {
+    // `claude --bg` works offline (both releases): a daemon per config dir
+    // runs the session. Its conversation and prompt go to the shared
+    // `projects/` and `history.jsonl`; the daemon's own state (`daemon*`,
+    // `jobs/`) is the pane's. The pane stops the daemon before it ends.
+    let sandbox = Sandbox::new();
+    let work = sandbox.home().join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    onboarded_user(&sandbox, &work);
+    let api = FakeApi::start();
+    let config = root_config(&sandbox);
+    let pane = r#"
+        trap '"$CLAUDE_BIN" daemon stop --any >/dev/null 2>&1' EXIT
+        "$CLAUDE_BIN" --bg "ccmux background hello" </dev/null >/dev/null 2>&1
+        list=$("$CLAUDE_BIN" agents --json --all </dev/null 2>/dev/null | tr -d ' \n')
+        echo "$list"
+        sid=$(echo "$list" | grep -o '"sessionId":"[^"]*"' | head -n 1 | cut -d '"' -f 4)
+        # The session writes its transcript once it has started (bounded).
+        for _ in $(seq 1 60); do
+            ls "$CLAUDE_CONFIG_DIR"/projects/*/"$sid".jsonl >/dev/null 2>&1 && break
+            sleep 0.5
+        done
+        [ -e "$CLAUDE_CONFIG_DIR/jobs" ] && echo own-jobs"#;
+    let mut cmd = shim(&sandbox, &config, "state");
+    api.env(&mut cmd);
+    let out = run(cmd
+        .current_dir(&work)
+        .args(["--pane-id", "bg_0_0", "--", "sh", "-c", pane]));
+    assert!(out.status.success(), "{out}");
+    let lines = pane_lines(&out.stdout, "bg_0_0");
+    let listed = lines
+        .iter()
+        .find(|l| l.starts_with('['))
+        .unwrap_or_else(|| panic!("`claude agents --json` printed no list\n{out}"));
+    let agents: serde_json::Value = serde_json::from_str(listed)
+        .unwrap_or_else(|err| panic!("not JSON: {err}: {listed}\n{out}"));
+    let session = agents[0]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no background session listed: {agents}\n{out}"));
+    assert!(lines.contains(&"own-jobs"), "{out}");
+    // The pane's dir is gone; the conversation and the prompt are the user's.
+    let user = sandbox.home().join(".claude");
+    let transcripts: Vec<PathBuf> = std::fs::read_dir(user.join("projects"))
+        .map(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path().join(format!("{session}.jsonl")))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        transcripts.len(),
+        1,
+        "no transcript of {session} in the user's projects/\n{out}"
+    );
+    let history = std::fs::read_to_string(user.join("history.jsonl")).unwrap_or_default();
+    assert!(history.contains("ccmux background hello"), "{history}");
+    assert!(
+        !sandbox.home().join(".ccmux/claude/bg_0_0").exists(),
+        "{out}"
+    );
+    assert!(
+        !user.join("jobs").exists(),
+        "the pane's jobs/ went home: {out}"
+    );
 }
