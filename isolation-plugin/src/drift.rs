@@ -110,7 +110,7 @@ fn keep(
             entry = name,
             release = %release,
             moved_to = %target.display(),
-            "the pane's config dir held {name:?}, which ccmux does not know (written by Claude {release}); moved into the user's Claude dir, which had none. If it is a cache, delete it; either way report it so the isolation plugin's table learns it"
+            "the pane's config dir held {name:?}, which ccmux does not know (the last Claude that ran in the pane: {release}); moved into the user's Claude dir, which had none. If it is a cache, delete it; either way report it so the isolation plugin's table learns it"
         );
         return Ok(Rescued {
             moved: 1,
@@ -130,7 +130,7 @@ fn keep(
                 entry = name,
                 release = %release,
                 kept = %beside.display(),
-                "the pane's config dir held {name:?}, which ccmux does not know (written by Claude {release}); the user has one too, so the pane's is kept beside it: merge it by hand or delete it, and report it so the isolation plugin's table learns it"
+                "the pane's config dir held {name:?}, which ccmux does not know (the last Claude that ran in the pane: {release}); the user has one too, so the pane's is kept beside it: merge it by hand or delete it, and report it so the isolation plugin's table learns it"
             );
             return Ok(Rescued {
                 set_beside: 1,
@@ -146,9 +146,9 @@ fn keep(
 }
 
 /// The release that last ran in the pane (`lastVersionBase` in its
-/// `.claude.json`), for the log; "an unknown release" if it cannot tell.
+/// `.claude.json`), for the log; "unknown" if it cannot tell.
 fn last_release(pane_config: &Path) -> String {
-    let unknown = || "an unknown release".to_string();
+    let unknown = || "unknown".to_string();
     let Ok(bytes) = read_bounded(
         &pane_config.join(CLAUDE_JSON),
         VERSION_READ_LIMIT,
