@@ -88,7 +88,11 @@ pub fn doctor(args: &ConfigArg) -> u8 {
     match &user {
         Some(user) => {
             check_user_dir(&mut report, user);
-            check_login(&mut report, user);
+            if isolation.as_ref().is_some_and(|iso| !iso.share_credentials) {
+                report.info("login: `share_credentials = false`: each pane logs in on its own (/login in the pane)");
+            } else {
+                check_login(&mut report, user);
+            }
         }
         None => report.fix(
             "user's Claude dir: no home dir and no CLAUDE_CONFIG_DIR",
@@ -230,6 +234,8 @@ fn version_of(claude: &Path) -> Result<String, String> {
 struct Isolation {
     base_dir: Option<PathBuf>,
     user_config_dir: Option<PathBuf>,
+    /// `share_credentials` (default true): panes use the user's login.
+    share_credentials: bool,
 }
 
 /// `~` is the home dir; relative paths are relative to plugins.toml's dir.
@@ -303,6 +309,11 @@ fn check_config(report: &mut Report, given: Option<&Path>) -> Option<Isolation> 
     Some(Isolation {
         base_dir: text("base_dir").and_then(|v| config_path(v, &config.dir)),
         user_config_dir: text("user_config_dir").and_then(|v| config_path(v, &config.dir)),
+        share_credentials: entry
+            .config
+            .get("share_credentials")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true),
     })
 }
 
