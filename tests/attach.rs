@@ -383,9 +383,18 @@ fn interactive_claude_in_an_attached_pane_takes_exit_typed_in() {
         40,
         120,
     );
-    terminal.wait_for_text("Is this a project you created or one you trust?", 60);
-    terminal.type_bytes(b"\r");
-    terminal.wait_for_text("? for shortcuts", 60);
+    // The trust question: 2.1.197 lists "Yes" first and selected, 2.1.337
+    // "No, exit" first and selected; the option is chosen by its text.
+    // Then the prompt, ready: its footer differs between releases (2.1.197
+    // "? for shortcuts", 2.1.337 the permission mode); both say the pane
+    // has no login and that ← opens the agents view.
+    terminal.choose(
+        "Is this a project you created or one you trust?",
+        &["Yes, I trust this folder", "No, exit"],
+        "Yes, I trust this folder",
+        &["? for shortcuts", "for agents", "Not logged in"],
+        60,
+    );
     terminal.type_keys("/exit");
     terminal.type_bytes(b"\r");
     let (code, signal) = terminal.wait(60);

@@ -28,6 +28,9 @@ pub enum Command {
     Run(RunArgs),
     /// Run one pane attached to this terminal, as a multiplexer's pane.
     Attach(AttachArgs),
+    /// Check Claude, the user's Claude dir, the plugins and the pane dirs;
+    /// one line per finding, exit 1 if one needs action.
+    Doctor(ConfigArg),
     /// Review the `.claude.json` changes of closed panes that the isolation
     /// plugin kept pending (held back, or not merged yet): list them item
     /// by item, apply one, or drop one.

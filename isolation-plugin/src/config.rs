@@ -13,7 +13,7 @@ use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde::Deserialize;
 
 use crate::seed::CLAUDE_JSON;
-use crate::shared_data::DataEntry;
+use crate::shared_data::{DataEntry, DataKind};
 
 /// The login; shared through `CLAUDE_SECURESTORAGE_CONFIG_DIR`, never linked.
 const CREDENTIALS_JSON: &str = ".credentials.json";
@@ -41,6 +41,7 @@ pub const DEFAULT_SHARE: &[&str] = &[
     "skills",
     "output-styles",
     "workflows",
+    "routines",
     "themes",
     "keybindings.json",
     "loop.md",
@@ -65,6 +66,8 @@ pub const DEFAULT_SHARE_DATA: &[&str] = &[
     "teams/",
     "debug/",
     "ide/",
+    "state/deleted-transcripts/",
+    "memory/",
 ];
 
 /// Entries each pane keeps its own while it runs, moved into the user's
@@ -183,6 +186,11 @@ pub const CLAUDE_CODE_REMOTE_MEMORY_DIR: &str = "CLAUDE_CODE_REMOTE_MEMORY_DIR";
 /// started inside the pane (whose `CLAUDE_CONFIG_DIR` is the pane's) reads
 /// it to find the user's dir again.
 pub const CCMUX_USER_CLAUDE_CONFIG_DIR: &str = "CCMUX_USER_CLAUDE_CONFIG_DIR";
+/// Since 2.1.234: the name of the `projects/` folder of every session,
+/// instead of one per working dir, but only while `CLAUDE_CONFIG_DIR` is
+/// set. Cleared in panes unless the user's own environment sets
+/// `CLAUDE_CONFIG_DIR` too (see `IsolationPlugin::keep_projects_where_the_user_finds_them`).
+pub const CLAUDE_CODE_PROJECT_DIR_NAME: &str = "CLAUDE_CODE_PROJECT_DIR_NAME";
 /// Where Claude reads `.credentials.json` from, when set.
 pub const CLAUDE_SECURESTORAGE_CONFIG_DIR: &str = "CLAUDE_SECURESTORAGE_CONFIG_DIR";
 
@@ -501,8 +509,44 @@ fn check_share_name(key: &str, name: &str) -> Result<(), HookError> {
     Ok(())
 }
 
+/// A `share_data` or `move_home` name: a single name, or for a directory
+/// a path of names below the Claude dir (`state/deleted-transcripts/`),
+/// whose parents stay each pane's own.
+fn check_data_name(key: &str, data: &DataEntry) -> Result<(), HookError> {
+    let Some((parents, last)) = data.name.rsplit_once('/') else {
+        return check_share_name(key, &data.name);
+    };
+    if data.kind != DataKind::Dir {
+        return Err(config_error(format!(
+            "`{key}` entry {:?} is a path to a file; only directories may be below the Claude dir (end it with `/`), files must be single names",
+            data.name
+        )));
+    }
+    for part in parents.split('/').chain([last]) {
+        let normal = matches!(
+            Path::new(part).components().collect::<Vec<_>>().as_slice(),
+            [Component::Normal(_)]
+        );
+        if !normal || part.is_empty() || part == "." || part == ".." {
+            return Err(config_error(format!(
+                "`{key}` entry {:?} is not a path of names below the Claude dir; write names such as \"projects/\" or \"state/deleted-transcripts/\"",
+                data.name
+            )));
+        }
+    }
+    let top = parents.split('/').next().unwrap_or_default();
+    if top == CLAUDE_JSON || top == CREDENTIALS_JSON || top == BACKUPS_DIR {
+        return Err(config_error(format!(
+            "`{key}` entry {:?} is below {top:?}, which each pane keeps its own",
+            data.name
+        )));
+    }
+    Ok(())
+}
+
 /// Parses and checks the entries of `key` (`share_data` or `move_home`):
-/// single names, never what must stay per pane, and in no other list.
+/// single names (or dir paths), never what must stay per pane, and in no
+/// other list.
 fn check_data_entries(
     key: &str,
     entries: &[String],
@@ -512,7 +556,7 @@ fn check_data_entries(
     let mut checked = Vec::with_capacity(entries.len());
     for name in entries {
         let data = DataEntry::parse(name);
-        check_share_name(key, &data.name)?;
+        check_data_name(key, &data)?;
         if data.name == BACKUPS_DIR {
             return Err(config_error(format!(
                 "`{key}` may not contain {BACKUPS_DIR:?}: it holds backups of .claude.json, which each pane keeps its own"
@@ -520,6 +564,19 @@ fn check_data_entries(
         }
         let elsewhere =
             |list: &[String]| list.iter().any(|n| DataEntry::parse(n).name == data.name);
+        let nested = |list: &[String]| {
+            list.iter().map(|n| DataEntry::parse(n).name).any(|n| {
+                n != data.name
+                    && (n.starts_with(&format!("{}/", data.name))
+                        || data.name.starts_with(&format!("{n}/")))
+            })
+        };
+        if nested(entries) || nested(other) {
+            return Err(config_error(format!(
+                "{:?} in `{key}` is inside another entry of `share_data` or `move_home`, or holds one; keep only one of them",
+                data.name
+            )));
+        }
         if elsewhere(share) || elsewhere(other) {
             return Err(config_error(format!(
                 "{:?} is in `{key}` and in another of `share`, `share_data` and `move_home`; keep it in one",

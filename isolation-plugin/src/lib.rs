@@ -40,11 +40,15 @@
 //! * `user_claude_dir`, `login`, `share`, `seed`: keeping the user's
 //!   identity (`login`: which credentials a pane's Claude uses).
 //! * `shared_data`: the user's data shared by every pane.
-//! * `handover` (`rescue`, `carry_back`, `pending`, `user_claude_json`,
-//!   `json_edit`, `verify`): what a pane dir gives back before it is
-//!   removed: pane-local data moved home, the pane's `.claude.json` changes
-//!   merged into the user's (never what a reset did), looked at again a
-//!   moment later, and kept pending when they cannot go in yet.
+//! * `handover` (`rescue`, `drift`, `carry_back`, `pending`,
+//!   `user_claude_json`, `json_edit`, `verify`): what a pane dir gives back
+//!   before it is removed: pane-local data moved home (what no row of
+//!   [`classification`] knows included, never deleted), the pane's
+//!   `.claude.json` changes merged into the user's (never what a reset
+//!   did), looked at again a moment later, and kept pending when they
+//!   cannot go in yet.
+//! * [`classification`]: every entry the supported Claude releases write
+//!   in a config dir.
 //! * [`review`]: what a person sees and decides of the pending changes
 //!   (`host-shim carry-back`).
 //! * `pane_lock`, `reload_bases`: one claimer at a time; a reload that
@@ -54,7 +58,9 @@
 //! Unix only: it relies on symlinks, file modes and `O_NOFOLLOW`.
 
 mod carry_back;
+pub mod classification;
 pub mod config;
+mod drift;
 mod errors;
 mod handover;
 mod json_edit;
@@ -95,7 +101,8 @@ use ccmux_plugin_api::{
 pub use config::IsolationConfig;
 use config::{
     Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CCMUX_USER_CLAUDE_CONFIG_DIR,
-    CLAUDE_CODE_REMOTE_MEMORY_DIR, CLAUDE_CONFIG_DIR, CLAUDE_SECURESTORAGE_CONFIG_DIR,
+    CLAUDE_CODE_PROJECT_DIR_NAME, CLAUDE_CODE_REMOTE_MEMORY_DIR, CLAUDE_CONFIG_DIR,
+    CLAUDE_SECURESTORAGE_CONFIG_DIR,
 };
 use handover::{ClaudeJsonCarry, Handover, PendingPass};
 use layout::Layout;
@@ -300,6 +307,7 @@ impl Plugin for IsolationPlugin {
         self.record_user_dir(env);
         self.share_credentials(env);
         self.share_memory(env);
+        self.keep_projects_where_the_user_finds_them(env);
         for (key, value) in &self.settings.extra_env {
             env.set(key, value);
         }
@@ -629,6 +637,31 @@ impl IsolationPlugin {
         }
         if let Some(dir) = shared_data.user_dir().to_str() {
             env.set(CLAUDE_CODE_REMOTE_MEMORY_DIR, dir);
+        }
+    }
+}
+
+impl IsolationPlugin {
+    /// `CLAUDE_CODE_PROJECT_DIR_NAME` (2.1.234 and later) names the
+    /// `projects/` folder of every session instead of one per working dir,
+    /// but Claude applies it only while `CLAUDE_CONFIG_DIR` is set, which
+    /// it always is in a pane. A user who has it in their environment
+    /// without `CLAUDE_CONFIG_DIR` would find a pane's conversations under
+    /// another folder than a plain terminal looks in (`claude --resume`
+    /// there says "No conversation found"), so it is cleared in panes. With
+    /// the user's own `CLAUDE_CONFIG_DIR` set, a plain terminal uses it
+    /// too, and the pane's `projects` link leads to the same folder: kept.
+    fn keep_projects_where_the_user_finds_them(&self, env: &mut SpawnEnv<'_>) {
+        if env.get(CLAUDE_CODE_PROJECT_DIR_NAME).is_none() {
+            return;
+        }
+        let user_sets_config_dir = self
+            .user
+            .as_ref()
+            .and_then(|user| user.config_dir_var.as_ref())
+            .is_some_and(|raw| !raw.is_empty());
+        if !user_sets_config_dir {
+            env.unset(CLAUDE_CODE_PROJECT_DIR_NAME);
         }
     }
 }

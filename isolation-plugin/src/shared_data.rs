@@ -25,8 +25,9 @@ use std::path::{Path, PathBuf};
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::errors::{io_error, refused};
-use crate::private_fs::{create_private_dir, create_private_file, entry, Entry};
+use crate::private_fs::{check_own_dir, create_private_dir, create_private_file, entry, Entry};
 use crate::rescue::{append_log, beside_name, merge_dir, move_no_replace, Rescued};
+use crate::{classification, drift};
 
 /// One entry of `share_data`: `"projects/"` is a dir, `"history.jsonl"`
 /// an append-only file.
@@ -124,7 +125,11 @@ impl SharedData {
         let mut made = 0;
         for data in &self.entries {
             let target = self.user_dir.join(&data.name);
-            if let Err(err) = self.ensure_user_entry(data, &target) {
+            if let Err(err) = self
+                .ensure_parents(&data.name)
+                .and_then(|()| ensure_pane_parents(pane_config, &data.name))
+                .and_then(|()| self.ensure_user_entry(data, &target))
+            {
                 tracing::warn!(pane = pane_id, "not sharing {}: {err}", data.name);
                 continue;
             }
@@ -152,6 +157,9 @@ impl SharedData {
         let mut total = Rescued::default();
         for data in self.entries.iter().chain(&self.move_home) {
             let local = pane_config.join(&data.name);
+            if !pane_parents_are_real(pane_config, &data.name)? {
+                continue;
+            }
             if !matches!(
                 entry(&local).map_err(|err| io_error("inspect", &local, &err))?,
                 Entry::Dir(_) | Entry::File
@@ -159,6 +167,7 @@ impl SharedData {
                 continue;
             }
             self.ensure_user_dir()?;
+            self.ensure_parents(&data.name)?;
             let target = self.user_dir.join(&data.name);
             self.ensure_user_entry(data, &target)?;
             let rescued = self.rescue_entry(pane_id, data, &local, &target)?;
@@ -208,7 +217,50 @@ impl SharedData {
             total.moved += rescued.moved;
             total.set_beside += rescued.set_beside;
         }
+        // Last, what no list classifies (a newer Claude's files): kept.
+        let configured = |name: &str| {
+            self.entries
+                .iter()
+                .chain(&self.move_home)
+                .any(|data| data.name.split('/').next() == Some(name))
+                || self.configuration.iter().any(|n| n == name)
+        };
+        if self.has_unknown(pane_config, &configured)? {
+            self.ensure_user_dir()?;
+            let rescued = drift::rescue_unknown(pane_id, pane_config, &self.user_dir, configured)?;
+            total.moved += rescued.moved;
+            total.set_beside += rescued.set_beside;
+        }
         Ok(total)
+    }
+
+    /// Whether the pane's config dir holds a real entry nothing classifies.
+    fn has_unknown(
+        &self,
+        pane_config: &Path,
+        configured: &dyn Fn(&str) -> bool,
+    ) -> Result<bool, HookError> {
+        let listing = match std::fs::read_dir(pane_config) {
+            Ok(listing) => listing,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(err) => return Err(io_error("list", pane_config, &err)),
+        };
+        for item in listing {
+            let item = item.map_err(|err| io_error("list", pane_config, &err))?;
+            let name = item.file_name();
+            let known = name
+                .to_str()
+                .is_some_and(|name| classification::class_of(name).is_some() || configured(name));
+            if !known
+                && matches!(
+                    entry(&item.path()).map_err(|err| io_error("inspect", &item.path(), &err))?,
+                    Entry::Dir(_) | Entry::File
+                )
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Moves a real entry at `local` into the user's `target`, then
@@ -275,6 +327,20 @@ impl SharedData {
         }
     }
 
+    /// For an entry below the Claude dir (`state/deleted-transcripts`):
+    /// makes each parent a real dir of the user's (0700 if created), never
+    /// through a link.
+    fn ensure_parents(&self, name: &str) -> Result<(), HookError> {
+        let mut dir = self.user_dir.clone();
+        for part in parents_of(name) {
+            dir.push(part);
+            if !check_own_dir("a parent of a shared entry in the user's Claude dir", &dir)? {
+                create_private_dir("a parent of a shared entry in the user's Claude dir", &dir)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Makes sure the user has the entry, of the right kind and not a link.
     fn ensure_user_entry(&self, data: &DataEntry, target: &Path) -> Result<(), HookError> {
         let what = format!("the user's {}", data.name);
@@ -306,6 +372,40 @@ impl SharedData {
             format!("{} keeps changing while being created", target.display()),
         ))
     }
+}
+
+/// The parent names of an entry below the Claude dir: `["state"]` for
+/// `state/deleted-transcripts`, none for `projects`.
+fn parents_of(name: &str) -> impl Iterator<Item = &str> {
+    let parents = name.rsplit_once('/').map(|(parents, _)| parents);
+    parents.into_iter().flat_map(|p| p.split('/'))
+}
+
+/// Makes each parent of `name` in the pane's config dir a real dir of its
+/// own (the rest of `state/` is the pane's), refusing a link.
+fn ensure_pane_parents(pane_config: &Path, name: &str) -> Result<(), HookError> {
+    let mut dir = pane_config.to_path_buf();
+    for part in parents_of(name) {
+        dir.push(part);
+        if !check_own_dir("a parent of a shared entry in the pane's config dir", &dir)? {
+            create_private_dir("a parent of a shared entry in the pane's config dir", &dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether every parent of `name` in the pane is a real dir (false when
+/// one is missing: nothing is there). A link is refused: nothing is moved
+/// from where it points.
+fn pane_parents_are_real(pane_config: &Path, name: &str) -> Result<bool, HookError> {
+    let mut dir = pane_config.to_path_buf();
+    for part in parents_of(name) {
+        dir.push(part);
+        if !check_own_dir("a parent of a shared entry in the pane's config dir", &dir)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Links `link` to `target`. An existing link is made to point at

@@ -556,6 +556,93 @@ impl OuterTerminal {
         );
     }
 
+    /// Waits (up to `secs`) until the text shown contains one of
+    /// `needles`, and returns the one it found.
+    pub fn wait_for_any_text<'a>(&self, needles: &[&'a str], secs: u64) -> &'a str {
+        let mut shown = String::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            shown = self.text();
+            if let Some(found) = needles.iter().find(|n| shown.contains(**n)) {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "timed out after {secs}s waiting for any of {needles:?} on the terminal; it shows:\n{shown}"
+        );
+    }
+
+    /// Answers a menu by choosing the option whose text is `choice`,
+    /// whatever its position and whichever option is selected when it
+    /// appears, and waits until one of `then` shows. `question` is a text
+    /// shown above the menu, `options` the text of each of its options.
+    ///
+    /// It looks at which option the selection mark (`❯`) is on, moves it
+    /// one step with an arrow key and looks again, and presses Enter once
+    /// the mark is on `choice`, until the next screen shows: a menu that
+    /// is drawn again (and reset) while it is answered is answered again.
+    pub fn choose(
+        &mut self,
+        question: &str,
+        options: &[&str],
+        choice: &str,
+        then: &[&str],
+        secs: u64,
+    ) {
+        self.wait_for_text(question, secs);
+        let answered_from = self.output().len();
+        // (position of the option the mark is on, position of `choice`),
+        // in the order the options are shown in the menu drawn last.
+        let positions = |text: &str| -> Option<(usize, usize)> {
+            let tail = text.rsplit(question).next().unwrap_or(text);
+            let mark = tail.rfind('❯')?;
+            let mut shown: Vec<(usize, &str)> = options
+                .iter()
+                .filter_map(|o| tail.rfind(o).map(|at| (at, *o)))
+                .collect();
+            if shown.len() < options.len() {
+                return None;
+            }
+            shown.sort();
+            let selected = shown.iter().position(|(at, _)| *at > mark)?;
+            let wanted = shown.iter().position(|(_, o)| *o == choice)?;
+            Some((selected, wanted))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let output = self.output();
+            let after = strip_ansi(output.get(answered_from..).unwrap_or_default());
+            if then.iter().any(|t| after.contains(t)) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out after {secs}s choosing {choice:?} for {question:?} (then any of {then:?}); the terminal shows:\n{}",
+                strip_ansi(&output)
+            );
+            let key: &[u8] = match positions(&strip_ansi(&output)) {
+                Some((selected, wanted)) if selected == wanted => b"\r",
+                Some((selected, wanted)) if selected < wanted => b"\x1b[B",
+                Some(_) => b"\x1b[A",
+                None => {
+                    // The menu is not (fully) drawn, or it is gone.
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    continue;
+                }
+            };
+            let before = output.len();
+            self.type_bytes(key);
+            // The program answers a key by drawing; an Enter that it took
+            // may draw nothing for a while (a bounded wait, then look again).
+            let answer_deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while self.output().len() == before && std::time::Instant::now() < answer_deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// Types `bytes` as one write.
     pub fn type_bytes(&mut self, bytes: &[u8]) {
         use std::io::Write as _;

@@ -4,6 +4,7 @@
 
 mod carry_back_tests;
 mod config_tests;
+mod drift_tests;
 mod fault_tests;
 mod guard_tests;
 mod lifecycle_tests;

@@ -20,6 +20,7 @@ const DIRS: &[&str] = &[
     "teams",
     "debug",
     "ide",
+    "memory",
 ];
 
 /// Writes `content` at `rel` under `dir`, making parents.
@@ -270,7 +271,16 @@ fn share_data_is_checked_when_the_plugin_loads() {
     for (toml, expect) in [
         ("share_data = [\".claude.json\"]", "may not contain"),
         ("share_data = [\"backups/\"]", "backups"),
-        ("share_data = [\"a/b/\"]", "single file or directory name"),
+        ("share_data = [\"a/../b/\"]", "not a path of names"),
+        ("share_data = [\"/abs/\"]", "not a path of names"),
+        ("share_data = [\"a//b/\"]", "not a path of names"),
+        ("share_data = [\"a/b\"]", "path to a file"),
+        ("share_data = [\"backups/x/\"]", "keeps its own"),
+        ("share_data = [\"state/\", \"state/x/\"]", "inside another"),
+        (
+            "share_data = [\"state/x/\"]\nmove_home = [\"state/\"]",
+            "inside another",
+        ),
         ("share_data = [\"settings.json\"]", "in another of `share`"),
         ("move_home = [\"projects/\"]", "in another of `share`"),
         ("share_data = [\".credentials.json\"]", "token refresh"),
@@ -387,4 +397,53 @@ fn a_rewritten_history_in_a_pane_adds_only_its_new_lines() {
         fs::read_to_string(h.user_claude_dir().join("history.jsonl")).unwrap(),
         "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"
     );
+}
+
+#[test]
+fn an_entry_below_the_claude_dir_is_linked_under_a_parent_of_the_panes_own() {
+    // 2.1.337's `state/deleted-transcripts/` (markers that stop a session
+    // from saving a transcript the user deleted) is shared, while the rest
+    // of `state/` (caches) stays each pane's own.
+    let h = Harness::new();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    let config = h.pane_dir("main_0_1").join("config");
+    let user = h.user_claude_dir();
+    assert!(!is_symlink(&config.join("state")));
+    assert!(config.join("state").is_dir());
+    assert_eq!(mode(&user.join("state")), 0o700);
+    assert_eq!(
+        fs::read_link(config.join("state/deleted-transcripts")).unwrap(),
+        user.join("state/deleted-transcripts")
+    );
+    put(&config, "state/deleted-transcripts/s1", "");
+    assert!(user.join("state/deleted-transcripts/s1").is_file());
+    put(&config, "state/cache.json", "{}");
+    assert!(!user.join("state/cache.json").exists());
+
+    // A pane-local one (the link replaced by a real dir) goes home at
+    // removal.
+    fs::remove_file(config.join("state/deleted-transcripts")).unwrap();
+    put(&config, "state/deleted-transcripts/s2", "x");
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    assert!(eventually(|| !h.pane_dir("main_0_1").exists()));
+    assert_eq!(
+        fs::read_to_string(user.join("state/deleted-transcripts/s2")).unwrap(),
+        "x"
+    );
+
+    // A link in place of the pane's parent is never followed: the pane's
+    // dir is kept, saying so, and nothing moves from where it points.
+    create(&plugin, "main_0_2").unwrap();
+    let config = h.pane_dir("main_0_2").join("config");
+    fs::remove_file(config.join("state/deleted-transcripts")).unwrap();
+    fs::remove_dir(config.join("state")).unwrap();
+    put(&h.outside(), "deleted-transcripts/planted", "outside");
+    symlink(h.outside(), config.join("state")).unwrap();
+    let err = close(&plugin, "main_0_2", PaneExit::exited(0)).unwrap_err();
+    assert!(err.message.contains("symbolic link"), "{}", err.message);
+    assert!(h.pane_dir("main_0_2").exists());
+    stop(&plugin, SERVER_A);
+    assert!(h.outside().join("deleted-transcripts/planted").is_file());
+    assert!(!user.join("state/deleted-transcripts/planted").exists());
 }

@@ -154,3 +154,52 @@ fn the_session_id_is_read_back_from_disk_for_a_pane_this_instance_did_not_create
     let err = spawn_env(&second, "main_0_1", &[]).unwrap_err();
     assert!(err.message.contains("without isolation"), "{}", err.message);
 }
+
+#[test]
+fn a_project_dir_name_is_cleared_unless_the_user_sets_claude_config_dir_too() {
+    // Without the user's own CLAUDE_CONFIG_DIR a plain terminal ignores
+    // CLAUDE_CODE_PROJECT_DIR_NAME; in a pane it would move the
+    // conversations into a folder the plain terminal never looks in.
+    let h = Harness::new();
+    let plugin = h.started("", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    let vars = spawn_env(
+        &plugin,
+        "main_0_1",
+        &[("CLAUDE_CODE_PROJECT_DIR_NAME", "shared-name")],
+    )
+    .unwrap();
+    assert!(
+        !vars.contains_key("CLAUDE_CODE_PROJECT_DIR_NAME"),
+        "{vars:?}"
+    );
+
+    // With it, the plain terminal uses the name too: kept.
+    let h = Harness::new();
+    let user_dir = h.root().join("work-claude");
+    fs::create_dir_all(&user_dir).unwrap();
+    let env = HostEnvironment {
+        home: Some(h.home()),
+        claude_config_dir: Some(user_dir.into_os_string()),
+    };
+    let plugin = h.plugin_with_env("", &env).unwrap();
+    start(&plugin, SERVER_A, &[]).unwrap();
+    create(&plugin, "main_0_1").unwrap();
+    let vars = spawn_env(
+        &plugin,
+        "main_0_1",
+        &[("CLAUDE_CODE_PROJECT_DIR_NAME", "shared-name")],
+    )
+    .unwrap();
+    assert_eq!(vars["CLAUDE_CODE_PROJECT_DIR_NAME"], "shared-name");
+
+    // extra_env is the user's explicit choice for panes: it stands.
+    let h = Harness::new();
+    let plugin = h.started(
+        "[extra_env]\nCLAUDE_CODE_PROJECT_DIR_NAME = \"mine\"",
+        SERVER_A,
+    );
+    create(&plugin, "main_0_1").unwrap();
+    let vars = spawn_env(&plugin, "main_0_1", &[]).unwrap();
+    assert_eq!(vars["CLAUDE_CODE_PROJECT_DIR_NAME"], "mine");
+}
