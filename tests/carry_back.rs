@@ -280,7 +280,7 @@ fn a_logout_in_a_pane_leaves_the_users_file_as_plain_claude_does() {
             "\"$CLAUDE_BIN\" auth logout | cat",
         ]));
     assert!(out.status.success(), "{out}");
-    assert!(out.stdout.contains("logged out"), "{out}");
+    assert!(out.stdout.to_lowercase().contains("logged out"), "{out}");
     let plain: Value =
         serde_json::from_str(&sandbox.read("plain/.claude.json")).expect("plain's file");
     let pane = user_json(&sandbox);

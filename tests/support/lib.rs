@@ -578,10 +578,11 @@ impl OuterTerminal {
     /// appears, and waits until one of `then` shows. `question` is a text
     /// shown above the menu, `options` the text of each of its options.
     ///
-    /// It looks at which option the selection mark (`❯`) is on, moves it
-    /// one step with an arrow key and looks again, and presses Enter once
-    /// the mark is on `choice`, until the next screen shows: a menu that
-    /// is drawn again (and reset) while it is answered is answered again.
+    /// It reads which option the selection mark (`❯`) is on in the menu's
+    /// last full drawing, moves it one step at a time with arrow keys
+    /// (counting them: the program redraws only what changed), and presses
+    /// Enter once the mark is on `choice`, until the next screen shows: a
+    /// menu drawn again (and reset) while it is answered is answered again.
     pub fn choose(
         &mut self,
         question: &str,
@@ -592,23 +593,18 @@ impl OuterTerminal {
     ) {
         self.wait_for_text(question, secs);
         let answered_from = self.output().len();
-        // (position of the option the mark is on, position of `choice`),
-        // in the order the options are shown in the menu drawn last.
-        let positions = |text: &str| -> Option<(usize, usize)> {
-            let tail = text.rsplit(question).next().unwrap_or(text);
-            let mark = tail.rfind('❯')?;
-            let mut shown: Vec<(usize, &str)> = options
-                .iter()
-                .filter_map(|o| tail.rfind(o).map(|at| (at, *o)))
-                .collect();
-            if shown.len() < options.len() {
-                return None;
-            }
-            shown.sort();
-            let selected = shown.iter().position(|(at, _)| *at > mark)?;
-            let wanted = shown.iter().position(|(_, o)| *o == choice)?;
-            Some((selected, wanted))
-        };
+        // The last full drawing of the menu (where the question was printed
+        // last, in the stripped output) and how many steps the mark was
+        // moved since: a program moving the mark redraws only the lines
+        // that changed, so the stream after a full drawing does not say
+        // where the mark is, but the drawing and the keys sent do.
+        let mut drawn_at: Option<usize> = None;
+        let mut moved: isize = 0;
+        // Claude probes the terminal (ending with a primary device
+        // attributes request, `ESC [ c`) and reads the next input as the
+        // answer until one comes: a real terminal answers at once, so this
+        // one does too, or the first key would be taken for the answer.
+        let mut answered = 0;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
             let output = self.output();
@@ -621,15 +617,88 @@ impl OuterTerminal {
                 "timed out after {secs}s choosing {choice:?} for {question:?} (then any of {then:?}); the terminal shows:\n{}",
                 strip_ansi(&output)
             );
-            let key: &[u8] = match positions(&strip_ansi(&output)) {
-                Some((selected, wanted)) if selected == wanted => b"\r",
-                Some((selected, wanted)) if selected < wanted => b"\x1b[B",
-                Some(_) => b"\x1b[A",
-                None => {
-                    // The menu is not (fully) drawn, or it is gone.
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    continue;
+            let asked = output.matches("\x1b[c").count();
+            while answered < asked {
+                // The kitty keyboard query and the version query first: a
+                // terminal that knows neither just answers the DA1.
+                if output.contains("\x1b[?u") {
+                    self.type_bytes(b"\x1b[?0u");
                 }
+                self.type_bytes(b"\x1b[?62;22c");
+                answered += 1;
+            }
+            // Keys go in only once the program has been quiet for a moment:
+            // a program that redraws its whole screen when its terminal
+            // probe ends (reset menu included) has done so by then.
+            let quiet_since = std::time::Instant::now();
+            let mut seen = output.len();
+            while quiet_since.elapsed() < std::time::Duration::from_millis(800) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let now = self.output().len();
+                if now != seen {
+                    seen = now;
+                    break;
+                }
+            }
+            if seen != output.len() {
+                continue;
+            }
+            let text = strip_ansi(&output);
+            // (the option the mark is on, the one wanted), in the order the
+            // options are shown, from the last full drawing.
+            let drawing = text.rfind(question).and_then(|at| {
+                let tail = &text[at..];
+                let mark = tail.find('❯')?;
+                let mut shown: Vec<(usize, &str)> = options
+                    .iter()
+                    .filter_map(|o| tail.find(o).map(|found| (found, *o)))
+                    .collect();
+                if shown.len() < options.len() {
+                    return None;
+                }
+                shown.sort();
+                let selected = shown.iter().position(|(found, _)| *found > mark)?;
+                let wanted = shown.iter().position(|(_, o)| *o == choice)?;
+                Some((at, selected, wanted))
+            });
+            // A redraw of only the lines that changed shows the mark right
+            // before the option it is on now: the latest such says where.
+            let redrawn = drawing.and_then(|(at, _, _)| {
+                let tail = &text[at..];
+                let mark = tail.rfind('❯')?;
+                let rest = tail[mark + '❯'.len_utf8()..].trim_start();
+                let mut shown: Vec<(usize, &str)> = options
+                    .iter()
+                    .filter_map(|o| tail.find(o).map(|found| (found, *o)))
+                    .collect();
+                shown.sort();
+                shown.iter().position(|(_, o)| rest.starts_with(o))
+            });
+            let Some((at, selected, wanted)) = drawing else {
+                // The menu is not (fully) drawn, or it is gone.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            };
+            if drawn_at != Some(at) {
+                drawn_at = Some(at);
+                moved = 0;
+            }
+            let selected = match redrawn {
+                Some(now) => {
+                    moved = now as isize - selected as isize;
+                    now as isize
+                }
+                None => selected as isize + moved,
+            };
+            let wanted = wanted as isize;
+            let key: &[u8] = if selected == wanted {
+                b"\r"
+            } else if selected < wanted {
+                moved += 1;
+                b"\x1b[B"
+            } else {
+                moved -= 1;
+                b"\x1b[A"
             };
             let before = output.len();
             self.type_bytes(key);
