@@ -45,6 +45,10 @@ pub struct PluginEntry {
     /// Plugins this one runs after.
     #[serde(default)]
     pub after: Vec<String>,
+    /// What the plugin's faults mean for panes: see [`OnFault`]. `None`:
+    /// the plugin's own declaration decides.
+    #[serde(default)]
+    pub on_fault: Option<OnFault>,
     /// The plugin's `[plugins.config]` table, handed to it as TOML.
     #[serde(default)]
     pub config: toml::Table,
@@ -60,7 +64,53 @@ impl PluginEntry {
             && self.library == other.library
             && self.enabled == other.enabled
             && self.required == other.required
+            && self.on_fault == other.on_fault
             && self.config == other.config
+    }
+}
+
+/// plugins.toml's `on_fault` for one entry: what happens to panes while an
+/// optional plugin cannot be asked whether to admit them.
+///
+/// The plugin cannot be asked when it failed to load (its library, or its
+/// constructor), when one of its pane hooks (`admit_pane`,
+/// `on_pane_create`, `on_pre_spawn`) returned an error or panicked, and
+/// after `[faults] switch_off_after` switched it off. `enabled = false` is
+/// not a fault: the operator turned the plugin off, and panes are admitted
+/// without it whatever `on_fault` says. A `required` plugin's faults
+/// already stop the pane (or the server's start), so `on_fault` changes
+/// nothing for it.
+///
+/// Without `on_fault`: `refuse` for a plugin that declares it refuses panes
+/// ([`Plugin::REFUSES_PANES`](crate::Plugin::REFUSES_PANES)) and for one
+/// whose library could not be read (the host cannot tell whether it is a
+/// policy), `admit` for a plugin that loaded and declares no refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFault {
+    /// Fail closed: every pane is refused, naming the plugin and its fault.
+    Refuse,
+    /// Fail open: panes start without the plugin; its fault is logged.
+    Admit,
+}
+
+impl OnFault {
+    /// What applies to an entry: `on_fault` if set, else by declaration
+    /// (`None`: unknown, the library could not be read).
+    pub fn resolve(set: Option<OnFault>, refuses_panes: Option<bool>) -> OnFault {
+        match (set, refuses_panes) {
+            (Some(set), _) => set,
+            (None, Some(false)) => OnFault::Admit,
+            (None, _) => OnFault::Refuse,
+        }
+    }
+
+    /// As written in plugins.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFault::Refuse => "refuse",
+            OnFault::Admit => "admit",
+        }
     }
 }
 
