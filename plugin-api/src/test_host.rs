@@ -814,7 +814,10 @@ mod tests {
             panic!("admit_pane is broken");
         }
         fn on_pre_spawn(&self, _: &PaneInfo, _: &mut SpawnEnv<'_>) -> Result<(), HookError> {
-            Err(HookError::new(HookErrorKind::Failed, "on_pre_spawn is broken"))
+            Err(HookError::new(
+                HookErrorKind::Failed,
+                "on_pre_spawn is broken",
+            ))
         }
     }
 

@@ -863,26 +863,60 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl PluginStatus {
-    /// `name version api=X path status`, as `host-shim check` prints it.
+    /// `name version api=X path status`, as `host-shim check` prints it:
+    /// one line per entry, status `ok`, `disabled` or `error`. For an
+    /// error, what went wrong follows on the next line(s), `error: ...`
+    /// (see [`detail`](Self::detail)).
     pub fn line(&self) -> String {
         let (version, api, status) = match &self.state {
-            PluginState::Disabled => ("-".to_string(), "-".to_string(), "disabled".to_string()),
+            PluginState::Disabled => ("-".to_string(), "-".to_string(), "disabled"),
             PluginState::Active(meta) => (
                 printable(&meta.version).into_owned(),
                 meta.api_version.to_string(),
-                "ok".to_string(),
+                "ok",
             ),
-            PluginState::Failed(err) => (
-                "-".to_string(),
-                "-".to_string(),
-                format!("error: {}", err.cause()),
-            ),
+            PluginState::Failed(err) => {
+                // A plugin of another major version says which it is.
+                let api = match err {
+                    HostError::Load {
+                        error: LoadError::ApiVersion { plugin, .. },
+                        ..
+                    } => printable(plugin).into_owned(),
+                    _ => "-".to_string(),
+                };
+                ("-".to_string(), api, "error")
+            }
         };
-        format!(
+        let mut line = format!(
             "{name}\t{version}\tapi {api}\t{file}\t{status}",
             name = self.name,
             file = self.file.display()
-        )
+        );
+        if let Some(detail) = self.detail() {
+            line.push('\n');
+            line.push_str(&detail);
+        }
+        line
+    }
+
+    /// For an entry that failed: `error: CAUSE`, then what its fault does
+    /// to panes. `None` for one that loaded or is disabled.
+    pub fn detail(&self) -> Option<String> {
+        let PluginState::Failed(err) = &self.state else {
+            return None;
+        };
+        let panes = if self.required {
+            "required: the server does not start without it".to_string()
+        } else {
+            match self.on_fault {
+                Some(OnFault::Refuse) => {
+                    "optional, on_fault = \"refuse\": every pane is refused until it loads"
+                        .to_string()
+                }
+                _ => "optional, on_fault = \"admit\": panes start without it".to_string(),
+            }
+        };
+        Some(format!("error: {}\n{panes}", err.cause()))
     }
 }
 
