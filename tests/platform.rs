@@ -566,10 +566,7 @@ fn error_plugin_path_is_dev_null() {
 fn error_library_name_not_found() {
     let sandbox = Sandbox::new();
     let toml = "search_dirs = [\"lib\"]\n[[plugins]]\nname = \"subject\"\nlibrary = \"no_such_plugin\"\nrequired = true\n";
-    let err = start(&sandbox, toml)
-        .err()
-        .expect("start fails")
-        .to_string();
+    let err = start(&sandbox, toml).expect_err("start fails").to_string();
     assert!(err.contains("plugin `subject`"), "{err}");
     assert!(
         err.contains(&ccmux_tests::lib_file_name("no_such_plugin")),
@@ -640,10 +637,7 @@ fn error_in_constructor() {
         true,
         "fail_constructor = true",
     );
-    let err = start(&sandbox, &toml)
-        .err()
-        .expect("start fails")
-        .to_string();
+    let err = start(&sandbox, &toml).expect_err("start fails").to_string();
     assert!(err.contains("plugin `subject`"), "{err}");
     assert!(err.contains("failed to start"), "{err}");
     assert!(
@@ -661,7 +655,7 @@ fn panic_in_constructor() {
         true,
         "panic_constructor = true",
     );
-    let err = start(&sandbox, &toml).err().expect("start fails");
+    let err = start(&sandbox, &toml).expect_err("start fails");
     match &err {
         StartError::Plugin(host_err) => {
             assert_eq!(host_err.hook_error_kind(), Some(HookErrorKind::Panic))
@@ -680,10 +674,7 @@ fn bad_plugin_config_names_the_plugin_and_key() {
         true,
         "rendezvous = \"many\"",
     );
-    let err = start(&sandbox, &toml)
-        .err()
-        .expect("start fails")
-        .to_string();
+    let err = start(&sandbox, &toml).expect_err("start fails").to_string();
     assert!(err.contains("`subject`"), "{err}");
     assert!(err.contains("plugins.config.rendezvous"), "{err}");
 }
@@ -693,8 +684,7 @@ fn config_file_errors_name_the_file() {
     let sandbox = Sandbox::new();
     let missing = sandbox.path().join("nope.toml");
     let err = PluginHost::start(&missing)
-        .err()
-        .expect("missing")
+        .expect_err("missing")
         .to_string();
     assert!(err.contains(&missing.display().to_string()), "{err}");
     assert!(err.contains("no such file"), "{err}");
@@ -703,15 +693,13 @@ fn config_file_errors_name_the_file() {
         &sandbox,
         "[[plugins]]\nname = \"x\"\npath = \"a\"\nrequierd = true\n",
     )
-    .err()
-    .expect("unknown key")
+    .expect_err("unknown key")
     .to_string();
     assert!(err.contains("plugins.toml:4:1"), "{err}");
     assert!(err.contains("unknown field `requierd`"), "{err}");
 
     let err = start(&sandbox, "[[plugins]]\nname = \"x\npath = \"a\"\n")
-        .err()
-        .expect("bad toml")
+        .expect_err("bad toml")
         .to_string();
     assert!(err.contains("plugins.toml:2:"), "{err}");
     assert!(err.contains("invalid TOML"), "{err}");

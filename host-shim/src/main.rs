@@ -44,6 +44,7 @@ mod attach;
 mod carry_back;
 mod cli;
 mod config_file;
+mod new_plugin;
 mod pane;
 mod plugins;
 mod reload;
@@ -79,6 +80,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Attach(args) => attach::attach(args),
         Command::CarryBack(args) => carry_back::carry_back(args),
+        Command::NewPlugin(args) => new_plugin::new_plugin(args),
     };
     ExitCode::from(code)
 }
