@@ -347,7 +347,8 @@ pub fn parse_config<C: DeserializeOwned>(plugin: &str, toml_text: &str) -> Resul
             HookErrorKind::Config,
             format!(
                 "plugin `{plugin}`: bad value for `{key}`: {}; fix it in plugins.toml",
-                err.inner()
+                // toml's message ends with a line break: one line.
+                err.inner().to_string().trim_end()
             ),
         )
     })
@@ -415,6 +416,7 @@ mod tests {
         );
 
         let err = parse_config::<Sample>("demo", "grace = 1").unwrap_err();
+        assert!(!err.message.contains('\n'), "one line: {:?}", err.message);
         assert!(
             err.message.contains("unknown field `grace`"),
             "{}",

@@ -114,6 +114,26 @@ impl OnFault {
     }
 }
 
+/// Every key plugins.toml has, as a path: `search_dirs` at the top,
+/// `faults.KEY` in `[faults]`, `plugins.KEY` in each `[[plugins]]` entry
+/// (`plugins.config` is its `[plugins.config]` table, the plugin's own). A
+/// test checks it against what the parser accepts, and another checks the
+/// README's table of keys against it.
+pub const KEYS: &[&str] = &[
+    "search_dirs",
+    "faults.slow_hook_ms",
+    "faults.switch_off_after",
+    "plugins.name",
+    "plugins.path",
+    "plugins.library",
+    "plugins.enabled",
+    "plugins.required",
+    "plugins.on_fault",
+    "plugins.before",
+    "plugins.after",
+    "plugins.config",
+];
+
 fn default_enabled() -> bool {
     true
 }
@@ -517,6 +537,69 @@ mod tests {
         let err = err.to_string();
         assert!(err.contains("a -> b -> a"), "{err}");
         assert!(err.contains("remove one of them"), "{err}");
+    }
+
+    /// The fields serde expects in one table, from its "unknown field"
+    /// error: the parser's own list.
+    fn parser_fields(prefix: &str, text: &str) -> Vec<String> {
+        let err = parse(text).unwrap_err().to_string();
+        let (_, expected) = err
+            .split_once("expected one of ")
+            .or_else(|| err.split_once("expected "))
+            .unwrap_or_else(|| panic!("no field list in: {err}"));
+        // serde: "`a`", "`a` or `b`", "one of `a`, `b`, `c`".
+        expected
+            .split(", ")
+            .flat_map(|part| part.split(" or "))
+            .map(|field| format!("{prefix}{}", field.trim().trim_matches('`')))
+            .collect()
+    }
+
+    #[test]
+    fn keys_are_exactly_what_the_parser_accepts() {
+        let mut parser: Vec<String> = Vec::new();
+        for field in parser_fields("", "zz_not_a_key = 1\n") {
+            if field != "faults" && field != "plugins" {
+                parser.push(field);
+            }
+        }
+        parser.extend(parser_fields("faults.", "[faults]\nzz_not_a_key = 1\n"));
+        parser.extend(parser_fields(
+            "plugins.",
+            "[[plugins]]\nname = \"a\"\npath = \"a.so\"\nzz_not_a_key = 1\n",
+        ));
+        let mut keys: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
+        parser.sort();
+        keys.sort();
+        assert_eq!(keys, parser);
+    }
+
+    #[test]
+    fn on_fault_takes_refuse_or_admit_and_says_so_otherwise() {
+        let entry = |value: &str| {
+            parse(&format!(
+                "[[plugins]]\nname = \"a\"\npath = \"a.so\"\non_fault = {value}\n"
+            ))
+        };
+        assert_eq!(
+            entry("\"refuse\"").unwrap().plugins[0].on_fault,
+            Some(OnFault::Refuse)
+        );
+        assert_eq!(
+            entry("\"admit\"").unwrap().plugins[0].on_fault,
+            Some(OnFault::Admit)
+        );
+        let err = entry("\"closed\"").unwrap_err().to_string();
+        assert!(err.contains("at `plugins[0].on_fault`"), "{err}");
+        assert!(err.contains("unknown variant `closed`"), "{err}");
+        assert!(err.contains("`refuse`") && err.contains("`admit`"), "{err}");
+        assert_eq!(OnFault::resolve(None, None), OnFault::Refuse);
+        assert_eq!(OnFault::resolve(None, Some(true)), OnFault::Refuse);
+        assert_eq!(OnFault::resolve(None, Some(false)), OnFault::Admit);
+        assert_eq!(
+            OnFault::resolve(Some(OnFault::Admit), Some(true)),
+            OnFault::Admit
+        );
     }
 
     #[test]
