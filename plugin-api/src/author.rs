@@ -47,7 +47,9 @@ use crate::abi::{
 ///   [`ccmux_plugin_api::tracing`](crate::tracing)); events reach the
 ///   host's log under target `ccmux::plugin` with the plugin's name. Hosts
 ///   show warnings and errors by default; `info!` and below only when
-///   asked (host-shim: `RUST_LOG=ccmux::plugin=info`).
+///   asked (host-shim: `RUST_LOG=ccmux::plugin=info`). Spans are not
+///   forwarded: an event inside a span arrives without the span's fields,
+///   so put what matters in the event itself.
 /// * **Environment.** Never call `std::env::set_var`: a plugin library has
 ///   its own copy of std, and the host's environment is not the pane's.
 ///   Edit the pane's environment through [`SpawnEnv`].

@@ -156,6 +156,7 @@ fn default_enabled() -> bool {
 /// # path = "lib/libx.so"         # ... or a file, relative to this file (one of the two)
 /// enabled = true                 # default true; false never opens the library
 /// required = true                # default false; see below
+/// # on_fault = "refuse"          # optional: "refuse" or "admit"; see OnFault
 /// after = ["policy"]             # optional: plugins this one runs after ...
 /// # before = ["other"]           # ... or before (names of other entries)
 /// [plugins.config]               # handed to the plugin as-is: its own keys
@@ -176,6 +177,10 @@ fn default_enabled() -> bool {
 /// optional one is logged and left out of that step. A refusal of a pane
 /// (`admit_pane`, `SpawnEnv::refuse`) stops the pane whatever `required`
 /// says.
+///
+/// **On fault.** What panes get while an optional plugin cannot be asked
+/// (it did not load, failed, panicked or was switched off) is its
+/// `on_fault`: see [`OnFault`]. Every key: [`KEYS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginsConfig {
     /// The file it was read from.
