@@ -42,7 +42,7 @@ use abi_stable::{
 /// The root module every plugin library exports (through
 /// [`export_plugin!`](crate::export_plugin)). Frozen: see the module docs.
 #[repr(C)]
-#[derive(StableAbi)]
+#[derive(StableAbi, Debug)]
 #[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
 #[sabi(missing_field(panic))]
 pub struct PluginModule {

@@ -133,7 +133,10 @@ impl TestHost {
 
     /// Loads the plugin library at `library` (a built cdylib) as the
     /// server does, with `config_toml` as its config table. The plugin is
-    /// named after the file (`libhello_plugin.so`: `hello_plugin`).
+    /// named after the file (`libhello_plugin.so`: `hello_plugin`). The
+    /// library must exist: `cargo test` does not build a crate's cdylib,
+    /// so build it first, or use [`build_and_load`](Self::build_and_load),
+    /// which does.
     pub fn load(library: impl AsRef<Path>, config_toml: &str) -> Result<TestHost, HostError> {
         Self::options().load(library, config_toml)
     }
