@@ -111,3 +111,19 @@ fn new_plugin_with_api_git_names_the_url_and_the_release_tag() {
         "{cargo_toml}"
     );
 }
+
+#[test]
+fn without_api_flags_the_new_plugin_depends_on_the_checkout_host_shim_was_built_from() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("local");
+    let out = new_plugin(&sandbox, &["local", &dir.display().to_string()]);
+    assert!(out.status.success(), "{out}");
+    let cargo_toml = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
+    let api = std::fs::canonicalize(repo_root().join("plugin-api")).expect("plugin-api");
+    assert!(
+        cargo_toml.contains(&format!("path = {:?}", api.display().to_string())),
+        "{cargo_toml}"
+    );
+    // Its own .gitignore, for its target dir.
+    assert_eq!(sandbox.read("local/.gitignore"), "/target\n");
+}

@@ -69,7 +69,8 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// admitted without it (fail open). plugins.toml's `on_fault`
     /// (`"refuse"` or `"admit"`) overrides it per entry. A plugin that
     /// refuses without declaring it still stops the pane, and the host
-    /// logs a warning that its faults admit panes.
+    /// warns once (for an optional entry without `on_fault`) that its
+    /// faults admit panes.
     const REFUSES_PANES: bool = false;
 
     /// The plugin's `[plugins.config]` table. An absent table deserializes

@@ -902,6 +902,17 @@ mod tests {
             .filter(|e| e.message.contains("does not declare that it refuses panes"))
             .collect();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
+
+        // Required, its faults stop panes anyway: no warning.
+        let required = TestHost::build::<Gate>("allowed_root = \"/work\"").unwrap();
+        assert!(required
+            .pane_create(&PaneInfo::new("w_2_2").with_cwd("/tmp"))
+            .unwrap_err()
+            .is_refusal());
+        assert!(!required
+            .logs()
+            .iter()
+            .any(|e| e.message.contains("does not declare")));
         assert!(
             warnings[0].message.contains("REFUSES_PANES = true"),
             "{warnings:?}"

@@ -734,7 +734,9 @@ fn run_hook(
             }
             Outcome::Refused(reason) => {
                 plugin.counters.refused();
+                // A required plugin's faults stop panes anyway.
                 if !plugin.hooks.refuses_panes
+                    && !plugin.entry.required
                     && plugin.entry.on_fault.is_none()
                     && plugin.counters.first_undeclared_refusal()
                 {
