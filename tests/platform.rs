@@ -25,6 +25,16 @@ fn pane(id: &str) -> PaneInfo {
     }
 }
 
+/// `entry` with `on_fault = "admit"`: the probe declares refusals, so
+/// without it its faults would refuse panes (tests/fault_policy.rs).
+fn admitting(entry: String) -> String {
+    entry.replacen(
+        "[plugins.config]",
+        "on_fault = \"admit\"\n[plugins.config]",
+        1,
+    )
+}
+
 fn server_start(live: &[&str]) -> ServerStart {
     ServerStart {
         server_id: "3f2b8c1e-0000-4000-8000-000000000001".into(),
@@ -291,12 +301,12 @@ fn errors_of_optional_plugins_are_logged_and_the_rest_goes_on() {
     let sandbox = Sandbox::new();
     let record = sandbox.path().join("record");
     let toml = [
-        plugin_entry(
+        admitting(plugin_entry(
             "flaky",
             &probe_copy(&sandbox, "probe_flaky"),
             false,
             "fail_in = [\"on_pane_create\"]\npanic_in = [\"on_pre_spawn\"]",
-        ),
+        )),
         plugin_entry(
             "steady",
             &artifacts().probe_plugin,
@@ -556,10 +566,7 @@ fn error_plugin_path_is_dev_null() {
 fn error_library_name_not_found() {
     let sandbox = Sandbox::new();
     let toml = "search_dirs = [\"lib\"]\n[[plugins]]\nname = \"subject\"\nlibrary = \"no_such_plugin\"\nrequired = true\n";
-    let err = start(&sandbox, toml)
-        .err()
-        .expect("start fails")
-        .to_string();
+    let err = start(&sandbox, toml).expect_err("start fails").to_string();
     assert!(err.contains("plugin `subject`"), "{err}");
     assert!(
         err.contains(&ccmux_tests::lib_file_name("no_such_plugin")),
@@ -630,10 +637,7 @@ fn error_in_constructor() {
         true,
         "fail_constructor = true",
     );
-    let err = start(&sandbox, &toml)
-        .err()
-        .expect("start fails")
-        .to_string();
+    let err = start(&sandbox, &toml).expect_err("start fails").to_string();
     assert!(err.contains("plugin `subject`"), "{err}");
     assert!(err.contains("failed to start"), "{err}");
     assert!(
@@ -651,7 +655,7 @@ fn panic_in_constructor() {
         true,
         "panic_constructor = true",
     );
-    let err = start(&sandbox, &toml).err().expect("start fails");
+    let err = start(&sandbox, &toml).expect_err("start fails");
     match &err {
         StartError::Plugin(host_err) => {
             assert_eq!(host_err.hook_error_kind(), Some(HookErrorKind::Panic))
@@ -670,10 +674,7 @@ fn bad_plugin_config_names_the_plugin_and_key() {
         true,
         "rendezvous = \"many\"",
     );
-    let err = start(&sandbox, &toml)
-        .err()
-        .expect("start fails")
-        .to_string();
+    let err = start(&sandbox, &toml).expect_err("start fails").to_string();
     assert!(err.contains("`subject`"), "{err}");
     assert!(err.contains("plugins.config.rendezvous"), "{err}");
 }
@@ -683,8 +684,7 @@ fn config_file_errors_name_the_file() {
     let sandbox = Sandbox::new();
     let missing = sandbox.path().join("nope.toml");
     let err = PluginHost::start(&missing)
-        .err()
-        .expect("missing")
+        .expect_err("missing")
         .to_string();
     assert!(err.contains(&missing.display().to_string()), "{err}");
     assert!(err.contains("no such file"), "{err}");
@@ -693,15 +693,13 @@ fn config_file_errors_name_the_file() {
         &sandbox,
         "[[plugins]]\nname = \"x\"\npath = \"a\"\nrequierd = true\n",
     )
-    .err()
-    .expect("unknown key")
+    .expect_err("unknown key")
     .to_string();
     assert!(err.contains("plugins.toml:4:1"), "{err}");
     assert!(err.contains("unknown field `requierd`"), "{err}");
 
     let err = start(&sandbox, "[[plugins]]\nname = \"x\npath = \"a\"\n")
-        .err()
-        .expect("bad toml")
+        .expect_err("bad toml")
         .to_string();
     assert!(err.contains("plugins.toml:2:"), "{err}");
     assert!(err.contains("invalid TOML"), "{err}");
@@ -747,8 +745,11 @@ fn a_plugins_toml_that_is_a_fifo_is_refused_and_nothing_waits_on_it() {
 #[test]
 fn an_optional_plugin_that_fails_to_load_is_skipped() {
     let sandbox = Sandbox::new();
+    // With on_fault = "admit"; without it, a library that cannot be read
+    // refuses every pane (tests/fault_policy.rs).
     let toml = [
-        plugin_entry("broken", Path::new("/nonexistent/libx.so"), false, ""),
+        plugin_entry("broken", Path::new("/nonexistent/libx.so"), false, "")
+            .replace("[plugins.config]", "on_fault = \"admit\"\n[plugins.config]"),
         plugin_entry(
             "probe",
             &artifacts().probe_plugin,
@@ -1067,7 +1068,7 @@ fn an_optional_plugin_failing_n_times_in_a_row_is_switched_off_until_a_reload() 
     let record = sandbox.path().join("record");
     let toml = format!(
         "[faults]\nswitch_off_after = 3\n\n{}{}",
-        plugin_entry(
+        admitting(plugin_entry(
             "flaky",
             &probe_copy(&sandbox, "probe_flaky"),
             false,
@@ -1075,7 +1076,7 @@ fn an_optional_plugin_failing_n_times_in_a_row_is_switched_off_until_a_reload() 
                 "record = {:?}\nfail_in = [\"on_pane_create\"]\npanic_in = [\"on_pre_spawn\"]",
                 record.display().to_string()
             ),
-        ),
+        )),
         // Required plugins are never switched off.
         plugin_entry(
             "strict",
@@ -1206,7 +1207,7 @@ fn counts_of_calls_failures_and_the_last_error_per_plugin() {
 #[test]
 fn a_newer_plugin_on_an_older_host_loads_and_its_refusal_arrives_as_a_failure() {
     // old-host is built against the frozen 1.0 contract; the probe against
-    // this plugin-api (1.2): see plugin-api's `versioning` page.
+    // this plugin-api (1.3): see plugin-api's `versioning` page.
     let sandbox = Sandbox::new();
     let old_host = ccmux_tests::fixture_binary("old-host");
     let out = ccmux_tests::run(
@@ -1226,6 +1227,7 @@ fn a_newer_plugin_on_an_older_host_loads_and_its_refusal_arrives_as_a_failure() 
             "ignored hook on_pane_create_v2",
             "ignored hook on_pre_spawn_v2",
             "ignored hook on_server_stop",
+            "ignored hook refuses_panes",
             "on_server_start: ok, 0 env edits",
             &format!("on_pane_create: {refusal}"),
             &format!("on_pre_spawn: {refusal}"),

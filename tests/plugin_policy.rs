@@ -161,13 +161,14 @@ fn a_slow_hook_is_a_warning_in_host_shims_log() {
     );
     let out = shim_run(&sandbox, &config, &["--pane-id", "w_0_0", "--", "true"]);
     assert!(out.status.success(), "slow is not a failure: {out}");
+    // The slow hook's warning. (With a 1 ms threshold another hook of a
+    // loaded machine may be warned about too: only this one must be.)
     let warning = out
         .stderr
         .lines()
-        .find(|l| l.contains("WARN") && l.contains("took"))
-        .unwrap_or_else(|| panic!("no slow-hook warning: {out}"));
+        .find(|l| l.contains("WARN") && l.contains("took") && l.contains("in on_pre_spawn"))
+        .unwrap_or_else(|| panic!("no slow-hook warning for on_pre_spawn: {out}"));
     assert!(warning.contains("plugin `sluggish`"), "{warning}");
-    assert!(warning.contains("in on_pre_spawn"), "{warning}");
 }
 
 #[test]

@@ -35,6 +35,32 @@ pub enum Command {
     /// plugin kept pending (held back, or not merged yet): list them item
     /// by item, apply one, or drop one.
     CarryBack(CarryBackArgs),
+    /// Write a new plugin crate from the template: NAME filled in,
+    /// depending on plugin-api by path (--api-path) or git (--api-git).
+    NewPlugin(NewPluginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewPluginArgs {
+    /// The crate's package name (lowercase letters, digits, `-`, `_`).
+    pub name: String,
+
+    /// Where to write it: a new or empty directory [default: ./NAME].
+    pub dir: Option<PathBuf>,
+
+    /// A ccmux checkout's plugin-api/ directory, as a path dependency
+    /// [default: the checkout this host-shim was built from].
+    #[arg(long, value_name = "DIR", conflicts_with = "api_git")]
+    pub api_path: Option<PathBuf>,
+
+    /// The ccmux repository's git URL, as a git dependency at --api-tag.
+    #[arg(long, value_name = "URL")]
+    pub api_git: Option<String>,
+
+    /// The tag for --api-git [default: plugin-api-vVERSION, this
+    /// host-shim's plugin-api version].
+    #[arg(long, value_name = "TAG", requires = "api_git")]
+    pub api_tag: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,7 @@ mod carry_back;
 mod cli;
 mod config_file;
 mod doctor;
+mod new_plugin;
 mod pane;
 mod plugins;
 mod reload;
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         Command::Attach(args) => attach::attach(args),
         Command::CarryBack(args) => carry_back::carry_back(args),
         Command::Doctor(args) => doctor::doctor(args),
+        Command::NewPlugin(args) => new_plugin::new_plugin(args),
     };
     ExitCode::from(code)
 }

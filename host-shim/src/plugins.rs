@@ -10,7 +10,8 @@ use ccmux_plugin_api::HookErrorKind;
 use crate::config_file::ConfigChoice;
 use crate::exit;
 
-/// Prints one status line per plugins.toml entry on stdout. With `strict`
+/// Prints one status line per plugins.toml entry on stdout (an entry that
+/// failed: its error and what it does to panes indented below it). With `strict`
 /// (`check`) the result is a failure if any enabled plugin did not load,
 /// and a usage error if one did not because its `[plugins.config]` is
 /// invalid (a bad plugins.toml).

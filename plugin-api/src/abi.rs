@@ -42,7 +42,7 @@ use abi_stable::{
 /// The root module every plugin library exports (through
 /// [`export_plugin!`](crate::export_plugin)). Frozen: see the module docs.
 #[repr(C)]
-#[derive(StableAbi)]
+#[derive(StableAbi, Debug)]
 #[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
 #[sabi(missing_field(panic))]
 pub struct PluginModule {
@@ -76,7 +76,7 @@ pub struct PluginMetadata {
 
 /// Everything a plugin receives when it is constructed.
 #[repr(C)]
-#[derive(StableAbi)]
+#[derive(StableAbi, Debug)]
 pub struct InitArgs {
     /// The name plugins.toml gives this plugin; used in its log events.
     pub plugin_name: RString,
@@ -92,7 +92,7 @@ pub struct InitArgs {
 /// `tracing`'s globals, so its events must be forwarded to the host's
 /// subscriber through this function.
 #[repr(C)]
-#[derive(StableAbi, Clone, Copy)]
+#[derive(StableAbi, Debug, Clone, Copy)]
 pub struct LogSink {
     /// Whether the host wants events of this level (1 error ... 5 trace).
     /// Asked per event, so the host's filter may change at run time.
@@ -103,13 +103,13 @@ pub struct LogSink {
 
 /// An opaque pointer to a plugin's state, owned by the plugin library.
 #[repr(transparent)]
-#[derive(StableAbi, Clone, Copy)]
+#[derive(StableAbi, Debug, Clone, Copy)]
 pub struct InstancePtr(pub *const c_void);
 
 /// A constructed plugin. The host calls `drop` exactly once, when no hook
 /// can run on it any more.
 #[repr(C)]
-#[derive(StableAbi)]
+#[derive(StableAbi, Debug)]
 pub struct PluginInstance {
     pub state: InstancePtr,
     pub drop: extern "C" fn(InstancePtr),
@@ -117,7 +117,7 @@ pub struct PluginInstance {
 
 /// One hook a plugin implements.
 #[repr(C)]
-#[derive(StableAbi, Clone, Copy)]
+#[derive(StableAbi, Debug, Clone, Copy)]
 pub struct HookEntry {
     /// The hook's name, one of the `NAME`s of [`HookSignature`] types.
     pub hook: RStr<'static>,
@@ -143,7 +143,7 @@ macro_rules! hook_signatures {
     ($( $(#[$doc:meta])* $ty:ident = $name:literal, fn($($arg:ty),*) -> $ret:ty; )*) => {$(
         $(#[$doc])*
         #[repr(C)]
-        #[derive(StableAbi, Clone, Copy)]
+        #[derive(StableAbi, Debug, Clone, Copy)]
         pub struct $ty {
             pub call: extern "C" fn(InstancePtr, $($arg),*) -> $ret,
         }
@@ -176,6 +176,23 @@ hook_signatures! {
     /// `on_server_stop` (1.1): graceful shutdown; open panes will be
     /// restored.
     ServerStopHook = "on_server_stop", fn(&ServerStop) -> HookResult;
+}
+
+/// Not a hook: a declaration in the hook table (1.3), `refuses_panes`.
+/// A plugin whose [`Plugin::REFUSES_PANES`](crate::Plugin::REFUSES_PANES)
+/// is true lists it with `refuses: true`: it is a policy plugin, and a
+/// host that cannot ask it (it panicked, failed or was switched off) refuses
+/// panes unless plugins.toml's `on_fault` says otherwise. Hosts older than
+/// 1.3 do not know the name and never read it.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct RefusesPanes {
+    /// Whether the plugin may refuse panes.
+    pub refuses: bool,
+}
+
+impl HookSignature for RefusesPanes {
+    const NAME: &'static str = "refuses_panes";
 }
 
 /// The server has started.

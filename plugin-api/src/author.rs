@@ -36,6 +36,10 @@ use crate::abi::{
 /// * **Refusals** are not errors: [`admit_pane`](Self::admit_pane) and
 ///   [`SpawnEnv::refuse`] stop a pane from starting whatever `required`
 ///   says, and the user is told the plugin's name and reason.
+///   A plugin that refuses panes sets
+///   [`REFUSES_PANES`](Self::REFUSES_PANES): then, by default, a host
+///   refuses every pane while it cannot ask the plugin (it failed, panicked
+///   or was switched off), instead of admitting them unchecked.
 /// * **Time.** A hook slower than `slow_hook_ms` (plugins.toml `[faults]`,
 ///   default 1000) is logged as a warning; a pane waits for its hooks, so
 ///   do slow work on a thread of your own.
@@ -43,7 +47,9 @@ use crate::abi::{
 ///   [`ccmux_plugin_api::tracing`](crate::tracing)); events reach the
 ///   host's log under target `ccmux::plugin` with the plugin's name. Hosts
 ///   show warnings and errors by default; `info!` and below only when
-///   asked (host-shim: `RUST_LOG=ccmux::plugin=info`).
+///   asked (host-shim: `RUST_LOG=ccmux::plugin=info`). Spans are not
+///   forwarded: an event inside a span arrives without the span's fields,
+///   so put what matters in the event itself.
 /// * **Environment.** Never call `std::env::set_var`: a plugin library has
 ///   its own copy of std, and the host's environment is not the pane's.
 ///   Edit the pane's environment through [`SpawnEnv`].
@@ -51,6 +57,21 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// The plugin's own name, reported by `host-shim check` next to the
     /// name plugins.toml gives it.
     const NAME: &'static str;
+
+    /// Whether this plugin may refuse panes ([`admit_pane`](Self::admit_pane),
+    /// [`SpawnEnv::refuse`]): a policy plugin. Default `false` (plugin-api
+    /// 1.3; older plugins declare nothing, which reads as `false`).
+    ///
+    /// It sets what a host does with panes while it cannot ask the plugin:
+    /// when an optional plugin's pane hook fails or panics, after `[faults]
+    /// switch_off_after` switched it off, or when its constructor failed.
+    /// `true`: every pane is refused (fail closed); `false`: panes are
+    /// admitted without it (fail open). plugins.toml's `on_fault`
+    /// (`"refuse"` or `"admit"`) overrides it per entry. A plugin that
+    /// refuses without declaring it still stops the pane, and the host
+    /// warns once (for an optional entry without `on_fault`) that its
+    /// faults admit panes.
+    const REFUSES_PANES: bool = false;
 
     /// The plugin's `[plugins.config]` table. An absent table deserializes
     /// as an empty one, so give fields `#[serde(default)]`; use
@@ -224,6 +245,7 @@ pub struct InitContext {
 /// A spawn environment under edit: reads see earlier edits (this plugin's
 /// and those of plugins before it), writes are recorded as edits the host
 /// applies to the process it spawns.
+#[derive(Debug)]
 pub struct SpawnEnv<'a> {
     base: &'a [EnvVar],
     edits: Vec<EnvEdit>,
@@ -328,7 +350,8 @@ pub fn parse_config<C: DeserializeOwned>(plugin: &str, toml_text: &str) -> Resul
             HookErrorKind::Config,
             format!(
                 "plugin `{plugin}`: bad value for `{key}`: {}; fix it in plugins.toml",
-                err.inner()
+                // toml's message ends with a line break: one line.
+                err.inner().to_string().trim_end()
             ),
         )
     })
@@ -396,6 +419,7 @@ mod tests {
         );
 
         let err = parse_config::<Sample>("demo", "grace = 1").unwrap_err();
+        assert!(!err.message.contains('\n'), "one line: {:?}", err.message);
         assert!(
             err.message.contains("unknown field `grace`"),
             "{}",

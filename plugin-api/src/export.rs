@@ -21,8 +21,8 @@ use crate::abi::{
     EnvEdit, EnvVar, HookEntry, HookError, HookErrorKind, HookReply, HookResult, HookSignature,
     InitArgs, InstancePtr, PaneCloseHook, PaneCreateHook, PaneCreateV2Hook, PaneExit,
     PaneHookResult, PaneInfo, PaneReply, PluginInstance, PluginMetadata, PluginModule,
-    PluginModuleRef, PreSpawnHook, PreSpawnV2Hook, ServerStart, ServerStartHook, ServerStop,
-    ServerStopHook,
+    PluginModuleRef, PreSpawnHook, PreSpawnV2Hook, RefusesPanes, ServerStart, ServerStartHook,
+    ServerStop, ServerStopHook,
 };
 use crate::author::{parse_config, InitContext, Plugin, SpawnEnv, Verdict};
 use crate::log_bridge;
@@ -413,6 +413,9 @@ pub(crate) extern "C" fn hooks<T: Plugin>() -> RSlice<'static, HookEntry> {
             }),
             entry(&ServerStopHook {
                 call: on_server_stop::<T>,
+            }),
+            entry(&RefusesPanes {
+                refuses: T::REFUSES_PANES,
             }),
         ]
     };

@@ -22,8 +22,9 @@
 //!
 //! # Writing a plugin
 //!
-//! Start from the template in the repository, `templates/plugin/`: a crate
-//! that builds, loads and is tested in CI. A plugin is a `cdylib` crate:
+//! `host-shim new-plugin NAME [DIR]` writes a new plugin crate from the
+//! repository's template (`templates/plugin/`, built, loaded and tested in
+//! CI) with NAME filled in. A plugin is a `cdylib` crate:
 //!
 //! ```toml
 //! [package]
@@ -35,11 +36,13 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! # Where your ccmux checkout is; nothing else is needed.
-//! ccmux-plugin-api = { path = "../ccmux/plugin-api", version = "1.2" }
+//! # By git, at a release tag (the URL is the ccmux repository's) ...
+//! ccmux-plugin-api = { git = "https://example.org/ccmux.git", tag = "plugin-api-v1.3.0" }
+//! # ... or by path to a checkout:
+//! # ccmux-plugin-api = { path = "../ccmux/plugin-api", version = "1.3" }
 //!
 //! [dev-dependencies]
-//! ccmux-plugin-api = { path = "../ccmux/plugin-api", version = "1.2", features = ["test-host"] }
+//! ccmux-plugin-api = { git = "https://example.org/ccmux.git", tag = "plugin-api-v1.3.0", features = ["test-host"] }
 //! ```
 //!
 //! and in `src/lib.rs` a type, its config, an `impl Plugin` with the hooks
@@ -70,6 +73,8 @@
 //!
 //! impl Plugin for Policy {
 //!     const NAME: &'static str = "policy";
+//!     // It refuses panes: while it cannot be asked, panes are refused too.
+//!     const REFUSES_PANES: bool = true;
 //!     type Config = PolicyConfig;
 //!
 //!     fn new(config: PolicyConfig, ctx: &InitContext) -> Result<Self, HookError> {
@@ -105,20 +110,29 @@
 //!
 //! `cargo build --release` makes `target/release/libpolicy_plugin.so`
 //! (`.dylib` on macOS); name it in plugins.toml (every key is described
-//! on `PluginsConfig`, in the `host` module):
+//! on `PluginsConfig`, in the `host` module, and in the repository's
+//! README):
 //!
 //! ```toml
 //! [[plugins]]
 //! name = "policy"
 //! path = "target/release/libpolicy_plugin.so"   # relative to plugins.toml
-//! required = true          # its failures stop the pane; refusals stop it either way
+//! required = false         # its failures are logged; refusals stop the pane either way
+//! on_fault = "refuse"      # while it fails or is switched off, panes are refused
+//!                          # (the default for a plugin with REFUSES_PANES = true)
 //! before = ["isolation"]   # refuse before the isolation plugin prepares anything
 //! [plugins.config]
 //! work_root = "/home/me/work"
 //! ```
 //!
 //! and check it loads: `host-shim check --config plugins.toml` prints one
-//! line per plugin, `ok` or what is wrong and what to do.
+//! line per plugin, `ok`, `disabled` or `error`, with what is wrong and
+//! what to do indented below.
+//!
+//! Log with `tracing` (re-exported): a plugin's events reach the host's log
+//! with its plugins.toml name and their fields. Its spans are not
+//! forwarded: an event inside a span arrives without the span's fields, so
+//! put what matters in the event.
 //!
 //! # Testing a plugin
 //!
@@ -179,15 +193,23 @@
 //! ```
 //!
 //! Put such tests in the plugin crate (`#[cfg(test)]`) with `ccmux-plugin-api`
-//! as a dev-dependency with `features = ["test-host"]`. `TestHost::load`
-//! runs the same through the built library, as the server loads it.
+//! as a dev-dependency with `features = ["test-host"]`. To run them
+//! through the built library, as the server loads it, one line builds the
+//! crate's cdylib (`cargo build --lib`, in the test's target dir and
+//! profile) and loads it:
+//!
+//! ```ignore
+//! let host = TestHost::build_and_load(env!("CARGO_MANIFEST_DIR"), "work_root = \"/home/me/work\"")?;
+//! ```
+//!
+//! (`TestHost::load(path, config)` loads a library built already.)
 //!
 //! # Which version
 //!
 //! A plugin runs in any host of the same plugin-api major version, older
 //! or newer: [`versioning`] says what each side gets. `host-shim check`
-//! shows the version each plugin was built against. Changes are listed in
-//! `plugin-api/CHANGELOG.md`.
+//! shows the version each plugin was built against. Changes, and what a
+//! minor and a major version promise, are in `plugin-api/CHANGELOG.md`.
 
 // Every `unsafe` block and impl says why it is sound (`// SAFETY:`).
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]

@@ -57,7 +57,8 @@ use crate::author::Plugin;
 use crate::export::{construct, hooks, wrap_instance};
 use crate::host::runtime::Constructed;
 use crate::host::{
-    FaultPolicy, HookTable, HostError, PluginCounts, PluginEntry, PluginHost, PluginsConfig,
+    FaultPolicy, HookTable, HostError, LoadError, OnFault, PluginCounts, PluginEntry, PluginHost,
+    PluginsConfig,
 };
 
 /// A [`PluginHost`] over one plugin, for tests. See the module docs.
@@ -77,6 +78,7 @@ pub struct TestHostOptions {
     env: Vec<EnvVar>,
     config_dir: Option<PathBuf>,
     faults: FaultPolicy,
+    on_fault: Option<OnFault>,
 }
 
 /// The environment a pane's process would get.
@@ -131,12 +133,35 @@ impl TestHost {
 
     /// Loads the plugin library at `library` (a built cdylib) as the
     /// server does, with `config_toml` as its config table. The plugin is
-    /// named after the file (`libhello_plugin.so`: `hello_plugin`).
+    /// named after the file (`libhello_plugin.so`: `hello_plugin`). The
+    /// library must exist: `cargo test` does not build a crate's cdylib,
+    /// so build it first, or use [`build_and_load`](Self::build_and_load),
+    /// which does.
     pub fn load(library: impl AsRef<Path>, config_toml: &str) -> Result<TestHost, HostError> {
         Self::options().load(library, config_toml)
     }
 
-    /// Options: name, `required`, base environment, config dir, faults.
+    /// Builds the plugin crate at `manifest_dir` as the server loads it (a
+    /// cdylib, `cargo build --lib`, in the profile and target dir of the
+    /// running test), then [`load`](Self::load)s that library. In a
+    /// plugin's own tests:
+    ///
+    /// ```ignore
+    /// let host = TestHost::build_and_load(env!("CARGO_MANIFEST_DIR"), "greeting = \"hi\"")?;
+    /// ```
+    ///
+    /// The plugin is named after the library file, as with `load`. A
+    /// failed build is a [`HostError::Load`] carrying cargo's output. See
+    /// [`build_cdylib`] for the build alone.
+    pub fn build_and_load(
+        manifest_dir: impl AsRef<Path>,
+        config_toml: &str,
+    ) -> Result<TestHost, HostError> {
+        Self::options().build_and_load(manifest_dir, config_toml)
+    }
+
+    /// Options: name, `required`, `on_fault`, base environment, config
+    /// dir, faults.
     pub fn options() -> TestHostOptions {
         TestHostOptions {
             name: None,
@@ -144,6 +169,7 @@ impl TestHost {
             env: Vec::new(),
             config_dir: None,
             faults: FaultPolicy::default(),
+            on_fault: None,
         }
     }
 
@@ -271,6 +297,33 @@ impl TestHostOptions {
         self
     }
 
+    /// plugins.toml's `on_fault` for the plugin [default: none, so the
+    /// plugin's [`REFUSES_PANES`](crate::Plugin::REFUSES_PANES) decides].
+    /// It matters for an [`optional`](Self::optional) plugin.
+    pub fn on_fault(mut self, on_fault: OnFault) -> Self {
+        self.on_fault = Some(on_fault);
+        self
+    }
+
+    /// [`TestHost::build_and_load`] with these options.
+    pub fn build_and_load(
+        self,
+        manifest_dir: impl AsRef<Path>,
+        config_toml: &str,
+    ) -> Result<TestHost, HostError> {
+        let manifest_dir = manifest_dir.as_ref();
+        match build_cdylib(manifest_dir) {
+            Ok(library) => self.load(library, config_toml),
+            Err(err) => Err(HostError::Load {
+                plugin: self.name.clone().unwrap_or_else(|| "plugin".to_string()),
+                file: manifest_dir.join("Cargo.toml"),
+                error: LoadError::Other {
+                    detail: err.to_string(),
+                },
+            }),
+        }
+    }
+
     /// [`TestHost::build`] with these options.
     pub fn build<P: Plugin>(self, config_toml: &str) -> Result<TestHost, HostError> {
         let name = self.name.clone().unwrap_or_else(|| P::NAME.to_string());
@@ -331,6 +384,7 @@ impl TestHostOptions {
                 required: self.required,
                 before: Vec::new(),
                 after: Vec::new(),
+                on_fault: self.on_fault,
                 config,
             }],
         };
@@ -362,6 +416,7 @@ impl TestHostOptions {
                 required: self.required,
                 before: Vec::new(),
                 after: Vec::new(),
+                on_fault: self.on_fault,
                 config: toml::Table::new(),
             },
             file: PathBuf::from(IN_PROCESS),
@@ -389,6 +444,139 @@ impl TestHostOptions {
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("."))
     }
+}
+
+impl std::fmt::Debug for TestHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestHost")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("base_env", &self.base_env)
+            .field("logs", &self.logs.lock().map(|l| l.len()).unwrap_or(0))
+            .finish()
+    }
+}
+
+/// Why [`build_cdylib`] could not build the library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Builds the plugin crate whose `Cargo.toml` is in `manifest_dir` as a
+/// cdylib and returns the library's path: `cargo build --lib` (cargo is
+/// `$CARGO`, which cargo sets for the tests it runs), into the target dir
+/// and profile of the running test binary (`target/debug/deps/...` builds
+/// into `target`, profile `debug`), so it reuses what the test's own
+/// build compiled. The library's name is `[lib] name`, else the package
+/// name with `-` as `_`.
+///
+/// `TestHost::load(build_cdylib(env!("CARGO_MANIFEST_DIR"))?, config)` is
+/// what [`TestHost::build_and_load`] does.
+pub fn build_cdylib(manifest_dir: impl AsRef<Path>) -> Result<PathBuf, BuildError> {
+    let manifest_dir = manifest_dir.as_ref();
+    let manifest = manifest_dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|err| {
+        BuildError(format!(
+            "cannot read {}: {err}; pass the plugin crate's directory (env!(\"CARGO_MANIFEST_DIR\"))",
+            manifest.display()
+        ))
+    })?;
+    let lib_name = library_name(&text).ok_or_else(|| {
+        BuildError(format!(
+            "{}: no [package] name or [lib] name; is it a plugin crate?",
+            manifest.display()
+        ))
+    })?;
+    let (target_dir, profile) = test_target(manifest_dir);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(&cargo);
+    command
+        .args(["build", "--lib", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    let output = command.output().map_err(|err| {
+        BuildError(format!(
+            "cannot run {}: {err}; run the tests with cargo, or set CARGO to cargo's path",
+            Path::new(&cargo).display()
+        ))
+    })?;
+    if !output.status.success() {
+        return Err(BuildError(format!(
+            "cargo build --lib --manifest-path {} failed ({}); fix the build errors:\n{}",
+            manifest.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        )));
+    }
+    let library = target_dir.join(&profile).join(format!(
+        "{}{lib_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    if !library.is_file() {
+        return Err(BuildError(format!(
+            "cargo built {} but there is no {}; is the crate's `crate-type` [\"cdylib\"]?",
+            manifest.display(),
+            library.display()
+        )));
+    }
+    Ok(library)
+}
+
+/// `[lib] name`, else the package name with `-` as `_`.
+fn library_name(cargo_toml: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(cargo_toml).ok()?;
+    let from_lib = table
+        .get("lib")
+        .and_then(|lib| lib.get("name"))
+        .and_then(|name| name.as_str());
+    let from_package = table
+        .get("package")
+        .and_then(|package| package.get("name"))
+        .and_then(|name| name.as_str());
+    from_lib.or(from_package).map(|name| name.replace('-', "_"))
+}
+
+/// The target dir and profile of the running test binary
+/// (`{target}/{profile}/deps/{name}-{hash}`); else `$CARGO_TARGET_DIR`
+/// or `manifest_dir/target`, and this build's profile.
+fn test_target(manifest_dir: &Path) -> (PathBuf, String) {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .filter(|deps| deps.file_name().is_some_and(|n| n == "deps"))
+        .and_then(Path::parent);
+    if let Some((dir, target)) = profile_dir.and_then(|dir| dir.parent().map(|t| (dir, t))) {
+        if let Some(profile) = dir.file_name() {
+            return (target.to_path_buf(), profile.to_string_lossy().into_owned());
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir.join("target"));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    (target, profile.to_string())
 }
 
 /// Where an in-process plugin's "file" is, in errors and statuses.
@@ -613,6 +801,147 @@ mod tests {
         let err = TestHost::build::<Gate>("allowed = 1").err().unwrap();
         assert!(err.to_string().contains("unknown field `allowed`"), "{err}");
         assert!(err.to_string().contains("`gate`"), "{err}");
+    }
+
+    /// Fails every pane hook; declares refusals or not.
+    struct Broken<const DECLARES: bool>;
+
+    impl<const DECLARES: bool> Plugin for Broken<DECLARES> {
+        const NAME: &'static str = "broken";
+        const REFUSES_PANES: bool = DECLARES;
+        type Config = crate::NoConfig;
+        fn new(_: crate::NoConfig, _: &InitContext) -> Result<Self, HookError> {
+            Ok(Broken)
+        }
+        fn admit_pane(&self, _: &PaneInfo) -> Result<Verdict, HookError> {
+            panic!("admit_pane is broken");
+        }
+        fn on_pre_spawn(&self, _: &PaneInfo, _: &mut SpawnEnv<'_>) -> Result<(), HookError> {
+            Err(HookError::new(
+                HookErrorKind::Failed,
+                "on_pre_spawn is broken",
+            ))
+        }
+    }
+
+    /// What opening a pane comes to: `Ok(true)` admitted, `Ok(false)`
+    /// refused.
+    fn admitted(host: &TestHost, id: &str) -> bool {
+        match host.open_pane(&PaneInfo::new(id)) {
+            Ok(_) => true,
+            Err(err) if err.is_refusal() => false,
+            Err(err) => panic!("neither: {err}"),
+        }
+    }
+
+    #[test]
+    fn an_optional_plugins_panics_and_switch_off_follow_its_declaration_and_on_fault() {
+        let faults = FaultPolicy {
+            switch_off_after: 2,
+            ..FaultPolicy::default()
+        };
+        let cases = [
+            (
+                TestHost::options()
+                    .optional()
+                    .faults(faults)
+                    .with_plugin(Broken::<true>),
+                false,
+            ),
+            (
+                TestHost::options()
+                    .optional()
+                    .faults(faults)
+                    .with_plugin(Broken::<false>),
+                true,
+            ),
+            (
+                TestHost::options()
+                    .optional()
+                    .faults(faults)
+                    .on_fault(OnFault::Admit)
+                    .with_plugin(Broken::<true>),
+                true,
+            ),
+            (
+                TestHost::options()
+                    .optional()
+                    .faults(faults)
+                    .on_fault(OnFault::Refuse)
+                    .with_plugin(Broken::<false>),
+                false,
+            ),
+        ];
+        for (i, (host, admits)) in cases.into_iter().enumerate() {
+            // Two failures in a row switch it off; the third pane is not
+            // asked.
+            for pane in ["w_1_0", "w_1_1", "w_1_2"] {
+                assert_eq!(admitted(&host, pane), admits, "case {i}, {pane}");
+            }
+            let counts = host.counts();
+            assert!(counts.switched_off, "case {i}: {counts:?}");
+            assert_eq!(counts.failures, 2, "case {i}: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_without_the_declaration_is_honoured_and_warned_about_once() {
+        let host = TestHost::options()
+            .optional()
+            .build::<Gate>("allowed_root = \"/work\"")
+            .unwrap();
+        for id in ["w_2_0", "w_2_1"] {
+            let err = host
+                .pane_create(&PaneInfo::new(id).with_cwd("/tmp"))
+                .unwrap_err();
+            assert!(err.is_refusal(), "{err}");
+        }
+        let warnings: Vec<LogEvent> = host
+            .logs()
+            .into_iter()
+            .filter(|e| e.message.contains("does not declare that it refuses panes"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+
+        // Required, its faults stop panes anyway: no warning.
+        let required = TestHost::build::<Gate>("allowed_root = \"/work\"").unwrap();
+        assert!(required
+            .pane_create(&PaneInfo::new("w_2_2").with_cwd("/tmp"))
+            .unwrap_err()
+            .is_refusal());
+        assert!(!required
+            .logs()
+            .iter()
+            .any(|e| e.message.contains("does not declare")));
+        assert!(
+            warnings[0].message.contains("REFUSES_PANES = true"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn the_library_name_is_lib_name_else_the_package_name() {
+        assert_eq!(
+            library_name("[package]\nname = \"hello-plugin\"\n").as_deref(),
+            Some("hello_plugin")
+        );
+        assert_eq!(
+            library_name("[package]\nname = \"a\"\n[lib]\nname = \"b_c\"\n").as_deref(),
+            Some("b_c")
+        );
+        assert_eq!(library_name("[workspace]\n"), None);
+        let err = build_cdylib("/nonexistent-crate").unwrap_err().to_string();
+        assert!(err.contains("/nonexistent-crate/Cargo.toml"), "{err}");
+        assert!(err.contains("CARGO_MANIFEST_DIR"), "{err}");
+    }
+
+    #[test]
+    fn test_hosts_and_their_parts_implement_debug() {
+        let host = TestHost::build::<Gate>("allowed_root = \"/\"").unwrap();
+        let text = format!("{host:?}");
+        assert!(text.contains("TestHost"), "{text}");
+        assert!(text.contains("\"gate\""), "{text}");
+        assert!(text.contains("PluginHost"), "{text}");
     }
 
     #[test]

@@ -58,6 +58,12 @@
 //!   fixture, a host built against the frozen 1.0 contract, loads the
 //!   current probe plugin and gets exactly this.)
 //!
+//! **A declaration** travels the same way (1.3's `refuses_panes`, from
+//! [`Plugin::REFUSES_PANES`](crate::Plugin::REFUSES_PANES)): an entry whose
+//! "function" points to a value ([`RefusesPanes`](crate::abi::RefusesPanes))
+//! rather than a function. An older host never reads it; an older plugin
+//! does not have it, which reads as "declares no refusals".
+//!
 //! **A change to the root module or to a type reachable from it**, or a
 //! hook's signature changed in place, is a new **major** version. Hosts
 //! and plugins of different major versions refuse each other at load time,
@@ -73,7 +79,8 @@
 //!
 //! # Host-side changes
 //!
-//! Things only the host reads (plugins.toml keys such as `before`, `after`
-//! and `[faults]`, the runtime's API) change with the minor version too,
-//! but never reach a plugin: an older plugins.toml keeps working, and a
-//! newer key in an older host is an "unknown field" error naming it.
+//! Things only the host reads (plugins.toml keys such as `before`, `after`,
+//! `on_fault` and `[faults]`, the runtime's API) change with the minor
+//! version too, but never reach a plugin: an older plugins.toml keeps
+//! working, and a newer key in an older host is an "unknown field" error
+//! naming it. `CHANGELOG.md` says what a minor and a major version promise.

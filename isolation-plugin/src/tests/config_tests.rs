@@ -62,6 +62,8 @@ fn config_keys() -> Vec<String> {
         .lines()
         .next()
         .unwrap_or_default();
+    // The list ends where the advice after it begins.
+    let expected = expected.split("; ").next().unwrap_or_default();
     expected
         .split(", ")
         .map(|key| {

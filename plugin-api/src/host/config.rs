@@ -45,6 +45,10 @@ pub struct PluginEntry {
     /// Plugins this one runs after.
     #[serde(default)]
     pub after: Vec<String>,
+    /// What the plugin's faults mean for panes: see [`OnFault`]. `None`:
+    /// the plugin's own declaration decides.
+    #[serde(default)]
+    pub on_fault: Option<OnFault>,
     /// The plugin's `[plugins.config]` table, handed to it as TOML.
     #[serde(default)]
     pub config: toml::Table,
@@ -60,9 +64,75 @@ impl PluginEntry {
             && self.library == other.library
             && self.enabled == other.enabled
             && self.required == other.required
+            && self.on_fault == other.on_fault
             && self.config == other.config
     }
 }
+
+/// plugins.toml's `on_fault` for one entry: what happens to panes while an
+/// optional plugin cannot be asked whether to admit them.
+///
+/// The plugin cannot be asked when it failed to load (its library, or its
+/// constructor), when one of its pane hooks (`admit_pane`,
+/// `on_pane_create`, `on_pre_spawn`) returned an error or panicked, and
+/// after `[faults] switch_off_after` switched it off. `enabled = false` is
+/// not a fault: the operator turned the plugin off, and panes are admitted
+/// without it whatever `on_fault` says. A `required` plugin's faults
+/// already stop the pane (or the server's start), so `on_fault` changes
+/// nothing for it.
+///
+/// Without `on_fault`: `refuse` for a plugin that declares it refuses panes
+/// ([`Plugin::REFUSES_PANES`](crate::Plugin::REFUSES_PANES)) and for one
+/// whose library could not be read (the host cannot tell whether it is a
+/// policy), `admit` for a plugin that loaded and declares no refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFault {
+    /// Fail closed: every pane is refused, naming the plugin and its fault.
+    Refuse,
+    /// Fail open: panes start without the plugin; its fault is logged.
+    Admit,
+}
+
+impl OnFault {
+    /// What applies to an entry: `on_fault` if set, else by declaration
+    /// (`None`: unknown, the library could not be read).
+    pub fn resolve(set: Option<OnFault>, refuses_panes: Option<bool>) -> OnFault {
+        match (set, refuses_panes) {
+            (Some(set), _) => set,
+            (None, Some(false)) => OnFault::Admit,
+            (None, _) => OnFault::Refuse,
+        }
+    }
+
+    /// As written in plugins.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFault::Refuse => "refuse",
+            OnFault::Admit => "admit",
+        }
+    }
+}
+
+/// Every key plugins.toml has, as a path: `search_dirs` at the top,
+/// `faults.KEY` in `[faults]`, `plugins.KEY` in each `[[plugins]]` entry
+/// (`plugins.config` is its `[plugins.config]` table, the plugin's own). A
+/// test checks it against what the parser accepts, and another checks the
+/// README's table of keys against it.
+pub const KEYS: &[&str] = &[
+    "search_dirs",
+    "faults.slow_hook_ms",
+    "faults.switch_off_after",
+    "plugins.name",
+    "plugins.path",
+    "plugins.library",
+    "plugins.enabled",
+    "plugins.required",
+    "plugins.on_fault",
+    "plugins.before",
+    "plugins.after",
+    "plugins.config",
+];
 
 fn default_enabled() -> bool {
     true
@@ -86,6 +156,7 @@ fn default_enabled() -> bool {
 /// # path = "lib/libx.so"         # ... or a file, relative to this file (one of the two)
 /// enabled = true                 # default true; false never opens the library
 /// required = true                # default false; see below
+/// # on_fault = "refuse"          # optional: "refuse" or "admit"; see OnFault
 /// after = ["policy"]             # optional: plugins this one runs after ...
 /// # before = ["other"]           # ... or before (names of other entries)
 /// [plugins.config]               # handed to the plugin as-is: its own keys
@@ -106,6 +177,10 @@ fn default_enabled() -> bool {
 /// optional one is logged and left out of that step. A refusal of a pane
 /// (`admit_pane`, `SpawnEnv::refuse`) stops the pane whatever `required`
 /// says.
+///
+/// **On fault.** What panes get while an optional plugin cannot be asked
+/// (it did not load, failed, panicked or was switched off) is its
+/// `on_fault`: see [`OnFault`]. Every key: [`KEYS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginsConfig {
     /// The file it was read from.
@@ -467,6 +542,69 @@ mod tests {
         let err = err.to_string();
         assert!(err.contains("a -> b -> a"), "{err}");
         assert!(err.contains("remove one of them"), "{err}");
+    }
+
+    /// The fields serde expects in one table, from its "unknown field"
+    /// error: the parser's own list.
+    fn parser_fields(prefix: &str, text: &str) -> Vec<String> {
+        let err = parse(text).unwrap_err().to_string();
+        let (_, expected) = err
+            .split_once("expected one of ")
+            .or_else(|| err.split_once("expected "))
+            .unwrap_or_else(|| panic!("no field list in: {err}"));
+        // serde: "`a`", "`a` or `b`", "one of `a`, `b`, `c`".
+        expected
+            .split(", ")
+            .flat_map(|part| part.split(" or "))
+            .map(|field| format!("{prefix}{}", field.trim().trim_matches('`')))
+            .collect()
+    }
+
+    #[test]
+    fn keys_are_exactly_what_the_parser_accepts() {
+        let mut parser: Vec<String> = Vec::new();
+        for field in parser_fields("", "zz_not_a_key = 1\n") {
+            if field != "faults" && field != "plugins" {
+                parser.push(field);
+            }
+        }
+        parser.extend(parser_fields("faults.", "[faults]\nzz_not_a_key = 1\n"));
+        parser.extend(parser_fields(
+            "plugins.",
+            "[[plugins]]\nname = \"a\"\npath = \"a.so\"\nzz_not_a_key = 1\n",
+        ));
+        let mut keys: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
+        parser.sort();
+        keys.sort();
+        assert_eq!(keys, parser);
+    }
+
+    #[test]
+    fn on_fault_takes_refuse_or_admit_and_says_so_otherwise() {
+        let entry = |value: &str| {
+            parse(&format!(
+                "[[plugins]]\nname = \"a\"\npath = \"a.so\"\non_fault = {value}\n"
+            ))
+        };
+        assert_eq!(
+            entry("\"refuse\"").unwrap().plugins[0].on_fault,
+            Some(OnFault::Refuse)
+        );
+        assert_eq!(
+            entry("\"admit\"").unwrap().plugins[0].on_fault,
+            Some(OnFault::Admit)
+        );
+        let err = entry("\"closed\"").unwrap_err().to_string();
+        assert!(err.contains("at `plugins[0].on_fault`"), "{err}");
+        assert!(err.contains("unknown variant `closed`"), "{err}");
+        assert!(err.contains("`refuse`") && err.contains("`admit`"), "{err}");
+        assert_eq!(OnFault::resolve(None, None), OnFault::Refuse);
+        assert_eq!(OnFault::resolve(None, Some(true)), OnFault::Refuse);
+        assert_eq!(OnFault::resolve(None, Some(false)), OnFault::Admit);
+        assert_eq!(
+            OnFault::resolve(Some(OnFault::Admit), Some(true)),
+            OnFault::Admit
+        );
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub(crate) struct PluginCounters {
     refusals: AtomicU64,
     failures_in_a_row: AtomicU32,
     switched_off: AtomicBool,
+    /// Warned once that it refused without declaring `REFUSES_PANES`.
+    warned_undeclared: AtomicBool,
     last_error: Mutex<Option<String>>,
 }
 
@@ -93,6 +95,11 @@ impl PluginCounters {
         if self.failures_in_a_row.load(Ordering::Relaxed) != 0 {
             self.failures_in_a_row.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// True the first time it is called.
+    pub(crate) fn first_undeclared_refusal(&self) -> bool {
+        !self.warned_undeclared.swap(true, Ordering::Relaxed)
     }
 
     pub(crate) fn refused(&self) {

@@ -13,7 +13,7 @@ use abi_stable::StableAbi;
 
 use crate::abi::{
     HookEntry, HookSignature, PaneCloseHook, PaneCreateHook, PaneCreateV2Hook, PluginMetadata,
-    PluginModuleRef, PreSpawnHook, PreSpawnV2Hook, ServerStartHook, ServerStopHook,
+    PluginModuleRef, PreSpawnHook, PreSpawnV2Hook, RefusesPanes, ServerStartHook, ServerStopHook,
 };
 use crate::host::config::describe_file_type;
 use crate::host::LoadError;
@@ -39,6 +39,43 @@ pub struct HookTable {
     pub pre_spawn_v2: Option<&'static PreSpawnV2Hook>,
     pub pane_close: Option<&'static PaneCloseHook>,
     pub server_stop: Option<&'static ServerStopHook>,
+    /// The plugin declares it may refuse panes (`refuses_panes`, 1.3):
+    /// see [`Plugin::REFUSES_PANES`](crate::Plugin::REFUSES_PANES).
+    pub refuses_panes: bool,
+}
+
+impl std::fmt::Debug for PluginLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginLibrary")
+            .field("path", &self.path)
+            .field("metadata", &self.metadata)
+            .field("hooks", &self.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for HookTable {
+    /// Which hooks the plugin has, by name.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let present = [
+            (ServerStartHook::NAME, self.server_start.is_some()),
+            (PaneCreateHook::NAME, self.pane_create.is_some()),
+            (PaneCreateV2Hook::NAME, self.pane_create_v2.is_some()),
+            (PreSpawnHook::NAME, self.pre_spawn.is_some()),
+            (PreSpawnV2Hook::NAME, self.pre_spawn_v2.is_some()),
+            (PaneCloseHook::NAME, self.pane_close.is_some()),
+            (ServerStopHook::NAME, self.server_stop.is_some()),
+        ];
+        let names: Vec<&str> = present
+            .iter()
+            .filter(|(_, there)| *there)
+            .map(|(name, _)| *name)
+            .collect();
+        f.debug_struct("HookTable")
+            .field("hooks", &names)
+            .field("refuses_panes", &self.refuses_panes)
+            .finish()
+    }
 }
 
 impl PluginLibrary {
@@ -75,6 +112,9 @@ impl HookTable {
                 PreSpawnV2Hook::NAME => table.pre_spawn_v2 = Some(checked(entry)?),
                 PaneCloseHook::NAME => table.pane_close = Some(checked(entry)?),
                 ServerStopHook::NAME => table.server_stop = Some(checked(entry)?),
+                RefusesPanes::NAME => {
+                    table.refuses_panes = checked::<RefusesPanes>(entry)?.refuses;
+                }
                 _ => tracing::debug!(
                     hook = name,
                     "plugin offers a hook this host does not know (from a newer plugin-api); it is never called"

@@ -12,7 +12,7 @@ pub use printable::printable;
 
 use std::path::PathBuf;
 
-pub use config::{PluginEntry, PluginsConfig, MAX_CONFIG_BYTES};
+pub use config::{OnFault, PluginEntry, PluginsConfig, KEYS, MAX_CONFIG_BYTES};
 pub use faults::{FaultPolicy, PluginCounts};
 pub use library::{HookTable, PluginLibrary};
 #[cfg(feature = "test-host")]

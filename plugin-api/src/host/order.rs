@@ -135,6 +135,7 @@ mod tests {
             required: false,
             before: before.iter().map(|s| s.to_string()).collect(),
             after: after.iter().map(|s| s.to_string()).collect(),
+            on_fault: None,
             config: toml::Table::new(),
         }
     }

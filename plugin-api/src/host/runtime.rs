@@ -50,8 +50,8 @@ use crate::author::apply_env_edits;
 use crate::host::faults::{FaultPolicy, PluginCounters, PluginCounts};
 use crate::host::printable;
 use crate::host::{
-    ConfigError, HookTable, HostError, LoadError, PluginEntry, PluginLibrary, PluginsConfig,
-    StartError,
+    ConfigError, HookTable, HostError, LoadError, OnFault, PluginEntry, PluginLibrary,
+    PluginsConfig, StartError,
 };
 use crate::log_bridge::host_log_sink;
 use crate::pane_id::check_pane_id;
@@ -72,6 +72,17 @@ pub struct PluginHost {
     server: Mutex<Option<ServerStart>>,
     /// What times hooks against `slow_hook_ms`.
     timer: Timer,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.load();
+        f.debug_struct("PluginHost")
+            .field("config_file", &self.config_file)
+            .field("statuses", &state.statuses)
+            .field("faults", &state.faults)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A clock for timing hooks against `[faults] slow_hook_ms`, set with
@@ -106,6 +117,15 @@ struct HostState {
     active: Vec<Arc<ActivePlugin>>,
     statuses: Vec<PluginStatus>,
     faults: FaultPolicy,
+    /// Optional plugins that did not load and whose `on_fault` is
+    /// `refuse`: while there is one, every pane is refused.
+    unloaded_refusing: Vec<Unloaded>,
+}
+
+/// An optional plugin that did not load, refusing panes in its stead.
+struct Unloaded {
+    plugin: String,
+    cause: String,
 }
 
 /// One constructed plugin instance.
@@ -116,6 +136,9 @@ struct ActivePlugin {
     hooks: HookTable,
     instance: PluginInstance,
     counters: Arc<PluginCounters>,
+    /// `on_fault` resolved to `refuse`: a pane hook that fails, or the
+    /// plugin switched off, refuses the pane.
+    fault_refuses: bool,
 }
 
 // SAFETY: `InstancePtr` is a raw pointer, so the compiler cannot see that
@@ -138,17 +161,28 @@ impl Drop for ActivePlugin {
 /// What `host-shim plugins` shows for one plugins.toml entry.
 #[derive(Debug, Clone)]
 pub struct PluginStatus {
+    /// Its plugins.toml name.
     pub name: String,
+    /// The library file it names (for `library = NAME`, where it was
+    /// found, or the first place looked).
     pub file: PathBuf,
     pub enabled: bool,
     pub required: bool,
+    /// What its faults do to panes: `on_fault`, or what the plugin's
+    /// declaration makes of it. `None` for a disabled entry (turning a
+    /// plugin off is not a fault: panes are admitted without it).
+    pub on_fault: Option<OnFault>,
     pub state: PluginState,
 }
 
+/// Whether an entry is loaded.
 #[derive(Debug, Clone)]
 pub enum PluginState {
+    /// `enabled = false`: never opened.
     Disabled,
+    /// Loaded and constructed: what the library says it is.
     Active(PluginMetadata),
+    /// Did not load, or its constructor failed.
     Failed(HostError),
 }
 
@@ -262,14 +296,17 @@ impl PluginHost {
     pub(crate) fn with_constructed(plugin: Constructed, faults: FaultPolicy) -> Self {
         let host = Self::empty(&plugin.file);
         let counters = host.counters_of(&plugin.entry.name);
+        let on_fault = OnFault::resolve(plugin.entry.on_fault, Some(plugin.hooks.refuses_panes));
         let status = PluginStatus {
             name: plugin.entry.name.clone(),
             file: plugin.file.clone(),
             enabled: true,
             required: plugin.entry.required,
+            on_fault: Some(on_fault),
             state: PluginState::Active(plugin.metadata),
         };
         let active = Arc::new(ActivePlugin {
+            fault_refuses: on_fault == OnFault::Refuse,
             entry: plugin.entry,
             file: plugin.file,
             metadata: plugin.metadata,
@@ -281,6 +318,7 @@ impl PluginHost {
             active: vec![active],
             statuses: vec![status],
             faults,
+            unloaded_refusing: Vec::new(),
         }));
         host
     }
@@ -305,7 +343,16 @@ impl PluginHost {
         }
         for status in &state.statuses {
             if let PluginState::Failed(err) = &status.state {
-                tracing::warn!(plugin = %status.name, "{err}; continuing without it");
+                match status.on_fault {
+                    Some(OnFault::Refuse) => tracing::error!(
+                        plugin = %status.name,
+                        "{err}; every pane is refused until it loads (on_fault = \"refuse\"): fix it and reload, or set on_fault = \"admit\" or enabled = false on its plugins.toml entry"
+                    ),
+                    _ => tracing::warn!(
+                        plugin = %status.name,
+                        "{err}; continuing without it (on_fault = \"admit\")"
+                    ),
+                }
             }
         }
         if let Some(running) = server.as_ref() {
@@ -321,7 +368,7 @@ impl PluginHost {
                 &newly_active,
                 state.faults,
                 &self.timer,
-                true,
+                Step::Start,
                 |p| {
                     p.hooks
                         .server_start
@@ -379,7 +426,7 @@ impl PluginHost {
             state_dir: event.state_dir.clone(),
             live_panes: Default::default(),
         });
-        self.dispatch("on_server_start", false, |p| {
+        self.dispatch("on_server_start", Step::Start, |p| {
             p.hooks
                 .server_start
                 .map(|h| (h.call)(p.instance.state, event).into())
@@ -394,7 +441,7 @@ impl PluginHost {
     /// prepared.
     pub fn pane_create(&self, pane: &PaneInfo) -> Result<(), HostError> {
         checked_pane(pane)?;
-        self.dispatch("on_pane_create", false, |p| {
+        self.dispatch("on_pane_create", Step::Admission, |p| {
             if let Some(hook) = p.hooks.pane_create_v2 {
                 return Some((hook.call)(p.instance.state, pane).into());
             }
@@ -411,7 +458,7 @@ impl PluginHost {
     /// the plugins before the one that stopped it.
     pub fn pre_spawn(&self, pane: &PaneInfo, env: &mut Vec<EnvVar>) -> Result<(), HostError> {
         checked_pane(pane)?;
-        self.dispatch("on_pre_spawn", false, |p| {
+        self.dispatch("on_pre_spawn", Step::Admission, |p| {
             if let Some(hook) = p.hooks.pre_spawn_v2 {
                 let result = (hook.call)(p.instance.state, pane, RSlice::from_slice(env));
                 if let ROk(reply) = &result {
@@ -434,7 +481,7 @@ impl PluginHost {
     /// Every plugin hears of the close, even after a required one failed.
     pub fn pane_close(&self, pane: &PaneInfo, exit: &PaneExit) -> Result<(), HostError> {
         checked_pane(pane)?;
-        self.dispatch("on_pane_close", true, |p| {
+        self.dispatch("on_pane_close", Step::Cleanup, |p| {
             p.hooks
                 .pane_close
                 .map(|h| (h.call)(p.instance.state, pane, exit).into())
@@ -445,7 +492,7 @@ impl PluginHost {
     pub fn server_stop(&self, event: &ServerStop) -> Result<(), HostError> {
         let mut server = lock(&self.server);
         *server = None;
-        self.dispatch("on_server_stop", true, |p| {
+        self.dispatch("on_server_stop", Step::Cleanup, |p| {
             p.hooks
                 .server_stop
                 .map(|h| (h.call)(p.instance.state, event).into())
@@ -455,18 +502,24 @@ impl PluginHost {
     fn dispatch(
         &self,
         hook: &'static str,
-        reach_all: bool,
+        step: Step,
         call: impl FnMut(&ActivePlugin) -> Option<Outcome>,
     ) -> Result<(), HostError> {
         let state = self.state.load();
-        run_hook(
-            hook,
-            &state.active,
-            state.faults,
-            &self.timer,
-            reach_all,
-            call,
-        )
+        if step == Step::Admission {
+            // One branch when every plugin loaded.
+            if let Some(unloaded) = state.unloaded_refusing.first() {
+                return Err(HostError::Refused {
+                    plugin: unloaded.plugin.clone(),
+                    hook,
+                    reason: format!(
+                        "it did not load ({}), and its on_fault is \"refuse\"; fix it and reload plugins.toml, or set on_fault = \"admit\" or enabled = false on its entry",
+                        unloaded.cause
+                    ),
+                });
+            }
+        }
+        run_hook(hook, &state.active, state.faults, &self.timer, step, call)
     }
 
     /// The state `config` asks for, reusing unchanged plugins of `previous`.
@@ -481,15 +534,16 @@ impl PluginHost {
         let mut constructed = Vec::new();
         for entry in &config.plugins {
             let file = config.library_file(entry);
-            let status = |state| PluginStatus {
+            let status = |state, on_fault| PluginStatus {
                 name: entry.name.clone(),
                 file: file.clone(),
                 enabled: entry.enabled,
                 required: entry.required,
+                on_fault,
                 state,
             };
             if !entry.enabled {
-                state.statuses.push(status(PluginState::Disabled));
+                state.statuses.push(status(PluginState::Disabled, None));
                 continue;
             }
             let unchanged = previous
@@ -504,37 +558,64 @@ impl PluginHost {
             };
             match plugin {
                 Ok(plugin) => {
+                    let on_fault = if plugin.fault_refuses {
+                        OnFault::Refuse
+                    } else {
+                        OnFault::Admit
+                    };
                     state
                         .statuses
-                        .push(status(PluginState::Active(plugin.metadata)));
+                        .push(status(PluginState::Active(plugin.metadata), Some(on_fault)));
                     state.active.push(plugin);
                 }
-                Err(err) => state.statuses.push(status(PluginState::Failed(err))),
+                Err((err, refuses_panes)) => {
+                    let on_fault = OnFault::resolve(entry.on_fault, refuses_panes);
+                    if on_fault == OnFault::Refuse && !entry.required {
+                        state.unloaded_refusing.push(Unloaded {
+                            plugin: entry.name.clone(),
+                            cause: err.cause(),
+                        });
+                    }
+                    state
+                        .statuses
+                        .push(status(PluginState::Failed(err), Some(on_fault)));
+                }
             }
         }
         (state, constructed)
     }
 
+    /// Loads and constructs one entry. On error, also whether the library
+    /// declares refusals, when it could be read.
     fn construct(
         &self,
         config: &PluginsConfig,
         entry: &PluginEntry,
         file: &Path,
-    ) -> Result<Arc<ActivePlugin>, HostError> {
+    ) -> Result<Arc<ActivePlugin>, (HostError, Option<bool>)> {
         if entry.library.is_some() && !file.is_file() {
-            return Err(HostError::Load {
-                plugin: entry.name.clone(),
-                file: file.to_path_buf(),
-                error: LoadError::NotInSearchPath {
-                    searched: config.library_search_path(),
+            return Err((
+                HostError::Load {
+                    plugin: entry.name.clone(),
+                    file: file.to_path_buf(),
+                    error: LoadError::NotInSearchPath {
+                        searched: config.library_search_path(),
+                    },
                 },
-            });
+                None,
+            ));
         }
-        let library = self.library(file).map_err(|error| HostError::Load {
-            plugin: entry.name.clone(),
-            file: file.to_path_buf(),
-            error,
+        let library = self.library(file).map_err(|error| {
+            (
+                HostError::Load {
+                    plugin: entry.name.clone(),
+                    file: file.to_path_buf(),
+                    error,
+                },
+                None,
+            )
         })?;
+        let refuses_panes = library.hooks.refuses_panes;
         let args = InitArgs {
             plugin_name: RString::from(entry.name.as_str()),
             config_toml: RString::from(entry.config.to_string()),
@@ -549,12 +630,17 @@ impl PluginHost {
                 hooks: library.hooks,
                 instance,
                 counters: self.counters_of(&entry.name),
+                fault_refuses: OnFault::resolve(entry.on_fault, Some(refuses_panes))
+                    == OnFault::Refuse,
             })),
-            RErr(error) => Err(HostError::Init {
-                plugin: entry.name.clone(),
-                file: file.to_path_buf(),
-                error: printable_error(error),
-            }),
+            RErr(error) => Err((
+                HostError::Init {
+                    plugin: entry.name.clone(),
+                    file: file.to_path_buf(),
+                    error: printable_error(error),
+                },
+                Some(refuses_panes),
+            )),
         }
     }
 
@@ -583,25 +669,49 @@ impl HostState {
             active: Vec::new(),
             statuses: Vec::new(),
             faults: FaultPolicy::default(),
+            unloaded_refusing: Vec::new(),
         }
     }
 }
 
+/// Which kind of step a hook is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `on_server_start`: a required failure stops there.
+    Start,
+    /// `on_pane_create`, `on_pre_spawn`: a required failure stops there,
+    /// and a plugin whose `on_fault` is `refuse` refuses the pane when it
+    /// fails or is switched off.
+    Admission,
+    /// `on_pane_close`, `on_server_stop`: every plugin is called, even
+    /// after a required one failed.
+    Cleanup,
+}
+
 /// Calls one hook on `plugins` in order, skipping those switched off.
-/// A refusal ends the call there. `reach_all` keeps calling the rest after
-/// a required plugin failed (for close and stop, which clean up).
+/// A refusal ends the call there.
 fn run_hook(
     hook: &'static str,
     plugins: &[Arc<ActivePlugin>],
     faults: FaultPolicy,
     timer: &Timer,
-    reach_all: bool,
+    step: Step,
     mut call: impl FnMut(&ActivePlugin) -> Option<Outcome>,
 ) -> Result<(), HostError> {
     let slow = faults.slow_hook();
     let mut first_failure = None;
     for plugin in plugins {
         if plugin.counters.is_switched_off() {
+            if plugin.fault_refuses && step == Step::Admission {
+                return Err(HostError::Refused {
+                    plugin: plugin.entry.name.clone(),
+                    hook,
+                    reason: format!(
+                        "it is switched off after failing {n} times in a row, and its on_fault is \"refuse\"; fix what its errors said and reload plugins.toml, or set on_fault = \"admit\" on its entry",
+                        n = faults.switch_off_after
+                    ),
+                });
+            }
             continue;
         }
         let started = slow.map(|_| timer.now());
@@ -624,6 +734,19 @@ fn run_hook(
             }
             Outcome::Refused(reason) => {
                 plugin.counters.refused();
+                // A required plugin's faults stop panes anyway.
+                if !plugin.hooks.refuses_panes
+                    && !plugin.entry.required
+                    && plugin.entry.on_fault.is_none()
+                    && plugin.counters.first_undeclared_refusal()
+                {
+                    tracing::warn!(
+                        plugin = %plugin.entry.name,
+                        hook,
+                        "plugin `{name}` refused a pane but does not declare that it refuses panes (Plugin::REFUSES_PANES), so while it fails or is switched off panes are admitted; its author should set REFUSES_PANES = true, or set on_fault = \"refuse\" on its plugins.toml entry",
+                        name = plugin.entry.name,
+                    );
+                }
                 return Err(HostError::Refused {
                     plugin: plugin.entry.name.clone(),
                     hook,
@@ -640,18 +763,25 @@ fn run_hook(
         };
         let limit = (!plugin.entry.required).then_some(faults.switch_off_after);
         let switched_off = plugin.counters.failed(&err.to_string(), limit);
+        if !plugin.entry.required && plugin.fault_refuses && step == Step::Admission {
+            if switched_off {
+                warn_switched_off(plugin, hook, faults);
+            }
+            return Err(HostError::Refused {
+                plugin: plugin.entry.name.clone(),
+                hook,
+                reason: format!(
+                    "it failed ({}), and its on_fault is \"refuse\"",
+                    err.cause()
+                ),
+            });
+        }
         if !plugin.entry.required {
             tracing::warn!(plugin = %plugin.entry.name, hook, "{err}; continuing");
             if switched_off {
-                tracing::error!(
-                    plugin = %plugin.entry.name,
-                    hook,
-                    "plugin `{name}` failed {n} times in a row and is switched off for the rest of this run: it gets no more hooks. Fix what its errors above say, then reload plugins.toml (host-shim: SIGHUP) to switch it on again; `switch_off_after` in plugins.toml [faults] sets how many failures are tolerated",
-                    name = plugin.entry.name,
-                    n = faults.switch_off_after,
-                );
+                warn_switched_off(plugin, hook, faults);
             }
-        } else if reach_all {
+        } else if step == Step::Cleanup {
             first_failure.get_or_insert(err);
         } else {
             return Err(err);
@@ -699,6 +829,21 @@ impl CoarseClock {
     }
 }
 
+fn warn_switched_off(plugin: &ActivePlugin, hook: &'static str, faults: FaultPolicy) {
+    let panes = if plugin.fault_refuses {
+        "every pane is refused while it is off (on_fault = \"refuse\")"
+    } else {
+        "panes start without it (on_fault = \"admit\")"
+    };
+    tracing::error!(
+        plugin = %plugin.entry.name,
+        hook,
+        "plugin `{name}` failed {n} times in a row and is switched off for the rest of this run: it gets no more hooks, and {panes}. Fix what its errors above say, then reload plugins.toml (host-shim: SIGHUP) to switch it on again; `switch_off_after` in plugins.toml [faults] sets how many failures are tolerated",
+        name = plugin.entry.name,
+        n = faults.switch_off_after,
+    );
+}
+
 fn warn_slow(plugin: &ActivePlugin, hook: &'static str, took_ms: u64, threshold_ms: u64) {
     tracing::warn!(
         plugin = %plugin.entry.name,
@@ -720,26 +865,60 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl PluginStatus {
-    /// `name version api=X path status`, as `host-shim check` prints it.
+    /// `name version api=X path status`, as `host-shim check` prints it:
+    /// one line per entry, status `ok`, `disabled` or `error`. For an
+    /// error, what went wrong follows on the next line(s), `error: ...`
+    /// (see [`detail`](Self::detail)).
     pub fn line(&self) -> String {
         let (version, api, status) = match &self.state {
-            PluginState::Disabled => ("-".to_string(), "-".to_string(), "disabled".to_string()),
+            PluginState::Disabled => ("-".to_string(), "-".to_string(), "disabled"),
             PluginState::Active(meta) => (
                 printable(&meta.version).into_owned(),
                 meta.api_version.to_string(),
-                "ok".to_string(),
+                "ok",
             ),
-            PluginState::Failed(err) => (
-                "-".to_string(),
-                "-".to_string(),
-                format!("error: {}", err.cause()),
-            ),
+            PluginState::Failed(err) => {
+                // A plugin of another major version says which it is.
+                let api = match err {
+                    HostError::Load {
+                        error: LoadError::ApiVersion { plugin, .. },
+                        ..
+                    } => printable(plugin).into_owned(),
+                    _ => "-".to_string(),
+                };
+                ("-".to_string(), api, "error")
+            }
         };
-        format!(
+        let mut line = format!(
             "{name}\t{version}\tapi {api}\t{file}\t{status}",
             name = self.name,
             file = self.file.display()
-        )
+        );
+        if let Some(detail) = self.detail() {
+            line.push('\n');
+            line.push_str(&detail);
+        }
+        line
+    }
+
+    /// For an entry that failed: `error: CAUSE`, then what its fault does
+    /// to panes. `None` for one that loaded or is disabled.
+    pub fn detail(&self) -> Option<String> {
+        let PluginState::Failed(err) = &self.state else {
+            return None;
+        };
+        let panes = if self.required {
+            "required: the server does not start without it".to_string()
+        } else {
+            match self.on_fault {
+                Some(OnFault::Refuse) => {
+                    "optional, on_fault = \"refuse\": every pane is refused until it loads"
+                        .to_string()
+                }
+                _ => "optional, on_fault = \"admit\": panes start without it".to_string(),
+            }
+        };
+        Some(format!("error: {}\n{panes}", err.cause()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! A minimal ccmux plugin: every pane's process finds a greeting in
-//! `HELLO_GREETING`. Copy this crate to start a plugin of your own; the
-//! plugin-api crate docs ("Writing a plugin") explain each part.
+//! `HELLO_GREETING`. Start a plugin of your own from it with
+//! `host-shim new-plugin NAME`; the plugin-api crate docs ("Writing a
+//! plugin") explain each part.
 //!
 //! Build it (`cargo build --release`) and name the library in plugins.toml
 //! (in this repository the workspace's `target/` holds it):
@@ -102,6 +103,16 @@ mod tests {
         let host = TestHost::build::<HelloPlugin>("").unwrap();
         let env = host.open_pane(&PaneInfo::new("main_0_2")).unwrap();
         assert_eq!(env.get("HELLO_GREETING"), Some("hello, pane main_0_2"));
+    }
+
+    /// The library itself, built as the server loads it: one line builds
+    /// this crate's cdylib (`cargo build --lib`) and loads it.
+    #[test]
+    fn the_built_library_loads_and_greets() {
+        let host = TestHost::build_and_load(env!("CARGO_MANIFEST_DIR"), "greeting = \"hey\"")
+            .unwrap_or_else(|err| panic!("{err}"));
+        let env = host.open_pane(&PaneInfo::new("main_0_3")).unwrap();
+        assert_eq!(env.get("HELLO_GREETING"), Some("hey, pane main_0_3"));
     }
 
     #[test]

@@ -131,6 +131,9 @@ impl Probe {
 
 impl Plugin for Probe {
     const NAME: &'static str = "probe";
+    // It refuses when told to: a policy plugin, so its faults refuse panes
+    // unless plugins.toml's `on_fault` says `admit`.
+    const REFUSES_PANES: bool = true;
     type Config = ProbeConfig;
 
     fn new(config: ProbeConfig, ctx: &InitContext) -> Result<Self, HookError> {
