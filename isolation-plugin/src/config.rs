@@ -12,8 +12,8 @@ use std::time::Duration;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde::Deserialize;
 
-use crate::seed::CLAUDE_JSON;
-use crate::shared_data::{DataEntry, DataKind};
+use crate::into_pane::seed::CLAUDE_JSON;
+use crate::user_data::shared_data::{DataEntry, DataKind};
 
 /// The login; shared through `CLAUDE_SECURESTORAGE_CONFIG_DIR`, never linked.
 const CREDENTIALS_JSON: &str = ".credentials.json";

@@ -57,34 +57,13 @@
 //!
 //! Unix only: it relies on symlinks, file modes and `O_NOFOLLOW`.
 
-mod carry_back;
 pub mod classification;
 pub mod config;
-mod drift;
-mod errors;
-mod handover;
-mod json_edit;
-mod layout;
-mod login;
-mod metadata;
-mod open_panes;
-mod orphans;
-mod owner_lock;
-mod pane_dir;
-mod pane_lock;
-mod pending;
-mod private_fs;
-mod process;
-mod reload_bases;
-mod removal;
-mod rescue;
-pub mod review;
-mod seed;
-mod share;
-mod shared_data;
-mod user_claude_dir;
-mod user_claude_json;
-mod verify;
+mod floor;
+mod into_pane;
+mod out_of_pane;
+mod pane_dirs;
+mod user_data;
 
 #[cfg(test)]
 mod tests;
@@ -104,17 +83,21 @@ use config::{
     CLAUDE_CODE_PROJECT_DIR_NAME, CLAUDE_CODE_REMOTE_MEMORY_DIR, CLAUDE_CONFIG_DIR,
     CLAUDE_SECURESTORAGE_CONFIG_DIR,
 };
-use handover::{ClaudeJsonCarry, Handover, PendingPass};
-use layout::Layout;
-pub use metadata::PaneMetadata;
-use open_panes::{OpenPane, OpenPanes};
-use orphans::{remove_orphans, ScanPolicy};
-use owner_lock::OwnerLock;
-use pane_dir::{Claimed, MetadataState, PaneDir};
-use removal::{Removal, RemovalQueue};
-use seed::ClaudeJsonSeed;
-use shared_data::SharedData;
-pub use user_claude_dir::{HostEnvironment, UserClaudeDir};
+use into_pane::seed::ClaudeJsonSeed;
+pub use into_pane::user_claude_dir::{HostEnvironment, UserClaudeDir};
+use into_pane::{login, share};
+use out_of_pane::handover::{ClaudeJsonCarry, Handover, PendingPass};
+pub use out_of_pane::review;
+use pane_dirs::layout::Layout;
+use pane_dirs::metadata;
+pub use pane_dirs::metadata::PaneMetadata;
+use pane_dirs::open_panes::{OpenPane, OpenPanes};
+use pane_dirs::orphans::{remove_orphans, ScanPolicy};
+use pane_dirs::owner_lock::OwnerLock;
+use pane_dirs::pane_dir::{Claimed, MetadataState, PaneDir};
+use pane_dirs::reload_bases;
+use pane_dirs::removal::{Removal, RemovalQueue};
+use user_data::shared_data::SharedData;
 
 /// The plugin. One instance per plugins.toml entry; hooks may run on
 /// several threads at once.

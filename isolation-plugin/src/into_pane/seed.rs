@@ -36,7 +36,7 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::private_fs::{create_private_file, read_bounded, Links, ReadFailure};
+use crate::floor::private_fs::{create_private_file, read_bounded, Links, ReadFailure};
 
 pub(crate) const CLAUDE_JSON: &str = ".claude.json";
 

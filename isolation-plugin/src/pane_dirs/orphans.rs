@@ -15,13 +15,13 @@ use std::collections::HashSet;
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use crate::errors::io_error;
-use crate::handover::Handover;
-use crate::layout::Layout;
-use crate::metadata::{unix_now, METADATA_FILE};
-use crate::owner_lock::{probe_owner, OwnerState};
-use crate::pane_dir::{MetadataState, PaneDir};
-use crate::private_fs::ensure_private_dir;
+use crate::floor::errors::io_error;
+use crate::floor::private_fs::ensure_private_dir;
+use crate::out_of_pane::handover::Handover;
+use crate::pane_dirs::layout::Layout;
+use crate::pane_dirs::metadata::{unix_now, METADATA_FILE};
+use crate::pane_dirs::owner_lock::{probe_owner, OwnerState};
+use crate::pane_dirs::pane_dir::{MetadataState, PaneDir};
 
 pub(crate) struct ScanPolicy<'a> {
     /// This server's identity.

@@ -17,20 +17,20 @@ use std::time::SystemTime;
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
-use crate::errors::{io_error, refused};
-use crate::handover::Handover;
-use crate::metadata::{new_claim, PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
-use crate::pane_lock::{CreatedLock, PaneLock};
-use crate::private_fs::{
+use crate::floor::errors::{io_error, refused};
+use crate::floor::private_fs::{
     check_own_dir, ensure_private_dir, entry, is_temp_file_of, read_bounded,
     write_private_file_atomic, Entry, Links, ReadFailure,
 };
-use crate::seed::CLAUDE_JSON;
+use crate::into_pane::seed::CLAUDE_JSON;
+use crate::out_of_pane::handover::Handover;
+use crate::pane_dirs::metadata::{new_claim, PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
+use crate::pane_dirs::pane_lock::{CreatedLock, PaneLock};
 
 pub(crate) const CONFIG_DIR: &str = "config";
 pub(crate) const SESSIONS_DIR: &str = "sessions";
 
-/// A pane's directory. Built only by [`Layout::pane`](crate::layout::Layout::pane),
+/// A pane's directory. Built only by [`Layout::pane`](crate::pane_dirs::layout::Layout::pane),
 /// which checks the id first.
 #[derive(Debug, Clone)]
 pub(crate) struct PaneDir {

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
-use crate::handover::Handover;
-use crate::pane_dir::PaneDir;
-use crate::process::process_is_gone;
+use crate::floor::process::process_is_gone;
+use crate::out_of_pane::handover::Handover;
+use crate::pane_dirs::pane_dir::PaneDir;
 
 /// How often a removal that waits for a process checks on it.
 const PROCESS_POLL: Duration = Duration::from_millis(100);

@@ -15,7 +15,7 @@
 //! without a Claude dir at all gets no links (and no dir), and the pane's
 //! data goes home when the pane closes. Anything
 //! that does sit pane-locally where a shared entry belongs is moved home
-//! (see [`rescue`](crate::rescue)) before the link is made and before a
+//! (see [`rescue`](crate::user_data::rescue)) before the link is made and before a
 //! pane dir is removed.
 
 use std::io;
@@ -24,10 +24,13 @@ use std::path::{Path, PathBuf};
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
-use crate::errors::{io_error, refused};
-use crate::private_fs::{check_own_dir, create_private_dir, create_private_file, entry, Entry};
-use crate::rescue::{append_log, beside_name, merge_dir, move_no_replace, Rescued};
-use crate::{classification, drift};
+use crate::classification;
+use crate::floor::errors::{io_error, refused};
+use crate::floor::private_fs::{
+    check_own_dir, create_private_dir, create_private_file, entry, Entry,
+};
+use crate::user_data::drift;
+use crate::user_data::rescue::{append_log, beside_name, merge_dir, move_no_replace, Rescued};
 
 /// One entry of `share_data`: `"projects/"` is a dir, `"history.jsonl"`
 /// an append-only file.
