@@ -12,7 +12,7 @@ use std::time::Duration;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde::Deserialize;
 
-use crate::into_pane::seed::CLAUDE_JSON;
+use crate::classification::CLAUDE_JSON;
 use crate::user_data::shared_data::{DataEntry, DataKind};
 
 /// The login; shared through `CLAUDE_SECURESTORAGE_CONFIG_DIR`, never linked.

@@ -210,7 +210,8 @@ impl Plugin for IsolationPlugin {
                 keep,
                 max_age: self.settings.max_age,
                 now: SystemTime::now(),
-                handover: &self.handover,
+                handover: &*self.handover,
+                moves_data_home: self.handover.data.is_some(),
             },
         );
         tracing::info!(
@@ -351,7 +352,7 @@ impl Plugin for IsolationPlugin {
             owner: owner.server_id,
             claim,
             wait_for,
-            handover: Arc::clone(&self.handover),
+            handover: self.handover.clone(),
         };
         if self.settings.grace_period.is_zero() {
             removal.try_run()?;

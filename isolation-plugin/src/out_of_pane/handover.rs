@@ -22,18 +22,17 @@ use std::thread;
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
+use crate::classification::CLAUDE_JSON;
 use crate::config::Settings;
 use crate::floor::private_fs::{read_bounded, Links, ReadFailure};
-use crate::into_pane::seed::{
-    describe_read_failure, list, pick_keys, Picked, CLAUDE_JSON, SEED_RECORD,
-};
+use crate::into_pane::seed::{describe_read_failure, list, pick_keys, Picked, SEED_RECORD};
 use crate::into_pane::user_claude_dir::UserClaudeDir;
 use crate::out_of_pane::carry_back::{guard, CarriedKeys, Held, Precedence};
 use crate::out_of_pane::pending::{PaneFiles, Pending, PendingCarryBacks, PANE_FILE_LIMIT};
 use crate::out_of_pane::user_claude_json::{MergeJob, UserClaudeJson};
 use crate::out_of_pane::verify::Verifier;
 use crate::pane_dirs::layout::Layout;
-use crate::pane_dirs::pane_dir::PaneDir;
+use crate::pane_dirs::pane_dir::{BeforeRemoval, PaneDir};
 use crate::user_data::shared_data::SharedData;
 
 #[derive(Debug, Default)]
@@ -74,6 +73,14 @@ impl Handover {
             carry.run_or_keep(pane, config)?;
         }
         Ok(())
+    }
+}
+
+/// How a removal of a pane dir (grace period, orphan scan, `max_age_secs`)
+/// reaches the handover without depending on it.
+impl BeforeRemoval for Handover {
+    fn hand_over(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
+        self.run(pane, config)
     }
 }
 
