@@ -25,43 +25,13 @@ use std::path::{Path, PathBuf};
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::classification;
+use crate::config::{DataEntry, DataKind};
 use crate::floor::errors::{io_error, refused};
 use crate::floor::private_fs::{
     check_own_dir, create_private_dir, create_private_file, entry, Entry,
 };
 use crate::user_data::drift;
 use crate::user_data::rescue::{append_log, beside_name, merge_dir, move_no_replace, Rescued};
-
-/// One entry of `share_data`: `"projects/"` is a dir, `"history.jsonl"`
-/// an append-only file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DataEntry {
-    pub name: String,
-    pub kind: DataKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DataKind {
-    Dir,
-    /// Only ever appended to: a pane-local copy is appended home.
-    AppendLog,
-}
-
-impl DataEntry {
-    /// Parses a config entry; the caller checks the name itself.
-    pub(crate) fn parse(entry: &str) -> DataEntry {
-        match entry.strip_suffix('/') {
-            Some(name) => DataEntry {
-                name: name.to_string(),
-                kind: DataKind::Dir,
-            },
-            None => DataEntry {
-                name: entry.to_string(),
-                kind: DataKind::AppendLog,
-            },
-        }
-    }
-}
 
 /// The user's Claude dir, the entries shared from it, and those each pane
 /// keeps its own but moves home before its dir goes.
