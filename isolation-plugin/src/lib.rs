@@ -29,31 +29,34 @@
 //!
 //! # Reading this crate
 //!
-//! This file is the hook flow, top to bottom. Each module does one thing:
+//! This file is the hook flow, top to bottom. The rest is in folders by
+//! flow; each opens with what it does, when it runs and what it is not:
 //!
-//! * [`config`]: the `[plugins.config]` table and its defaults.
-//! * `layout`, `pane_dir`, `metadata`: where things live, one pane's dir,
-//!   and the `.pane-metadata` file that says whose it is.
-//! * `owner_lock`: one running server per identity; is another one alive?
-//! * `orphans`: the cleanup scan at server start.
-//! * `removal`: the grace-period removal of closed panes' dirs.
-//! * `user_claude_dir`, `login`, `share`, `seed`: keeping the user's
-//!   identity (`login`: which credentials a pane's Claude uses).
-//! * `shared_data`: the user's data shared by every pane.
-//! * `handover` (`rescue`, `drift`, `carry_back`, `pending`,
-//!   `user_claude_json`, `json_edit`, `verify`): what a pane dir gives back
-//!   before it is removed: pane-local data moved home (what no row of
-//!   [`classification`] knows included, never deleted), the pane's
-//!   `.claude.json` changes merged into the user's (never what a reset
-//!   did), looked at again a moment later, and kept pending when they
-//!   cannot go in yet.
-//! * [`classification`]: every entry the supported Claude releases write
-//!   in a config dir.
-//! * [`review`]: what a person sees and decides of the pending changes
-//!   (`host-shim carry-back`).
-//! * `pane_lock`, `reload_bases`: one claimer at a time; a reload that
-//!   moves the base dir.
-//! * `private_fs`, `errors`, `process`, `open_panes`: the plumbing.
+//! * `pane_dirs`: a pane dir's life: where it lives, whose it is (the
+//!   claim at pane create, one running server per identity) and when it
+//!   goes (the removal at close, the orphan scan at server start).
+//! * `into_pane`: the user's identity carried into a pane: share links and
+//!   the seeded `.claude.json` at pane create, the login at spawn.
+//! * `user_data`: the user's data (conversations, history, ...), linked
+//!   into every pane at create and moved home before its dir goes (what
+//!   no row of [`classification`] knows included, never deleted).
+//! * `out_of_pane`: what a pane gives back before its dir goes: the
+//!   handover, the pane's `.claude.json` changes merged into the user's
+//!   (never what a reset did), looked at again a moment later, and kept
+//!   pending when they cannot go in yet; [`review`]: what a person sees
+//!   and decides of them (`host-shim carry-back`).
+//! * `floor`: link-refusing, bounded file primitives, error messages that
+//!   name the path, whether a process has gone.
+//!
+//! and two tables: [`config`], the `[plugins.config]` table and its
+//! defaults, and [`classification`], every entry the supported Claude
+//! releases write in a config dir.
+//!
+//! Imports go one way: `out_of_pane` uses every other folder; `into_pane`
+//! uses `pane_dirs`, the tables and `floor`; `pane_dirs` and `user_data`
+//! use only the tables and `floor`; `floor` uses nothing of this crate. A
+//! removal in `pane_dirs` runs the handover of `out_of_pane` through a
+//! trait (`BeforeRemoval`) rather than an import.
 //!
 //! Unix only: it relies on symlinks, file modes and `O_NOFOLLOW`.
 
