@@ -8,6 +8,10 @@
 //! matches no row and no configured list is *unknown*: at a pane's removal
 //! it is moved into the user's Claude dir, never deleted (`drift`).
 
+/// The one file every pane has its own of: Claude rewrites it whole, so
+/// it is seeded into a pane and its changes carried back, never linked.
+pub(crate) const CLAUDE_JSON: &str = ".claude.json";
+
 /// What the plugin does with an entry by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {

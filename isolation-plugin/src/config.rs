@@ -12,8 +12,7 @@ use std::time::Duration;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde::Deserialize;
 
-use crate::seed::CLAUDE_JSON;
-use crate::shared_data::{DataEntry, DataKind};
+use crate::classification::CLAUDE_JSON;
 
 /// The login; shared through `CLAUDE_SECURESTORAGE_CONFIG_DIR`, never linked.
 const CREDENTIALS_JSON: &str = ".credentials.json";
@@ -262,6 +261,37 @@ impl Default for IsolationConfig {
             carry_back: true,
             share_credentials: true,
             extra_env: BTreeMap::new(),
+        }
+    }
+}
+
+/// One entry of `share_data` or `move_home`: `"projects/"` is a dir,
+/// `"history.jsonl"` an append-only file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DataEntry {
+    pub name: String,
+    pub kind: DataKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DataKind {
+    Dir,
+    /// Only ever appended to: a pane-local copy is appended home.
+    AppendLog,
+}
+
+impl DataEntry {
+    /// Parses a config entry; the caller checks the name itself.
+    pub(crate) fn parse(entry: &str) -> DataEntry {
+        match entry.strip_suffix('/') {
+            Some(name) => DataEntry {
+                name: name.to_string(),
+                kind: DataKind::Dir,
+            },
+            None => DataEntry {
+                name: entry.to_string(),
+                kind: DataKind::AppendLog,
+            },
         }
     }
 }

@@ -29,62 +29,44 @@
 //!
 //! # Reading this crate
 //!
-//! This file is the hook flow, top to bottom. Each module does one thing:
+//! This file is the hook flow, top to bottom. The rest is in folders by
+//! flow; each opens with what it does, when it runs and what it is not:
 //!
-//! * [`config`]: the `[plugins.config]` table and its defaults.
-//! * `layout`, `pane_dir`, `metadata`: where things live, one pane's dir,
-//!   and the `.pane-metadata` file that says whose it is.
-//! * `owner_lock`: one running server per identity; is another one alive?
-//! * `orphans`: the cleanup scan at server start.
-//! * `removal`: the grace-period removal of closed panes' dirs.
-//! * `user_claude_dir`, `login`, `share`, `seed`: keeping the user's
-//!   identity (`login`: which credentials a pane's Claude uses).
-//! * `shared_data`: the user's data shared by every pane.
-//! * `handover` (`rescue`, `drift`, `carry_back`, `pending`,
-//!   `user_claude_json`, `json_edit`, `verify`): what a pane dir gives back
-//!   before it is removed: pane-local data moved home (what no row of
-//!   [`classification`] knows included, never deleted), the pane's
-//!   `.claude.json` changes merged into the user's (never what a reset
-//!   did), looked at again a moment later, and kept pending when they
-//!   cannot go in yet.
-//! * [`classification`]: every entry the supported Claude releases write
-//!   in a config dir.
-//! * [`review`]: what a person sees and decides of the pending changes
-//!   (`host-shim carry-back`).
-//! * `pane_lock`, `reload_bases`: one claimer at a time; a reload that
-//!   moves the base dir.
-//! * `private_fs`, `errors`, `process`, `open_panes`: the plumbing.
+//! * `pane_dirs`: a pane dir's life: where it lives, whose it is (the
+//!   claim at pane create, one running server per identity) and when it
+//!   goes (the removal at close, the orphan scan at server start).
+//! * `into_pane`: the user's identity carried into a pane: share links and
+//!   the seeded `.claude.json` at pane create, the login at spawn.
+//! * `user_data`: the user's data (conversations, history, ...), linked
+//!   into every pane at create and moved home before its dir goes (what
+//!   no row of [`classification`] knows included, never deleted).
+//! * `out_of_pane`: what a pane gives back before its dir goes: the
+//!   handover, the pane's `.claude.json` changes merged into the user's
+//!   (never what a reset did), looked at again a moment later, and kept
+//!   pending when they cannot go in yet; [`review`]: what a person sees
+//!   and decides of them (`host-shim carry-back`).
+//! * `floor`: link-refusing, bounded file primitives, error messages that
+//!   name the path, whether a process has gone.
+//!
+//! and two tables: [`config`], the `[plugins.config]` table and its
+//! defaults, and [`classification`], every entry the supported Claude
+//! releases write in a config dir.
+//!
+//! Imports go one way: `out_of_pane` uses every other folder; `into_pane`
+//! uses `pane_dirs`, the tables and `floor`; `pane_dirs` and `user_data`
+//! use only the tables and `floor`; `floor` uses nothing of this crate. A
+//! removal in `pane_dirs` runs the handover of `out_of_pane` through a
+//! trait (`BeforeRemoval`) rather than an import.
 //!
 //! Unix only: it relies on symlinks, file modes and `O_NOFOLLOW`.
 
-mod carry_back;
 pub mod classification;
 pub mod config;
-mod drift;
-mod errors;
-mod handover;
-mod json_edit;
-mod layout;
-mod login;
-mod metadata;
-mod open_panes;
-mod orphans;
-mod owner_lock;
-mod pane_dir;
-mod pane_lock;
-mod pending;
-mod private_fs;
-mod process;
-mod reload_bases;
-mod removal;
-mod rescue;
-pub mod review;
-mod seed;
-mod share;
-mod shared_data;
-mod user_claude_dir;
-mod user_claude_json;
-mod verify;
+mod floor;
+mod into_pane;
+mod out_of_pane;
+mod pane_dirs;
+mod user_data;
 
 #[cfg(test)]
 mod tests;
@@ -104,17 +86,21 @@ use config::{
     CLAUDE_CODE_PROJECT_DIR_NAME, CLAUDE_CODE_REMOTE_MEMORY_DIR, CLAUDE_CONFIG_DIR,
     CLAUDE_SECURESTORAGE_CONFIG_DIR,
 };
-use handover::{ClaudeJsonCarry, Handover, PendingPass};
-use layout::Layout;
-pub use metadata::PaneMetadata;
-use open_panes::{OpenPane, OpenPanes};
-use orphans::{remove_orphans, ScanPolicy};
-use owner_lock::OwnerLock;
-use pane_dir::{Claimed, MetadataState, PaneDir};
-use removal::{Removal, RemovalQueue};
-use seed::ClaudeJsonSeed;
-use shared_data::SharedData;
-pub use user_claude_dir::{HostEnvironment, UserClaudeDir};
+use into_pane::seed::ClaudeJsonSeed;
+pub use into_pane::user_claude_dir::{HostEnvironment, UserClaudeDir};
+use into_pane::{login, share};
+use out_of_pane::handover::{ClaudeJsonCarry, Handover, PendingPass};
+pub use out_of_pane::review;
+use pane_dirs::layout::Layout;
+use pane_dirs::metadata;
+pub use pane_dirs::metadata::PaneMetadata;
+use pane_dirs::open_panes::{OpenPane, OpenPanes};
+use pane_dirs::orphans::{remove_orphans, ScanPolicy};
+use pane_dirs::owner_lock::OwnerLock;
+use pane_dirs::pane_dir::{Claimed, MetadataState, PaneDir};
+use pane_dirs::reload_bases;
+use pane_dirs::removal::{Removal, RemovalQueue};
+use user_data::shared_data::SharedData;
 
 /// The plugin. One instance per plugins.toml entry; hooks may run on
 /// several threads at once.
@@ -227,7 +213,8 @@ impl Plugin for IsolationPlugin {
                 keep,
                 max_age: self.settings.max_age,
                 now: SystemTime::now(),
-                handover: &self.handover,
+                handover: &*self.handover,
+                moves_data_home: self.handover.data.is_some(),
             },
         );
         tracing::info!(
@@ -368,7 +355,7 @@ impl Plugin for IsolationPlugin {
             owner: owner.server_id,
             claim,
             wait_for,
-            handover: Arc::clone(&self.handover),
+            handover: self.handover.clone(),
         };
         if self.settings.grace_period.is_zero() {
             removal.try_run()?;

@@ -107,7 +107,7 @@ fn a_pane_whose_unknown_entries_cannot_go_home_is_kept() {
     fs::set_permissions(&user, fs::Permissions::from_mode(0o500)).unwrap();
     let result = close(&plugin, "main_0_1", PaneExit::exited(0));
     fs::set_permissions(&user, fs::Permissions::from_mode(0o700)).unwrap();
-    if crate::private_fs::current_uid() == 0 {
+    if crate::floor::private_fs::current_uid() == 0 {
         // root writes anyway: the entry went home.
         assert_eq!(fs::read(user.join("brand-new/x")).unwrap(), b"data");
         return;

@@ -9,8 +9,8 @@ use std::sync::{Arc, Barrier};
 use ccmux_plugin_api::{HookErrorKind, PaneExit};
 
 use super::*;
-use crate::pane_lock::PaneLock;
-use crate::private_fs::open_dir_nofollow;
+use crate::floor::private_fs::open_dir_nofollow;
+use crate::pane_dirs::pane_lock::PaneLock;
 
 /// A server id per claimer: a fresh UUID, so claimers never share an
 /// identity lock.
@@ -195,7 +195,7 @@ fn a_user_claude_json_that_would_block_or_never_end_is_refused_at_once() {
     // Past the size limit (sparse: no disk is used).
     fs::remove_file(&path).unwrap();
     let huge = fs::File::create(&path).unwrap();
-    huge.set_len(crate::seed::USER_CLAUDE_JSON_LIMIT + 1)
+    huge.set_len(crate::into_pane::seed::USER_CLAUDE_JSON_LIMIT + 1)
         .unwrap();
     let creating = Arc::clone(&plugin);
     let logs = within_5s(move || logs_of(|| create(&creating, "huge").unwrap())).unwrap();

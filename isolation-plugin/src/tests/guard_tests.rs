@@ -12,7 +12,7 @@ use ccmux_plugin_api::PaneExit;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::review::CarryBackStore;
+use crate::out_of_pane::review::CarryBackStore;
 
 /// A user's file as a real user has it: who they are, servers, trust.
 fn user_file() -> Value {

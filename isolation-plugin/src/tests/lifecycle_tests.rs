@@ -382,7 +382,7 @@ fn a_panicking_removal_neither_stops_the_worker_nor_blocks_cancel() {
     let plugin = std::sync::Arc::new(h.started("grace_period_ms = 50", SERVER_A));
     create(&plugin, "main_0_1").unwrap();
     create(&plugin, "main_0_2").unwrap();
-    crate::removal::test_hooks::panic_when_removing(&h.pane_dir("main_0_1"));
+    crate::pane_dirs::removal::test_hooks::panic_when_removing(&h.pane_dir("main_0_1"));
 
     close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
     assert!(eventually(|| !plugin.removals.is_pending("main_0_1")));
@@ -405,7 +405,7 @@ fn a_panicking_removal_does_not_escape_a_flush() {
     let plugin = h.started("grace_period_ms = 600000", SERVER_A);
     create(&plugin, "main_0_1").unwrap();
     create(&plugin, "main_0_2").unwrap();
-    crate::removal::test_hooks::panic_when_removing(&h.pane_dir("main_0_1"));
+    crate::pane_dirs::removal::test_hooks::panic_when_removing(&h.pane_dir("main_0_1"));
     close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
     close(&plugin, "main_0_2", PaneExit::exited(0)).unwrap();
 
@@ -422,7 +422,9 @@ fn a_panicking_removal_does_not_escape_a_flush() {
 
 #[test]
 fn the_removal_thread_error_says_what_failed_and_what_to_do() {
-    let err = crate::removal::thread_start_error(&std::io::Error::from_raw_os_error(libc::EAGAIN));
+    let err = crate::pane_dirs::removal::thread_start_error(&std::io::Error::from_raw_os_error(
+        libc::EAGAIN,
+    ));
     assert_eq!(err.kind, HookErrorKind::Io);
     for expect in [
         "removal thread",

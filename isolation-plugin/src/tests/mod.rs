@@ -7,6 +7,7 @@ mod config_tests;
 mod drift_tests;
 mod fault_tests;
 mod guard_tests;
+mod layering_tests;
 mod lifecycle_tests;
 mod reload_tests;
 mod security_tests;

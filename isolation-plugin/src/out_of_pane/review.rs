@@ -13,13 +13,13 @@ use std::path::Path;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde_json::Value;
 
-use crate::carry_back::{get, Change, HeldWhy, Precedence};
 use crate::config::IsolationConfig;
-use crate::handover::{ClaudeJsonCarry, NotComparable};
-use crate::layout::Layout;
-use crate::pending::{Pending, PendingCarryBacks};
-use crate::user_claude_dir::{HostEnvironment, UserClaudeDir};
-use crate::user_claude_json::MergeJob;
+use crate::into_pane::user_claude_dir::{HostEnvironment, UserClaudeDir};
+use crate::out_of_pane::carry_back::{get, Change, HeldWhy, Precedence};
+use crate::out_of_pane::handover::{ClaudeJsonCarry, NotComparable};
+use crate::out_of_pane::pending::{Pending, PendingCarryBacks};
+use crate::out_of_pane::user_claude_json::MergeJob;
+use crate::pane_dirs::layout::Layout;
 
 /// The carry-backs of one isolation plugin configuration.
 pub struct CarryBackStore {

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
-use crate::errors::io_error;
-use crate::private_fs::{dir_open_error, mkdir_private};
+use crate::floor::errors::io_error;
+use crate::floor::private_fs::{dir_open_error, mkdir_private};
 
 /// How long a claim or removal waits for another process's.
 const LOCK_WAIT: Duration = Duration::from_secs(5);

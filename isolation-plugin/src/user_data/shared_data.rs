@@ -15,7 +15,7 @@
 //! without a Claude dir at all gets no links (and no dir), and the pane's
 //! data goes home when the pane closes. Anything
 //! that does sit pane-locally where a shared entry belongs is moved home
-//! (see [`rescue`](crate::rescue)) before the link is made and before a
+//! (see [`rescue`](crate::user_data::rescue)) before the link is made and before a
 //! pane dir is removed.
 
 use std::io;
@@ -24,41 +24,14 @@ use std::path::{Path, PathBuf};
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
-use crate::errors::{io_error, refused};
-use crate::private_fs::{check_own_dir, create_private_dir, create_private_file, entry, Entry};
-use crate::rescue::{append_log, beside_name, merge_dir, move_no_replace, Rescued};
-use crate::{classification, drift};
-
-/// One entry of `share_data`: `"projects/"` is a dir, `"history.jsonl"`
-/// an append-only file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DataEntry {
-    pub name: String,
-    pub kind: DataKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DataKind {
-    Dir,
-    /// Only ever appended to: a pane-local copy is appended home.
-    AppendLog,
-}
-
-impl DataEntry {
-    /// Parses a config entry; the caller checks the name itself.
-    pub(crate) fn parse(entry: &str) -> DataEntry {
-        match entry.strip_suffix('/') {
-            Some(name) => DataEntry {
-                name: name.to_string(),
-                kind: DataKind::Dir,
-            },
-            None => DataEntry {
-                name: entry.to_string(),
-                kind: DataKind::AppendLog,
-            },
-        }
-    }
-}
+use crate::classification;
+use crate::config::{DataEntry, DataKind};
+use crate::floor::errors::{io_error, refused};
+use crate::floor::private_fs::{
+    check_own_dir, create_private_dir, create_private_file, entry, Entry,
+};
+use crate::user_data::drift;
+use crate::user_data::rescue::{append_log, beside_name, merge_dir, move_no_replace, Rescued};
 
 /// The user's Claude dir, the entries shared from it, and those each pane
 /// keeps its own but moves home before its dir goes.

@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 
 use ccmux_plugin_api::{check_pane_id, HookError};
 
-use crate::errors::{invalid_pane_id, io_error};
-use crate::pane_dir::PaneDir;
-use crate::private_fs::{create_private_dir, ensure_private_dir, entry, Entry};
+use crate::floor::errors::{invalid_pane_id, io_error};
+use crate::floor::private_fs::{create_private_dir, ensure_private_dir, entry, Entry};
+use crate::pane_dirs::pane_dir::PaneDir;
 
 pub(crate) const OWNERS_DIR: &str = ".owners";
 /// A pane's `.claude.json` changes whose merge failed, kept for later.

@@ -36,9 +36,8 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::private_fs::{create_private_file, read_bounded, Links, ReadFailure};
-
-pub(crate) const CLAUDE_JSON: &str = ".claude.json";
+use crate::classification::CLAUDE_JSON;
+use crate::floor::private_fs::{create_private_file, read_bounded, Links, ReadFailure};
 
 /// The largest user `.claude.json` read. Real ones reach a few hundred
 /// megabytes (mostly `projects` history); past this it is not Claude's.

@@ -22,17 +22,18 @@ use std::thread;
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
-use crate::carry_back::{guard, CarriedKeys, Held, Precedence};
+use crate::classification::CLAUDE_JSON;
 use crate::config::Settings;
-use crate::layout::Layout;
-use crate::pane_dir::PaneDir;
-use crate::pending::{PaneFiles, Pending, PendingCarryBacks, PANE_FILE_LIMIT};
-use crate::private_fs::{read_bounded, Links, ReadFailure};
-use crate::seed::{describe_read_failure, list, pick_keys, Picked, CLAUDE_JSON, SEED_RECORD};
-use crate::shared_data::SharedData;
-use crate::user_claude_dir::UserClaudeDir;
-use crate::user_claude_json::{MergeJob, UserClaudeJson};
-use crate::verify::Verifier;
+use crate::floor::private_fs::{read_bounded, Links, ReadFailure};
+use crate::into_pane::seed::{describe_read_failure, list, pick_keys, Picked, SEED_RECORD};
+use crate::into_pane::user_claude_dir::UserClaudeDir;
+use crate::out_of_pane::carry_back::{guard, CarriedKeys, Held, Precedence};
+use crate::out_of_pane::pending::{PaneFiles, Pending, PendingCarryBacks, PANE_FILE_LIMIT};
+use crate::out_of_pane::user_claude_json::{MergeJob, UserClaudeJson};
+use crate::out_of_pane::verify::Verifier;
+use crate::pane_dirs::layout::Layout;
+use crate::pane_dirs::pane_dir::{BeforeRemoval, PaneDir};
+use crate::user_data::shared_data::SharedData;
 
 #[derive(Debug, Default)]
 pub(crate) struct Handover {
@@ -72,6 +73,14 @@ impl Handover {
             carry.run_or_keep(pane, config)?;
         }
         Ok(())
+    }
+}
+
+/// How a removal of a pane dir (grace period, orphan scan, `max_age_secs`)
+/// reaches the handover without depending on it.
+impl BeforeRemoval for Handover {
+    fn hand_over(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError> {
+        self.run(pane, config)
     }
 }
 
@@ -354,7 +363,11 @@ fn report_held(already: usize, new: usize) {
     }
 }
 
-fn log_applied(pane_id: &str, user: &UserClaudeJson, applied: &crate::carry_back::Applied) {
+fn log_applied(
+    pane_id: &str,
+    user: &UserClaudeJson,
+    applied: &crate::out_of_pane::carry_back::Applied,
+) {
     if applied.written > 0 {
         tracing::info!(
             pane = pane_id,

@@ -18,10 +18,10 @@ use std::path::Path;
 use ccmux_plugin_api::HookError;
 
 use crate::classification::class_of;
-use crate::errors::io_error;
-use crate::private_fs::{entry, read_bounded, Entry, Links};
-use crate::rescue::{beside_name, move_no_replace, Rescued};
-use crate::seed::CLAUDE_JSON;
+use crate::classification::CLAUDE_JSON;
+use crate::floor::errors::io_error;
+use crate::floor::private_fs::{entry, read_bounded, Entry, Links};
+use crate::user_data::rescue::{beside_name, move_no_replace, Rescued};
 
 /// How much of the pane's `.claude.json` is read to name the release.
 const VERSION_READ_LIMIT: u64 = 64 << 20;

@@ -39,14 +39,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ccmux_plugin_api::{check_pane_id, HookError};
 
-use crate::errors::io_error;
-use crate::private_fs::{
+use crate::classification::CLAUDE_JSON;
+use crate::floor::errors::io_error;
+use crate::floor::private_fs::{
     check_own_dir, create_private_dir, create_private_file, ensure_private_dir, entry,
     open_dir_nofollow, read_bounded, Entry, Links, ReadFailure,
 };
-use crate::process::process_is_gone;
-use crate::rescue::move_no_replace;
-use crate::seed::{describe_read_failure, CLAUDE_JSON, SEED_RECORD};
+use crate::floor::process::process_is_gone;
+use crate::into_pane::seed::{describe_read_failure, SEED_RECORD};
+use crate::user_data::rescue::move_no_replace;
 
 /// The largest pane file kept or read back from the store. A pane's
 /// `.claude.json` is its seed (the user's setup, compact) plus what its

@@ -17,25 +17,35 @@ use std::time::SystemTime;
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
-use crate::errors::{io_error, refused};
-use crate::handover::Handover;
-use crate::metadata::{new_claim, PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
-use crate::pane_lock::{CreatedLock, PaneLock};
-use crate::private_fs::{
+use crate::classification::CLAUDE_JSON;
+use crate::floor::errors::{io_error, refused};
+use crate::floor::private_fs::{
     check_own_dir, ensure_private_dir, entry, is_temp_file_of, read_bounded,
     write_private_file_atomic, Entry, Links, ReadFailure,
 };
-use crate::seed::CLAUDE_JSON;
+use crate::pane_dirs::metadata::{new_claim, PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
+use crate::pane_dirs::pane_lock::{CreatedLock, PaneLock};
 
 pub(crate) const CONFIG_DIR: &str = "config";
 pub(crate) const SESSIONS_DIR: &str = "sessions";
 
-/// A pane's directory. Built only by [`Layout::pane`](crate::layout::Layout::pane),
+/// A pane's directory. Built only by [`Layout::pane`](crate::pane_dirs::layout::Layout::pane),
 /// which checks the id first.
 #[derive(Debug, Clone)]
 pub(crate) struct PaneDir {
     id: String,
     root: PathBuf,
+}
+
+/// What must reach the user before a pane dir is removed: the handover
+/// (`out_of_pane::handover`), run under the dir's lock by
+/// [`PaneDir::remove_locked`]. A trait, so that pane dirs do not depend on
+/// what is handed over: the handover uses `PaneDir`, never the reverse.
+pub(crate) trait BeforeRemoval: std::fmt::Debug + Send + Sync {
+    /// Hands over everything of `pane` (whose config dir the caller has
+    /// checked to be a real dir of this user). An error means the dir must
+    /// be kept: something in it is not the user's yet.
+    fn hand_over(&self, pane: &PaneDir, config: &Path) -> Result<(), HookError>;
 }
 
 /// A successful [`PaneDir::claim`].
@@ -317,7 +327,7 @@ impl PaneDir {
         owner: &str,
         claim: &str,
         reason: &str,
-        handover: Option<&Handover>,
+        handover: Option<&dyn BeforeRemoval>,
     ) -> Result<bool, HookError> {
         let Some(lock) = self.lock()? else {
             return Ok(false);
@@ -369,7 +379,7 @@ impl PaneDir {
         &self,
         _lock: &PaneLock,
         reason: &str,
-        handover: Option<&Handover>,
+        handover: Option<&dyn BeforeRemoval>,
     ) -> Result<bool, HookError> {
         if !self.exists()? {
             return Ok(false);
@@ -377,7 +387,7 @@ impl PaneDir {
         if let Some(handover) = handover {
             let config = self.config_dir();
             if check_own_dir("the pane's Claude config dir", &config)? {
-                handover.run(self, &config).map_err(|err| {
+                handover.hand_over(self, &config).map_err(|err| {
                     HookError::new(
                         err.kind,
                         format!(

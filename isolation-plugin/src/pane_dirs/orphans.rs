@@ -15,13 +15,12 @@ use std::collections::HashSet;
 use std::fs;
 use std::time::{Duration, SystemTime};
 
-use crate::errors::io_error;
-use crate::handover::Handover;
-use crate::layout::Layout;
-use crate::metadata::{unix_now, METADATA_FILE};
-use crate::owner_lock::{probe_owner, OwnerState};
-use crate::pane_dir::{MetadataState, PaneDir};
-use crate::private_fs::ensure_private_dir;
+use crate::floor::errors::io_error;
+use crate::floor::private_fs::ensure_private_dir;
+use crate::pane_dirs::layout::Layout;
+use crate::pane_dirs::metadata::{unix_now, METADATA_FILE};
+use crate::pane_dirs::owner_lock::{probe_owner, OwnerState};
+use crate::pane_dirs::pane_dir::{BeforeRemoval, MetadataState, PaneDir};
 
 pub(crate) struct ScanPolicy<'a> {
     /// This server's identity.
@@ -32,7 +31,11 @@ pub(crate) struct ScanPolicy<'a> {
     pub max_age: Option<Duration>,
     pub now: SystemTime,
     /// What a removed dir hands to the user first.
-    pub handover: &'a Handover,
+    pub handover: &'a dyn BeforeRemoval,
+    /// Whether that handover moves the user's data home (there is a user
+    /// Claude dir to move it to), which is what a warning about a removed
+    /// dir tells the user.
+    pub moves_data_home: bool,
 }
 
 /// Scans the base dir; returns the ids of the pane dirs it removed.
@@ -78,9 +81,10 @@ pub(crate) fn remove_orphans(layout: &Layout, policy: &ScanPolicy<'_>) -> Vec<St
                         tracing::warn!(
                         pane = name,
                         "removed the dir of a pane this server kept but did not restore (start the server with its panes restored to keep them): {}",
-                        match policy.handover.data {
-                            Some(_) => "its conversations, prompt history, checkpoints and memory are in the user's Claude dir, where any pane or plain `claude --resume` finds them; its own .claude.json is gone",
-                            None => "`share_data` is empty, so its conversations went with it",
+                        if policy.moves_data_home {
+                            "its conversations, prompt history, checkpoints and memory are in the user's Claude dir, where any pane or plain `claude --resume` finds them; its own .claude.json is gone"
+                        } else {
+                            "`share_data` is empty, so its conversations went with it"
                         }
                     );
                         removed.push(name.to_string());

@@ -41,7 +41,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::seed::{Picked, Unreadable, PROJECTS};
+use crate::into_pane::seed::{Picked, Unreadable, PROJECTS};
 
 /// The user-level and per-project keys compared item by item.
 const PER_ENTRY: &str = "mcpServers";

@@ -37,16 +37,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde_json::{Map, Value};
 
-use crate::carry_back::{apply, Applied, Change, ItemPath, Precedence};
-use crate::errors::io_error;
-use crate::json_edit::{is_object_text, RawObject};
-use crate::private_fs::{
+use crate::floor::errors::io_error;
+use crate::floor::private_fs::{
     create_new_file, create_private_dir, ensure_private_dir, entry, read_bounded, Entry, Links,
     FILE_MODE,
 };
-use crate::process::process_is_gone;
-use crate::seed::{describe_read_failure, PROJECTS, USER_CLAUDE_JSON_LIMIT};
-use crate::seed::{list, Unreadable};
+use crate::floor::process::process_is_gone;
+use crate::into_pane::seed::{describe_read_failure, PROJECTS, USER_CLAUDE_JSON_LIMIT};
+use crate::into_pane::seed::{list, Unreadable};
+use crate::out_of_pane::carry_back::{apply, Applied, Change, ItemPath, Precedence};
+use crate::out_of_pane::json_edit::{is_object_text, RawObject};
 
 /// Tries at a merge whose file changed under it.
 const ATTEMPTS: usize = 5;
@@ -357,7 +357,7 @@ impl UserClaudeJson {
             // earlier number, even within one millisecond.
             for n in millis..millis + 1000 {
                 let name = format!(".claude.json.{n}");
-                if crate::private_fs::create_private_file(&self.backups, &name, bytes)? {
+                if crate::floor::private_fs::create_private_file(&self.backups, &name, bytes)? {
                     return Ok(Some(self.backups.join(name)));
                 }
             }

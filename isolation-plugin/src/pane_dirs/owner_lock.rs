@@ -27,9 +27,9 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use ccmux_plugin_api::{check_pane_id, HookError, HookErrorKind};
 
-use crate::errors::{invalid_server_id, io_error, refused};
-use crate::layout::Layout;
-use crate::private_fs::{current_uid, FILE_MODE};
+use crate::floor::errors::{invalid_server_id, io_error, refused};
+use crate::floor::private_fs::{current_uid, FILE_MODE};
+use crate::pane_dirs::layout::Layout;
 
 /// The lock of the running server's identity; released when dropped.
 #[derive(Debug)]

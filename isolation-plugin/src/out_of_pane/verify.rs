@@ -21,9 +21,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::carry_back::Precedence;
-use crate::pending::{PaneFiles, PendingCarryBacks};
-use crate::user_claude_json::{MergeJob, UserClaudeJson};
+use crate::out_of_pane::carry_back::Precedence;
+use crate::out_of_pane::pending::{PaneFiles, PendingCarryBacks};
+use crate::out_of_pane::user_claude_json::{MergeJob, UserClaudeJson};
 
 /// When the looks are, after a merge (each after the one before).
 const LOOKS: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(900)];
@@ -252,7 +252,7 @@ fn look(user: &UserClaudeJson, pending: &PendingCarryBacks, watch: &mut Watch) -
 }
 
 fn pane_ids(watch: &Watch) -> String {
-    crate::seed::list(watch.files.iter().map(|files| files.pane_id.as_str()))
+    crate::into_pane::seed::list(watch.files.iter().map(|files| files.pane_id.as_str()))
 }
 
 /// Keeps a watched merge's pane files pending for the next server start.

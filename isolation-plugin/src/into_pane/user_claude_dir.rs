@@ -9,9 +9,9 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::classification::CLAUDE_JSON;
 use crate::config::{CCMUX_USER_CLAUDE_CONFIG_DIR, CLAUDE_CONFIG_DIR};
-use crate::metadata::METADATA_FILE;
-use crate::seed::CLAUDE_JSON;
+use crate::pane_dirs::metadata::METADATA_FILE;
 
 /// What the plugin reads from the server's environment. Gathered once, at
 /// construction, so that tests (and embedders) can pass their own instead

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use ccmux_plugin_api::HookError;
 
-use crate::errors::io_error;
+use crate::floor::errors::io_error;
 
 /// Links `pane_config/<name>` to `user_dir/<name>` for each name the user
 /// has. An entry already in the pane (a link, or a file the pane made its

@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
-use crate::handover::Handover;
-use crate::pane_dir::PaneDir;
-use crate::process::process_is_gone;
+use crate::floor::process::process_is_gone;
+use crate::pane_dirs::pane_dir::{BeforeRemoval, PaneDir};
 
 /// How often a removal that waits for a process checks on it.
 const PROCESS_POLL: Duration = Duration::from_millis(100);
@@ -47,7 +46,7 @@ pub(crate) struct Removal {
     /// deadline; the next server start then cleans it as an orphan.
     pub wait_for: Option<u32>,
     /// What the pane hands to the user before its dir is removed.
-    pub handover: Arc<Handover>,
+    pub handover: Arc<dyn BeforeRemoval>,
 }
 
 impl Removal {
@@ -70,7 +69,7 @@ impl Removal {
             None => "pane closed and its grace period is over",
         };
         self.pane
-            .remove_if_claimed(&self.owner, &self.claim, reason, Some(&self.handover))
+            .remove_if_claimed(&self.owner, &self.claim, reason, Some(&*self.handover))
     }
 
     /// [`try_run`](Self::try_run) where errors can only be logged (there is

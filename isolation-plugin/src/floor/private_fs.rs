@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ccmux_plugin_api::HookError;
 
-use crate::errors::{io_error, refused};
+use crate::floor::errors::{io_error, refused};
 
 pub(crate) const DIR_MODE: u32 = 0o700;
 pub(crate) const FILE_MODE: u32 = 0o600;

@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 
 use ccmux_plugin_api::HookError;
 
-use crate::errors::io_error;
-use crate::private_fs::{
+use crate::floor::errors::io_error;
+use crate::floor::private_fs::{
     create_new_file, create_private_dir, entry, read_bounded, Entry, Links, ReadFailure, FILE_MODE,
 };
 
