@@ -20,7 +20,7 @@ pub fn carry_back(args: &CarryBackArgs) -> u8 {
     let store = match open(args) {
         Ok(store) => store,
         Err(err) => {
-            say!("host-shim carry-back: {err}");
+            say!("host-shim carry-back: {}", clean(&err));
             return exit::USAGE;
         }
     };
@@ -141,7 +141,12 @@ fn print_entry(out: &mut impl Write, entry: &PendingEntry, whole: bool) -> std::
         Some(_) => "held for you",
         None => "merged at the next server start",
     };
-    writeln!(out, "{}  pane {}  {state}", entry.name, entry.pane_id)?;
+    writeln!(
+        out,
+        "{}  pane {}  {state}",
+        clean(&entry.name),
+        clean(&entry.pane_id)
+    )?;
     if let Some(why) = &entry.unreadable {
         writeln!(out, "  cannot be read: {}", clean(why))?;
     }
@@ -171,15 +176,17 @@ fn print_item(out: &mut impl Write, item: &ItemChange, whole: bool) -> std::io::
     Ok(())
 }
 
-/// A value as one line of JSON (control characters escaped by JSON
-/// itself), cut short unless `whole`.
+/// A value as one line of JSON, safe for a terminal, cut short unless
+/// `whole`.
 fn value(value: Option<&Value>, whole: bool) -> String {
     const SHORT: usize = 120;
     let text = value.map_or_else(|| "(absent)".to_string(), Value::to_string);
-    match text.char_indices().nth(SHORT) {
+    let text = match text.char_indices().nth(SHORT) {
         Some((cut, _)) if !whole => format!("{}…", &text[..cut]),
         _ => text,
-    }
+    };
+    // JSON escapes only the C0 controls: DEL, C1 and bidi overrides too.
+    clean(&text)
 }
 
 /// Text from files, made safe for a terminal: control characters (an

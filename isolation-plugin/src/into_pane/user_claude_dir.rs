@@ -59,8 +59,8 @@ impl HostEnvironment {
 /// The user's `CLAUDE_CONFIG_DIR`, from the process's own and the one a
 /// ccmux pane recorded (`recorded`: empty for none). The recorded one
 /// counts only where the process's own is a pane's config dir (its parent
-/// holds the pane's metadata): so a user who sets their own
-/// `CLAUDE_CONFIG_DIR` inside a pane is still obeyed.
+/// holds the pane's metadata) or no dir at all (that pane has closed): so
+/// a user who sets their own `CLAUDE_CONFIG_DIR` inside a pane is obeyed.
 pub(crate) fn users_config_dir(
     own: Option<OsString>,
     recorded: Option<OsString>,
@@ -68,9 +68,13 @@ pub(crate) fn users_config_dir(
     let (Some(own_dir), Some(recorded)) = (&own, recorded) else {
         return own;
     };
-    let in_a_pane = Path::new(own_dir)
-        .parent()
-        .is_some_and(|pane| pane.join(METADATA_FILE).is_file());
+    // A pane's config dir, or one that is gone (the pane closed, and a
+    // server started in it lives on): the user's dir is the recorded one.
+    let own_dir = Path::new(own_dir);
+    let in_a_pane = !own_dir.exists()
+        || own_dir
+            .parent()
+            .is_some_and(|pane| pane.join(METADATA_FILE).is_file());
     if !in_a_pane {
         return own;
     }
@@ -164,11 +168,15 @@ mod tests {
             Some("/home/u/.claude-work".into())
         );
         // Not in a pane: the process's own CLAUDE_CONFIG_DIR is obeyed.
+        std::fs::create_dir_all(root.path().join("mine")).unwrap();
         let elsewhere = Some(OsString::from(root.path().join("mine")));
         assert_eq!(
             users_config_dir(elsewhere.clone(), Some("".into())),
             elsewhere
         );
         assert_eq!(users_config_dir(own.clone(), None), own);
+        // The pane is gone: still not the user's dir.
+        let gone = Some(OsString::from(root.path().join("base/closed_0_1/config")));
+        assert_eq!(users_config_dir(gone, Some("".into())), None);
     }
 }

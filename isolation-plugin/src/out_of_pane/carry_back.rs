@@ -47,7 +47,7 @@ use crate::into_pane::seed::{Picked, Unreadable, PROJECTS};
 const PER_ENTRY: &str = "mcpServers";
 
 /// A pane is taken for reset when it lost at least this many of its seed's
-/// items, and more than half of them.
+/// items (see [`guard`]).
 const RESET_MIN_LOST: usize = 2;
 
 /// Where in `.claude.json` an item is.
@@ -113,6 +113,9 @@ pub(crate) struct Applied {
     pub refused: Vec<Held>,
     /// Changes left out because the user's file cannot read their item.
     pub unreadable: usize,
+    /// Which write of this process into the file took the change (0: none
+    /// did): see [`UserClaudeJson::superseded`](crate::out_of_pane::user_claude_json::UserClaudeJson::still_ours).
+    pub write: u64,
 }
 
 /// One item not carried back until a person says so, and why.
@@ -231,25 +234,47 @@ impl CarriedKeys {
 }
 
 /// Splits a pane's `changes` by the reset rule (module docs): a pane that
-/// lost more than half of the items of its `seed` (and at least
-/// [`RESET_MIN_LOST`]) carries back only what it added; its removals and
-/// changes of what the seed had are held.
+/// looks reset carries back only what it added; its removals and changes of
+/// what the seed had are held.
+///
+/// A pane looks reset when, of the items its seed set up (non-empty values:
+/// an empty one is a default, not a setup), it lost (no longer has, has
+/// emptied, or can no longer be read):
+/// - at least [`RESET_MIN_LOST`], and half of them or more; or
+/// - its `userID` (Claude makes a new one only in a fresh file; `/logout`
+///   keeps it); or
+/// - every setup of every project (at least [`RESET_MIN_LOST`]).
 pub(crate) fn guard(
     keys: &CarriedKeys,
-    seed: &Map<String, Value>,
+    seed: &Picked,
+    pane: &Picked,
     changes: Vec<Change>,
 ) -> Guarded {
-    let seed_items = keys.count_items(seed);
-    let lost = changes
-        .iter()
-        .filter(|change| change.seed.is_some() && change.pane.is_none())
-        .count();
+    let mut seed_items = 0;
+    let (mut lost, mut project_items, mut projects_lost) = (0, 0, 0);
+    let mut lost_user_id = false;
+    for (path, value) in keys.items(&seed.map) {
+        if is_empty(value) {
+            continue;
+        }
+        seed_items += 1;
+        let in_project = matches!(path, ItemPath::Project(..) | ItemPath::ProjectEntry(..));
+        project_items += usize::from(in_project);
+        let gone = blocked(&pane.unreadable, &path) || get(&pane.map, &path).is_none_or(is_empty);
+        if gone {
+            lost += 1;
+            projects_lost += usize::from(in_project);
+            lost_user_id |= path == ItemPath::Top(USER_ID.to_string());
+        }
+    }
+    let reset = (lost >= RESET_MIN_LOST && lost * 2 >= seed_items)
+        || lost_user_id
+        || (projects_lost >= RESET_MIN_LOST && projects_lost == project_items);
     let mut guarded = Guarded {
         lost,
         seed_items,
         ..Guarded::default()
     };
-    let reset = lost >= RESET_MIN_LOST && lost * 2 > seed_items;
     for change in changes {
         // After a reset, a value the seed had and the pane has otherwise
         // is Claude's default as likely as a person's choice.
@@ -265,26 +290,65 @@ pub(crate) fn guard(
     guarded
 }
 
+/// Who the user is to Claude: never removed but by a fresh file.
+const USER_ID: &str = "userID";
+
+/// Whether `path` is in, or under, an item that could not be read.
+pub(crate) fn blocked(unreadable: &BTreeSet<Unreadable>, path: &ItemPath) -> bool {
+    match path {
+        ItemPath::Top(key) | ItemPath::TopEntry(key, _) => {
+            unreadable.contains(&Unreadable::Top(key.clone()))
+        }
+        ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
+            unreadable.contains(&Unreadable::Projects)
+                || unreadable.contains(&Unreadable::Project(project.clone()))
+                || unreadable.contains(&Unreadable::ProjectKey(project.clone(), key.clone()))
+        }
+    }
+}
+
 impl CarriedKeys {
-    /// How many items `file` has of those compared (each server of an
-    /// `mcpServers` counts as one).
-    fn count_items(&self, file: &Map<String, Value>) -> usize {
-        let count = |value: &Value, key: &str| match value {
-            Value::Object(entries) if key == PER_ENTRY => entries.len(),
-            _ => 1,
-        };
-        let mut items: usize = self
-            .top
-            .iter()
-            .filter_map(|key| file.get(key).map(|value| count(value, key)))
-            .sum();
+    /// Every compared item `file` has, with its value (each server of an
+    /// `mcpServers` is one item).
+    fn items<'a>(&self, file: &'a Map<String, Value>) -> Vec<(ItemPath, &'a Value)> {
+        let mut items = Vec::new();
+        let mut push =
+            |value: &'a Value, key: &str, whole: ItemPath, entry: &dyn Fn(&str) -> ItemPath| {
+                match value {
+                    Value::Object(entries) if key == PER_ENTRY && !entries.is_empty() => {
+                        items.extend(entries.iter().map(|(name, value)| (entry(name), value)));
+                    }
+                    _ => items.push((whole, value)),
+                }
+            };
+        for key in &self.top {
+            if let Some(value) = file.get(key) {
+                push(value, key, ItemPath::Top(key.clone()), &|name| {
+                    ItemPath::TopEntry(key.clone(), name.to_string())
+                });
+            }
+        }
         if let Some(projects) = file.get(PROJECTS).and_then(Value::as_object) {
-            for project in projects.values().filter_map(Value::as_object) {
-                items += self
-                    .project
-                    .iter()
-                    .filter_map(|key| project.get(key).map(|value| count(value, key)))
-                    .sum::<usize>();
+            for (project, setup) in projects {
+                let Some(setup) = setup.as_object() else {
+                    continue;
+                };
+                for key in &self.project {
+                    if let Some(value) = setup.get(key) {
+                        push(
+                            value,
+                            key,
+                            ItemPath::Project(project.clone(), key.clone()),
+                            &|name| {
+                                ItemPath::ProjectEntry(
+                                    project.clone(),
+                                    key.clone(),
+                                    name.to_string(),
+                                )
+                            },
+                        );
+                    }
+                }
             }
         }
         items

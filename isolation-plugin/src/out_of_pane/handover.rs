@@ -84,6 +84,10 @@ impl BeforeRemoval for Handover {
     }
 }
 
+/// The most bytes of pane files one pending pass reads (and holds, for the
+/// looks after its merge): the rest waits for the next pass.
+const PASS_BYTES: u64 = 128 << 20;
+
 /// What to merge of one pane's files, and what to hold back.
 pub(crate) struct Plan {
     pub job: MergeJob,
@@ -156,7 +160,7 @@ impl ClaudeJsonCarry {
                 if applied.written > 0 {
                     // A held entry has every change of the pane already.
                     let files = if kept_held { Vec::new() } else { vec![files] };
-                    self.verifier.watch(vec![plan.job], files);
+                    self.verifier.watch(vec![plan.job], files, applied.write);
                 }
                 Ok(())
             }
@@ -220,7 +224,7 @@ impl ClaudeJsonCarry {
         if changes.is_empty() {
             return Ok(None);
         }
-        let guarded = guard(&self.keys, &seed.map, changes);
+        let guarded = guard(&self.keys, &seed, &pane, changes);
         Ok(Some(Plan {
             job: MergeJob {
                 pane_id: files.pane_id.clone(),
@@ -258,9 +262,16 @@ impl ClaudeJsonCarry {
         let already_held = entries.iter().filter(|entry| entry.is_held()).count();
         let mut plans: Vec<(Pending, PaneFiles, Option<Plan>)> = Vec::new();
         let mut unreadable = Vec::new();
+        let (mut read, mut waiting) = (0u64, 0usize);
         for entry in entries.into_iter().rev().filter(|entry| !entry.is_held()) {
             if cancelled.load(Ordering::Relaxed) {
                 return;
+            }
+            // One pass holds at most PASS_BYTES of pane files; older entries
+            // past it wait for the next pass.
+            if read > PASS_BYTES {
+                waiting += 1;
+                continue;
             }
             let files = match entry.read() {
                 Ok(Some(files)) => files,
@@ -273,6 +284,7 @@ impl ClaudeJsonCarry {
                     continue;
                 }
             };
+            read += (files.final_file.len() + files.seed.as_ref().map_or(0, Vec::len)) as u64;
             match self.plan(&files, Precedence::UserWins) {
                 Ok(plan) => plans.push((entry, files, plan)),
                 Err(NotComparable(why)) => {
@@ -281,6 +293,12 @@ impl ClaudeJsonCarry {
                     }
                 }
             }
+        }
+        if waiting > 0 {
+            tracing::info!(
+                waiting,
+                "older pending carry-backs wait for the next server start (this pass read {read} bytes of them)"
+            );
         }
         if !unreadable.is_empty() {
             tracing::warn!(
@@ -317,6 +335,7 @@ impl ClaudeJsonCarry {
         let mut applied = applied.into_iter();
         let (mut merged, mut newly_held) = (0, 0);
         let mut watched = (Vec::new(), Vec::new());
+        let mut write = 0;
         for (entry, files, plan) in plans {
             let Some(plan) = plan else {
                 self.pending.drop_merged(&entry);
@@ -324,6 +343,7 @@ impl ClaudeJsonCarry {
                 continue;
             };
             let applied = applied.next().unwrap_or_default();
+            write = write.max(applied.write);
             log_applied(&plan.job.pane_id, &self.user, &applied);
             let mut held = plan.held.clone();
             held.extend(applied.refused.iter().cloned());
@@ -343,7 +363,7 @@ impl ClaudeJsonCarry {
                 }
             }
         }
-        self.verifier.watch(watched.0, watched.1);
+        self.verifier.watch(watched.0, watched.1, write);
         tracing::info!(
             merged,
             "merged the pending carry-backs into the user's .claude.json"

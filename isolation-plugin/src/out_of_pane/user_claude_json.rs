@@ -30,7 +30,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -45,7 +45,7 @@ use crate::floor::private_fs::{
 use crate::floor::process::process_is_gone;
 use crate::into_pane::seed::{describe_read_failure, PROJECTS, USER_CLAUDE_JSON_LIMIT};
 use crate::into_pane::seed::{list, Unreadable};
-use crate::out_of_pane::carry_back::{apply, Applied, Change, ItemPath, Precedence};
+use crate::out_of_pane::carry_back::{apply, blocked, Applied, Change, ItemPath, Precedence};
 use crate::out_of_pane::json_edit::{is_object_text, RawObject};
 
 /// Tries at a merge whose file changed under it.
@@ -57,7 +57,7 @@ const MERGE_LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How long it waits for a Claude holding the file's own lock. Claude
 /// itself never waits for it (it writes without the lock when it cannot
 /// take it), so this is a courtesy, kept short.
-const CLAUDE_LOCK_WAIT: Duration = Duration::from_secs(2);
+const CLAUDE_LOCK_WAIT: Duration = Duration::from_millis(500);
 /// The backups kept of the user's file, at most.
 const BACKUPS_KEPT: usize = 10;
 const BACKUPS_MAX_BYTES: u64 = 512 << 20;
@@ -103,6 +103,23 @@ impl UserClaudeJson {
             return Ok(jobs.iter().map(|_| Applied::default()).collect());
         }
         MergeQueue::of(&self.path).submit(jobs, |all| self.merge_now(all))
+    }
+
+    /// `changes` without those a write of this process made after `write`
+    /// changed again: a later pane's choice, which the looks after the
+    /// earlier merge must not undo.
+    pub(crate) fn still_ours(&self, write: u64, changes: Vec<Change>) -> Vec<Change> {
+        let queue = MergeQueue::of(&self.path);
+        let state = queue.lock();
+        changes
+            .into_iter()
+            .filter(|change| {
+                state
+                    .last_write
+                    .get(&change.path.to_string())
+                    .is_none_or(|last| *last <= write)
+            })
+            .collect()
     }
 
     /// One read-modify-write of the user's file for `jobs`, under the
@@ -604,20 +621,6 @@ struct Projection {
     unreadable: BTreeSet<Unreadable>,
 }
 
-/// Whether `path` is in, or under, an item that could not be read.
-fn blocked(unreadable: &BTreeSet<Unreadable>, path: &ItemPath) -> bool {
-    match path {
-        ItemPath::Top(key) | ItemPath::TopEntry(key, _) => {
-            unreadable.contains(&Unreadable::Top(key.clone()))
-        }
-        ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
-            unreadable.contains(&Unreadable::Projects)
-                || unreadable.contains(&Unreadable::Project(project.clone()))
-                || unreadable.contains(&Unreadable::ProjectKey(project.clone(), key.clone()))
-        }
-    }
-}
-
 /// Applies each job in turn to `view`, leaving out the changes to items
 /// that could not be read.
 fn apply_jobs(
@@ -761,32 +764,37 @@ struct MergeQueue {
 
 type MergeResult = Result<Vec<Applied>, HookError>;
 
+/// How many items' last writes a queue remembers before it forgets old ones.
+const LAST_WRITES_KEPT: usize = 10_000;
+
 #[derive(Default)]
 struct QueueState {
     queued: Vec<(u64, Vec<MergeJob>)>,
     results: HashMap<u64, MergeResult>,
     next: u64,
     writing: bool,
+    /// Writes made so far, and for each item (as displayed) the last write
+    /// that changed it: a later one means a later pane's choice.
+    writes: u64,
+    last_write: HashMap<String, u64>,
 }
 
 impl MergeQueue {
-    /// The queue of the file at `path` (one per file in this process).
+    /// The queue of the file at `path` (one per file in this process,
+    /// kept for the life of the process: it remembers which write changed
+    /// which item last).
     fn of(path: &Path) -> Arc<MergeQueue> {
-        static QUEUES: OnceLock<Mutex<HashMap<PathBuf, Weak<MergeQueue>>>> = OnceLock::new();
+        static QUEUES: OnceLock<Mutex<HashMap<PathBuf, Arc<MergeQueue>>>> = OnceLock::new();
         let mut queues = QUEUES
             .get_or_init(Mutex::default)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(queue) = queues.get(path).and_then(Weak::upgrade) {
-            return queue;
-        }
-        queues.retain(|_, queue| queue.strong_count() > 0);
-        let queue = Arc::new(MergeQueue {
-            state: Mutex::default(),
-            done: Condvar::new(),
-        });
-        queues.insert(path.to_path_buf(), Arc::downgrade(&queue));
-        queue
+        Arc::clone(queues.entry(path.to_path_buf()).or_insert_with(|| {
+            Arc::new(MergeQueue {
+                state: Mutex::default(),
+                done: Condvar::new(),
+            })
+        }))
     }
 
     fn lock(&self) -> MutexGuard<'_, QueueState> {
@@ -827,6 +835,26 @@ impl MergeQueue {
                 ))
             });
             state = self.lock();
+            let mut written = written;
+            if let Ok(applied) = &mut written {
+                if applied.iter().any(|applied| applied.written > 0) {
+                    state.writes += 1;
+                    let write = state.writes;
+                    // Only the last writes matter to the looks (a second
+                    // at most): older marks go once there are many.
+                    if state.last_write.len() > LAST_WRITES_KEPT {
+                        state
+                            .last_write
+                            .retain(|_, last| *last + LAST_WRITES_KEPT as u64 > write);
+                    }
+                    for change in all.iter().flat_map(|job| &job.changes) {
+                        state.last_write.insert(change.path.to_string(), write);
+                    }
+                    for applied in applied.iter_mut() {
+                        applied.write = write;
+                    }
+                }
+            }
             let mut at = 0;
             for (ticket, jobs) in batch {
                 let result = match &written {

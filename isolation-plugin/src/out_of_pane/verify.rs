@@ -35,6 +35,9 @@ const REMERGES: usize = 3;
 /// A merge being watched.
 struct Watch {
     jobs: Vec<MergeJob>,
+    /// The write of this process that made it (see
+    /// [`UserClaudeJson::still_ours`]).
+    write: u64,
     /// What to keep pending if the watch cannot end well: the pane files
     /// each job came from.
     files: Vec<PaneFiles>,
@@ -54,6 +57,9 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    /// Reads of the user's file the looks made; for tests.
+    #[cfg(test)]
+    reads: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -96,8 +102,8 @@ impl Verifier {
     /// still holds the pane's value: an item changed again since (by a
     /// later pane's merge, or by the user) is theirs, and stays. So the
     /// jobs are looked at, and merged again, with the user's value winning.
-    pub(crate) fn watch(&self, jobs: Vec<MergeJob>, files: Vec<PaneFiles>) {
-        if jobs.is_empty() {
+    pub(crate) fn watch(&self, jobs: Vec<MergeJob>, files: Vec<PaneFiles>, write: u64) {
+        if jobs.is_empty() || write == 0 {
             return;
         }
         let jobs = jobs
@@ -114,6 +120,7 @@ impl Verifier {
         state.stop = false;
         state.watches.push(Watch {
             jobs,
+            write,
             files,
             due: Instant::now() + LOOKS[0],
             look: 0,
@@ -159,17 +166,17 @@ impl Verifier {
         if let Some(handle) = handle {
             let _ = handle.join();
         }
-        // One last look now, instead of the ones still due: a merge that
-        // was saved over is made again, or kept for the next server start.
-        let left = std::mem::take(&mut self.shared.lock().watches);
-        for watch in left {
-            if self.user.still_applied(&watch.jobs) {
-                continue;
-            }
-            if let Err(err) = self.user.merge(watch.jobs.clone()) {
-                keep(&self.pending, &watch, &err.message);
-            }
-        }
+        // One last look now, for all of them with one read, instead of the
+        // looks still due: merges saved over are made again, or kept for
+        // the next server start.
+        let mut left = std::mem::take(&mut self.shared.lock().watches);
+        look_all(&self.shared, &self.user, &self.pending, &mut left, true);
+    }
+
+    /// How many times the looks read the user's file; for tests.
+    #[cfg(test)]
+    pub(crate) fn reads(&self) -> usize {
+        self.shared.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether a merge is still being watched; for tests.
@@ -180,7 +187,7 @@ impl Verifier {
 }
 
 /// The thread: sleeps until the next look is due (or it is told to stop),
-/// then looks.
+/// then looks at every merge due, with one read of the file.
 fn run(shared: &Shared, user: &UserClaudeJson, pending: &PendingCarryBacks) {
     let mut state = shared.lock();
     loop {
@@ -188,7 +195,7 @@ fn run(shared: &Shared, user: &UserClaudeJson, pending: &PendingCarryBacks) {
             return;
         }
         let now = Instant::now();
-        let Some(at) = state.watches.iter().position(|watch| watch.due <= now) else {
+        if !state.watches.iter().any(|watch| watch.due <= now) {
             let next = state
                 .watches
                 .iter()
@@ -201,58 +208,99 @@ fn run(shared: &Shared, user: &UserClaudeJson, pending: &PendingCarryBacks) {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
             continue;
-        };
-        let mut watch = state.watches.swap_remove(at);
-        drop(state);
-        let again = look(user, pending, &mut watch);
-        state = shared.lock();
-        if again {
-            state.watches.push(watch);
         }
+        let (mut due, later): (Vec<Watch>, Vec<Watch>) = std::mem::take(&mut state.watches)
+            .into_iter()
+            .partition(|watch| watch.due <= now);
+        state.watches = later;
+        drop(state);
+        look_all(shared, user, pending, &mut due, false);
+        state = shared.lock();
+        state.watches.extend(due);
     }
 }
 
-/// One look at a watched merge; whether it is to be looked at again.
-fn look(user: &UserClaudeJson, pending: &PendingCarryBacks, watch: &mut Watch) -> bool {
-    if user.still_applied(&watch.jobs) {
-        watch.look += 1;
-        match LOOKS.get(watch.look) {
-            Some(wait) => {
-                watch.due = Instant::now() + *wait;
-                return true;
-            }
-            None => return false,
+/// One look at `watches` (with one read of the user's file); leaves in it
+/// those to be looked at again. `last`: no look comes after this one.
+fn look_all(
+    #[cfg_attr(not(test), allow(unused_variables))] shared: &Shared,
+    user: &UserClaudeJson,
+    pending: &PendingCarryBacks,
+    watches: &mut Vec<Watch>,
+    last: bool,
+) {
+    // What a later merge of this process changed again is that merge's.
+    for watch in watches.iter_mut() {
+        for job in &mut watch.jobs {
+            job.changes = user.still_ours(watch.write, std::mem::take(&mut job.changes));
         }
+        watch.jobs.retain(|job| !job.changes.is_empty());
     }
-    watch.remerges += 1;
-    if watch.remerges > REMERGES {
-        keep(
-            pending,
-            watch,
-            "the user's .claude.json kept being saved over right after the merge",
-        );
-        return false;
+    watches.retain(|watch| !watch.jobs.is_empty());
+    if watches.is_empty() {
+        return;
+    }
+    let jobs: Vec<MergeJob> = watches
+        .iter()
+        .flat_map(|watch| watch.jobs.clone())
+        .collect();
+    if user.still_applied(&jobs) {
+        if last {
+            watches.clear();
+            return;
+        }
+        watches.retain_mut(|watch| {
+            watch.look += 1;
+            match LOOKS.get(watch.look) {
+                Some(wait) => {
+                    watch.due = Instant::now() + *wait;
+                    true
+                }
+                None => false,
+            }
+        });
+        return;
     }
     tracing::info!(
         path = %user.path.display(),
-        panes = %pane_ids(watch),
+        panes = %crate::into_pane::seed::list(watches.iter().map(pane_ids)),
         "the user's .claude.json was saved over right after a merge (a Claude outside ccmux); merging again"
     );
-    match user.merge(watch.jobs.clone()) {
-        Ok(_) => {
-            watch.look = 0;
-            watch.due = Instant::now() + LOOKS[0];
-            true
+    let merged = user.merge(jobs);
+    let write = match &merged {
+        Ok(applied) => applied
+            .iter()
+            .map(|applied| applied.write)
+            .max()
+            .unwrap_or(0),
+        Err(_) => 0,
+    };
+    watches.retain_mut(|watch| {
+        watch.remerges += 1;
+        let given_up = match &merged {
+            Err(err) => Some(err.message.to_string()),
+            Ok(_) if watch.remerges > REMERGES => Some(
+                "the user's .claude.json kept being saved over right after the merge".to_string(),
+            ),
+            Ok(_) if last => None,
+            Ok(_) => {
+                watch.look = 0;
+                watch.due = Instant::now() + LOOKS[0];
+                if write > 0 {
+                    watch.write = write;
+                }
+                return true;
+            }
+        };
+        if let Some(why) = given_up {
+            keep(pending, watch, &why);
         }
-        Err(err) => {
-            keep(pending, watch, &err.message);
-            false
-        }
-    }
+        false
+    });
 }
 
 fn pane_ids(watch: &Watch) -> String {
-    crate::into_pane::seed::list(watch.files.iter().map(|files| files.pane_id.as_str()))
+    crate::into_pane::seed::list(watch.jobs.iter().map(|job| job.pane_id.as_str()))
 }
 
 /// Keeps a watched merge's pane files pending for the next server start.

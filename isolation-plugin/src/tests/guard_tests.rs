@@ -504,3 +504,165 @@ fn many_pending_entries_give_one_line_not_one_each() {
     assert_eq!(warns.len(), 1, "{logs}");
     assert!(warns[0].contains("held=12"), "{}", warns[0]);
 }
+
+/// What 2.1.332 writes for every folder it opens (seen with the real CLI).
+fn project_defaults() -> Value {
+    json!({"allowedTools": [], "mcpContextUris": [], "mcpServers": {},
+           "enabledMcpjsonServers": [], "disabledMcpjsonServers": [],
+           "hasTrustDialogAccepted": false,
+           "hasClaudeMdExternalIncludesApproved": false,
+           "hasClaudeMdExternalIncludesWarningShown": false})
+}
+
+#[test]
+fn claudes_own_reset_of_a_one_folder_user_is_held_whole() {
+    // Found by a hostile review: the defaults Claude writes for the folder
+    // it opens count as items the pane still has, so "most of the seed"
+    // alone let this reset through.
+    let h = Harness::new();
+    let mut project = project_defaults();
+    project["hasTrustDialogAccepted"] = json!(true);
+    let user = json!({
+        "numStartups": 12, "installMethod": "native", "autoUpdates": true,
+        "firstStartTime": "2026-01-01T00:00:00.000Z",
+        "userID": "the-users-id", "hasCompletedOnboarding": true,
+        "lastOnboardingVersion": "2.1.300",
+        "oauthAccount": {"emailAddress": "me@example.com", "accountUuid": "acc-1"},
+        "mcpServers": {"one": {"command": "one"}},
+        "projects": {"/work/a": project},
+    });
+    h.write_user_claude_json(&user);
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    // Claude's reset, captured with the real CLI (a corrupt file, then
+    // `claude mcp add` with CLAUDE_CODE_HOST_OWNED_CONFIG_DIR set).
+    let reset = json!({
+        "installMethod": "unknown", "autoUpdates": true,
+        "firstStartTime": "2026-12-06T21:08:25.989Z", "firstStartVersion": "2.1.332",
+        "machineID": "5dba", "opusProMigrationComplete": true, "seenNotifications": {},
+        "migrationVersion": 15,
+        "projects": {"/work/a": project_defaults()},
+    });
+    fs::write(
+        pane_file(&h, "main_0_1"),
+        serde_json::to_vec_pretty(&reset).unwrap(),
+    )
+    .unwrap();
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    let after = read_json(&h.user_claude_json());
+    for key in [
+        "userID",
+        "hasCompletedOnboarding",
+        "oauthAccount",
+        "mcpServers",
+        "firstStartTime",
+    ] {
+        assert_eq!(after[key], user[key], "{key}: {after:#}");
+    }
+    assert_eq!(after["projects"]["/work/a"]["hasTrustDialogAccepted"], true);
+    assert_eq!(store(&h).list().unwrap().len(), 1);
+}
+
+#[test]
+fn a_pane_that_loses_all_its_projects_or_its_whole_top_level_is_a_reset() {
+    let mut user = user_file();
+    for n in 0..10 {
+        user["projects"][format!("/work/p{n}")] =
+            json!({"hasTrustDialogAccepted": true, "allowedTools": ["Edit"]});
+    }
+    type Edit = fn(&mut Value);
+    let resets: [(&str, Edit); 3] = [
+        ("projects emptied", |pane| pane["projects"] = json!({})),
+        ("top level reset, projects kept", |pane| {
+            let projects = pane["projects"].clone();
+            *pane = json!({"numStartups": 1, "projects": projects});
+        }),
+        ("a crash: projects unreadable", |pane| {
+            *pane = json!({"numStartups": 1, "projects": null});
+        }),
+    ];
+    for (what, reset) in resets {
+        let h = Harness::new();
+        h.write_user_claude_json(&user);
+        let plugin = h.started("grace_period_ms = 0", SERVER_A);
+        create(&plugin, "main_0_1").unwrap();
+        edit_pane(&h, "main_0_1", reset);
+        close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+        let after = read_json(&h.user_claude_json());
+        assert_intact(&after);
+        for n in 0..10 {
+            assert_eq!(
+                after["projects"][format!("/work/p{n}")]["hasTrustDialogAccepted"],
+                true,
+                "{what}: {after:#}"
+            );
+        }
+        assert_eq!(store(&h).list().unwrap().len(), 1, "{what}");
+    }
+}
+
+#[test]
+fn the_looks_after_a_merge_never_undo_a_later_panes_choice() {
+    // Found by a hostile review: pane 1 adds a server, pane 2 (seeded
+    // after) removes it; pane 1's looks took the removal for a stale save
+    // and put the server back, again and again.
+    let h = Harness::new();
+    h.write_user_claude_json(&json!({"userID": "u", "mcpServers": {"one": {"command": "one"}}}));
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    let logs = logs_of(|| {
+        create(&plugin, "p_0_1").unwrap();
+        edit_pane(&h, "p_0_1", |pane| {
+            pane["mcpServers"]["added"] = json!({"command": "x"})
+        });
+        close(&plugin, "p_0_1", PaneExit::exited(0)).unwrap();
+        create(&plugin, "p_0_2").unwrap();
+        edit_pane(&h, "p_0_2", |pane| {
+            pane["mcpServers"].as_object_mut().unwrap().remove("added");
+        });
+        close(&plugin, "p_0_2", PaneExit::exited(0)).unwrap();
+        let verifier = &plugin.handover.claude_json.as_ref().unwrap().verifier;
+        assert!(eventually(|| !verifier.busy()));
+    });
+    assert!(
+        read_json(&h.user_claude_json())["mcpServers"]
+            .get("added")
+            .is_none(),
+        "{logs}"
+    );
+    assert!(!logs.contains("merging again"), "{logs}");
+    assert!(pending(&h).is_empty());
+    stop(&plugin, SERVER_A);
+    start(&plugin, SERVER_A, &[]).unwrap();
+    assert!(read_json(&h.user_claude_json())["mcpServers"]
+        .get("added")
+        .is_none());
+}
+
+#[test]
+fn a_stop_right_after_many_closes_reads_the_users_file_once() {
+    // The last look at a stop is one read for every merge still watched.
+    let h = Harness::new();
+    h.write_user_claude_json(&user_file());
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    for n in 0..6 {
+        let id = format!("p_0_{n}");
+        create(&plugin, &id).unwrap();
+        edit_pane(&h, &id, |pane| {
+            pane["mcpServers"][format!("s{n}")] = json!({"command": "x"})
+        });
+        close(&plugin, &id, PaneExit::exited(0)).unwrap();
+    }
+    let verifier = &plugin.handover.claude_json.as_ref().unwrap().verifier;
+    let reads_before = verifier.reads();
+    stop(&plugin, SERVER_A);
+    assert!(
+        verifier.reads() - reads_before <= 1,
+        "{} reads",
+        verifier.reads() - reads_before
+    );
+    let after = read_json(&h.user_claude_json());
+    for n in 0..6 {
+        assert!(after["mcpServers"][format!("s{n}")].is_object());
+    }
+    assert!(pending(&h).is_empty());
+}

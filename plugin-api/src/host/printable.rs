@@ -9,8 +9,9 @@
 
 use std::borrow::Cow;
 
-/// `text` with every control character but newline and tab shown as an
-/// escape (`\u{1b}`) instead of obeyed; borrowed when there is none.
+/// `text` with every control character but newline and tab, and every
+/// bidirectional override, shown as an escape (`\u{1b}`) instead of
+/// obeyed; borrowed when there is none.
 pub fn printable(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_unsafe) {
         return Cow::Borrowed(text);
@@ -26,8 +27,12 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Control characters (C0, DEL, C1) but newline and tab, and the
+/// bidirectional formatting characters, which reorder what a person reads
+/// (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C).
 fn is_unsafe(c: char) -> bool {
-    c.is_control() && c != '\n' && c != '\t'
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
 #[cfg(test)]
@@ -44,6 +49,7 @@ mod tests {
             printable("red \u{1b}[31mtext\u{7}\r"),
             "red \\u{1b}[31mtext\\u{7}\\r"
         );
-        assert_eq!(printable("\u{9b}2J"), "\\u{9b}2J");
+        assert_eq!(printable("\u{9b}2J\u{7f}"), "\\u{9b}2J\\u{7f}");
+        assert_eq!(printable("abc\u{202e}txt.exe"), "abc\\u{202e}txt.exe");
     }
 }
