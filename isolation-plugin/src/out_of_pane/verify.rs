@@ -57,8 +57,7 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
-    /// Reads of the user's file the looks made; for tests.
-    #[cfg(test)]
+    /// Reads of the user's file the looks made (tests count them).
     reads: std::sync::atomic::AtomicUsize,
 }
 
@@ -223,7 +222,7 @@ fn run(shared: &Shared, user: &UserClaudeJson, pending: &PendingCarryBacks) {
 /// One look at `watches` (with one read of the user's file); leaves in it
 /// those to be looked at again. `last`: no look comes after this one.
 fn look_all(
-    #[cfg_attr(not(test), allow(unused_variables))] shared: &Shared,
+    shared: &Shared,
     user: &UserClaudeJson,
     pending: &PendingCarryBacks,
     watches: &mut Vec<Watch>,
