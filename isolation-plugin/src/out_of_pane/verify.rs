@@ -243,6 +243,9 @@ fn look_all(
         .iter()
         .flat_map(|watch| watch.jobs.clone())
         .collect();
+    shared
+        .reads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if user.still_applied(&jobs) {
         if last {
             watches.clear();
