@@ -274,6 +274,11 @@ pub(crate) enum Unreadable {
     Project(String),
     /// A project's key whose value cannot be parsed.
     ProjectKey(String, String),
+    /// One entry (a server) of a top-level `mcpServers` that cannot be
+    /// parsed; the other entries are read.
+    TopEntry(String, String),
+    /// One entry of a project's `mcpServers` that cannot be parsed.
+    ProjectEntry(String, String, String),
 }
 
 impl fmt::Display for Unreadable {
@@ -283,6 +288,10 @@ impl fmt::Display for Unreadable {
             Unreadable::Projects => write!(f, "{PROJECTS} (not an object)"),
             Unreadable::Project(project) => write!(f, "{PROJECTS}[{project:?}] (not an object)"),
             Unreadable::ProjectKey(project, key) => write!(f, "{PROJECTS}[{project:?}].{key}"),
+            Unreadable::TopEntry(key, entry) => write!(f, "{key}.{entry}"),
+            Unreadable::ProjectEntry(project, key, entry) => {
+                write!(f, "{PROJECTS}[{project:?}].{key}.{entry}")
+            }
         }
     }
 }
@@ -359,16 +368,74 @@ impl PickKeys<'_> {
                 picked.insert(key.to_string(), value);
             }
             Err(_) => {
-                let what = match &self.depth {
-                    Depth::Project(project) => {
-                        Unreadable::ProjectKey(project.clone(), key.to_string())
-                    }
-                    Depth::Top | Depth::Projects => Unreadable::Top(key.to_string()),
+                // A map of entries (servers) keeps those that can be read.
+                let entries = if key == PER_ENTRY {
+                    serde_json::from_str::<EntryMap>(raw.get()).ok()
+                } else {
+                    None
                 };
-                self.unreadable.borrow_mut().insert(what);
+                let project = match &self.depth {
+                    Depth::Project(project) => Some(project.clone()),
+                    Depth::Top | Depth::Projects => None,
+                };
+                let Some(EntryMap(entries)) = entries else {
+                    let what = match project {
+                        Some(project) => Unreadable::ProjectKey(project, key.to_string()),
+                        None => Unreadable::Top(key.to_string()),
+                    };
+                    self.unreadable.borrow_mut().insert(what);
+                    return Ok(());
+                };
+                let mut readable = Map::new();
+                for (entry, raw) in entries {
+                    match serde_json::from_str::<Value>(raw.get()) {
+                        Ok(value) => {
+                            readable.insert(entry, value);
+                        }
+                        Err(_) => {
+                            let what = match &project {
+                                Some(project) => Unreadable::ProjectEntry(
+                                    project.clone(),
+                                    key.to_string(),
+                                    entry,
+                                ),
+                                None => Unreadable::TopEntry(key.to_string(), entry),
+                            };
+                            self.unreadable.borrow_mut().insert(what);
+                        }
+                    }
+                }
+                picked.insert(key.to_string(), Value::Object(readable));
             }
         }
         Ok(())
+    }
+}
+
+/// The key whose value is a map of entries compared one by one.
+pub(crate) const PER_ENTRY: &str = "mcpServers";
+
+/// A JSON object's members as raw values, in order: what is left of a map
+/// of entries when one of them cannot be parsed.
+struct EntryMap(Vec<(String, Box<RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for EntryMap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = EntryMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntryMap, A::Error> {
+                let mut members = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    members.push((key, map.next_value::<Box<RawValue>>()?));
+                }
+                Ok(EntryMap(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 

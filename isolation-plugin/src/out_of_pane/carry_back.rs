@@ -43,8 +43,8 @@ use serde_json::{Map, Value};
 
 use crate::into_pane::seed::{Picked, Unreadable, PROJECTS};
 
-/// The user-level and per-project keys compared item by item.
-const PER_ENTRY: &str = "mcpServers";
+/// The user-level and per-project key compared entry by entry.
+use crate::into_pane::seed::PER_ENTRY;
 
 /// A pane is taken for reset when it lost at least this many of its seed's
 /// items (see [`guard`]).
@@ -170,6 +170,7 @@ impl CarriedKeys {
     pub(crate) fn changes(&self, seed: &Picked, pane: &Picked) -> Vec<Change> {
         let unreadable =
             |what: &Unreadable| seed.unreadable.contains(what) || pane.unreadable.contains(what);
+        let (seed_unreadable, pane_unreadable) = (&seed.unreadable, &pane.unreadable);
         let (seed, pane) = (&seed.map, &pane.map);
         let mut changes = Vec::new();
         for key in &self.top {
@@ -188,7 +189,7 @@ impl CarriedKeys {
             );
         }
         if self.project.is_empty() || unreadable(&Unreadable::Projects) {
-            return changes;
+            return readable_only(changes, seed_unreadable, pane_unreadable);
         }
         let empty = Map::new();
         let projects = |file: &Map<String, Value>| -> Map<String, Value> {
@@ -229,7 +230,7 @@ impl CarriedKeys {
                 );
             }
         }
-        changes
+        readable_only(changes, seed_unreadable, pane_unreadable)
     }
 }
 
@@ -290,19 +291,40 @@ pub(crate) fn guard(
     guarded
 }
 
+/// `changes` without those to an entry either file could not read: it
+/// stays as the user's file has it.
+fn readable_only(
+    mut changes: Vec<Change>,
+    seed: &BTreeSet<Unreadable>,
+    pane: &BTreeSet<Unreadable>,
+) -> Vec<Change> {
+    changes.retain(|change| !blocked(seed, &change.path) && !blocked(pane, &change.path));
+    changes
+}
+
 /// Who the user is to Claude: never removed but by a fresh file.
 const USER_ID: &str = "userID";
 
 /// Whether `path` is in, or under, an item that could not be read.
 pub(crate) fn blocked(unreadable: &BTreeSet<Unreadable>, path: &ItemPath) -> bool {
     match path {
-        ItemPath::Top(key) | ItemPath::TopEntry(key, _) => {
+        ItemPath::Top(key) => unreadable.contains(&Unreadable::Top(key.clone())),
+        ItemPath::TopEntry(key, entry) => {
             unreadable.contains(&Unreadable::Top(key.clone()))
+                || unreadable.contains(&Unreadable::TopEntry(key.clone(), entry.clone()))
         }
-        ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
+        ItemPath::Project(project, key) => {
             unreadable.contains(&Unreadable::Projects)
                 || unreadable.contains(&Unreadable::Project(project.clone()))
                 || unreadable.contains(&Unreadable::ProjectKey(project.clone(), key.clone()))
+        }
+        ItemPath::ProjectEntry(project, key, entry) => {
+            blocked(unreadable, &ItemPath::Project(project.clone(), key.clone()))
+                || unreadable.contains(&Unreadable::ProjectEntry(
+                    project.clone(),
+                    key.clone(),
+                    entry.clone(),
+                ))
         }
     }
 }

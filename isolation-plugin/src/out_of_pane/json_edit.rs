@@ -119,6 +119,21 @@ impl RawObject {
         self.members.is_empty()
     }
 
+    /// The members' keys, in order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|(key, _)| key.as_str())
+    }
+
+    /// Whether the member `key` is there and is an object.
+    pub(crate) fn holds_object(&self, key: &str) -> bool {
+        match self.position(key).map(|at| &self.members[at].1) {
+            Some(Node::Object(_)) => true,
+            Some(Node::Raw(raw)) => is_object_text(raw.get()),
+            Some(Node::Value(value)) => value.is_object(),
+            None => false,
+        }
+    }
+
     /// The object pretty-printed as Claude writes it (two spaces), with a
     /// final newline. Members never edited are written as they were read.
     pub(crate) fn to_pretty_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {

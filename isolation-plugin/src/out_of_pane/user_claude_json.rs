@@ -44,7 +44,7 @@ use crate::floor::private_fs::{
 };
 use crate::floor::process::process_is_gone;
 use crate::into_pane::seed::{describe_read_failure, PROJECTS, USER_CLAUDE_JSON_LIMIT};
-use crate::into_pane::seed::{list, Unreadable};
+use crate::into_pane::seed::{list, Unreadable, PER_ENTRY};
 use crate::out_of_pane::carry_back::{apply, blocked, Applied, Change, ItemPath, Precedence};
 use crate::out_of_pane::json_edit::{is_object_text, RawObject};
 
@@ -661,15 +661,24 @@ fn projection(file: &RawObject, changes: &[&Change]) -> Projection {
     for change in changes {
         match &change.path {
             ItemPath::Top(key) | ItemPath::TopEntry(key, _) => {
-                if !view.contains_key(key) {
+                if !view.contains_key(key) && !unreadable.contains(&Unreadable::Top(key.clone())) {
                     match file.value(key) {
                         Ok(Some(value)) => {
                             view.insert(key.clone(), value);
                         }
                         Ok(None) => {}
-                        Err(_) => {
-                            unreadable.insert(Unreadable::Top(key.clone()));
-                        }
+                        // A map of entries keeps those that can be read.
+                        Err(_) => match readable_entries(file, key, |entry| {
+                            Unreadable::TopEntry(key.clone(), entry.to_string())
+                        }) {
+                            Some((entries, bad)) => {
+                                view.insert(key.clone(), Value::Object(entries));
+                                unreadable.extend(bad);
+                            }
+                            None => {
+                                unreadable.insert(Unreadable::Top(key.clone()));
+                            }
+                        },
                     }
                 }
             }
@@ -697,16 +706,28 @@ fn projection(file: &RawObject, changes: &[&Change]) -> Projection {
                 let entry = seen_projects
                     .entry(project.clone())
                     .or_insert_with(|| Value::Object(Map::new()));
+                let Some(map) = entry.as_object_mut() else {
+                    continue;
+                };
+                if map.contains_key(key) {
+                    continue;
+                }
                 match one.value(key) {
                     Ok(Some(value)) => {
-                        if let Some(map) = entry.as_object_mut() {
-                            map.insert(key.clone(), value);
-                        }
+                        map.insert(key.clone(), value);
                     }
                     Ok(None) => {}
-                    Err(_) => {
-                        unreadable.insert(Unreadable::ProjectKey(project.clone(), key.clone()));
-                    }
+                    Err(_) => match readable_entries(&one, key, |name| {
+                        Unreadable::ProjectEntry(project.clone(), key.clone(), name.to_string())
+                    }) {
+                        Some((entries, bad)) => {
+                            map.insert(key.clone(), Value::Object(entries));
+                            unreadable.extend(bad);
+                        }
+                        None => {
+                            unreadable.insert(Unreadable::ProjectKey(project.clone(), key.clone()));
+                        }
+                    },
                 }
             }
         }
@@ -715,6 +736,30 @@ fn projection(file: &RawObject, changes: &[&Change]) -> Projection {
         view.insert(PROJECTS.to_string(), Value::Object(seen_projects));
     }
     Projection { view, unreadable }
+}
+
+/// The entries of the map at `key` of `file` that can be parsed, and the
+/// others named by `bad`; `None` if it is not a map of entries (only
+/// `mcpServers` is read entry by entry).
+fn readable_entries(
+    file: &RawObject,
+    key: &str,
+    bad: impl Fn(&str) -> Unreadable,
+) -> Option<(Map<String, Value>, Vec<Unreadable>)> {
+    if key != PER_ENTRY {
+        return None;
+    }
+    let map = RawObject::parse(file.value_raw(key)?).ok()?;
+    let (mut entries, mut unreadable) = (Map::new(), Vec::new());
+    for name in map.keys() {
+        match map.value(name) {
+            Ok(Some(value)) => {
+                entries.insert(name.to_string(), value);
+            }
+            Ok(None) | Err(_) => unreadable.push(bad(name)),
+        }
+    }
+    Some((entries, unreadable))
 }
 
 /// Writes what `apply` left in `view` back into `file`, for exactly the
@@ -727,11 +772,39 @@ fn write_back(
     let projects_existed = file.contains(PROJECTS);
     for change in changes {
         match &change.path {
-            ItemPath::Top(key) | ItemPath::TopEntry(key, _) => match view.get(key) {
+            ItemPath::Top(key) => match view.get(key) {
                 Some(value) => file.set(key, value.clone()),
                 None => file.remove(key),
             },
-            ItemPath::Project(project, key) | ItemPath::ProjectEntry(project, key, _) => {
+            // Entry by entry: the map's other entries stay as they were
+            // read (one a strict parser refuses included).
+            ItemPath::TopEntry(key, entry) => match view.get(key).and_then(|map| map.get(entry)) {
+                Some(value) => file.object_mut(key)?.set(entry, value.clone()),
+                None if file.holds_object(key) => file.object_mut(key)?.remove(entry),
+                None => {}
+            },
+            ItemPath::ProjectEntry(project, key, entry) => {
+                let value = view
+                    .get(PROJECTS)
+                    .and_then(|projects| projects.get(project))
+                    .and_then(|p| p.get(key))
+                    .and_then(|map| map.get(entry));
+                let projects = file.object_mut(PROJECTS)?;
+                match value {
+                    Some(value) => projects
+                        .object_mut(project)?
+                        .object_mut(key)?
+                        .set(entry, value.clone()),
+                    None if projects.holds_object(project) => {
+                        let setup = projects.object_mut(project)?;
+                        if setup.holds_object(key) {
+                            setup.object_mut(key)?.remove(entry);
+                        }
+                    }
+                    None => {}
+                }
+            }
+            ItemPath::Project(project, key) => {
                 let value = view
                     .get(PROJECTS)
                     .and_then(|projects| projects.get(project))

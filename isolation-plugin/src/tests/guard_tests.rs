@@ -666,3 +666,39 @@ fn a_stop_right_after_many_closes_reads_the_users_file_once() {
     }
     assert!(pending(&h).is_empty());
 }
+
+#[test]
+fn a_server_that_cannot_be_parsed_affects_only_that_server() {
+    // Found by a hostile review: one bad server made the whole
+    // `mcpServers` unreadable, so no server was seeded or carried.
+    let h = Harness::new();
+    let user = r#"{"userID": "u1", "hasCompletedOnboarding": true,
+  "mcpServers": {"good": {"command": "good"}, "cut": {"command": "x", "note": "\ud83d"}},
+  "projects": {"/w": {"hasTrustDialogAccepted": true,
+    "mcpServers": {"local": {"command": "l"}, "bad": {"env": {"K": "\udc00"}}}}}}"#;
+    fs::write(h.user_claude_json(), user).unwrap();
+    let plugin = h.started("grace_period_ms = 0", SERVER_A);
+    create(&plugin, "main_0_1").unwrap();
+    let seeded = read_json(&pane_file(&h, "main_0_1"));
+    assert_eq!(seeded["mcpServers"], json!({"good": {"command": "good"}}));
+    assert_eq!(
+        seeded["projects"]["/w"]["mcpServers"],
+        json!({"local": {"command": "l"}})
+    );
+    edit_pane(&h, "main_0_1", |pane| {
+        pane["mcpServers"]["added"] = json!({"command": "a"});
+        pane["projects"]["/w"]["mcpServers"]["added-local"] = json!({"command": "b"});
+        pane["mcpServers"].as_object_mut().unwrap().remove("good");
+    });
+    close(&plugin, "main_0_1", PaneExit::exited(0)).unwrap();
+    let merged = fs::read_to_string(h.user_claude_json()).unwrap();
+    // The pane's own changes went in, entry by entry...
+    assert!(merged.contains("\"added\""), "{merged}");
+    assert!(merged.contains("\"added-local\""), "{merged}");
+    assert!(!merged.contains("\"good\""), "{merged}");
+    // ...and the servers that cannot be parsed are there as they were.
+    assert!(merged.contains(r#""note": "\ud83d""#), "{merged}");
+    assert!(merged.contains(r#""K": "\udc00""#), "{merged}");
+    assert!(merged.contains("\"local\""), "{merged}");
+    assert!(pending(&h).is_empty(), "{:?}", pending(&h));
+}
