@@ -50,6 +50,8 @@ struct Watch {
 #[derive(Default)]
 struct State {
     watches: Vec<Watch>,
+    /// Watches taken out for a look right now.
+    looking: usize,
     stop: bool,
 }
 
@@ -181,7 +183,8 @@ impl Verifier {
     /// Whether a merge is still being watched; for tests.
     #[cfg(test)]
     pub(crate) fn busy(&self) -> bool {
-        !self.shared.lock().watches.is_empty()
+        let state = self.shared.lock();
+        !state.watches.is_empty() || state.looking > 0
     }
 }
 
@@ -212,9 +215,11 @@ fn run(shared: &Shared, user: &UserClaudeJson, pending: &PendingCarryBacks) {
             .into_iter()
             .partition(|watch| watch.due <= now);
         state.watches = later;
+        state.looking = due.len();
         drop(state);
         look_all(shared, user, pending, &mut due, false);
         state = shared.lock();
+        state.looking = 0;
         state.watches.extend(due);
     }
 }

@@ -448,8 +448,26 @@ fn a_merge_saved_over_by_a_lockless_claude_is_redone_or_kept_never_lost() {
         // An error keeps the pane: that is the other allowed outcome.
         let _kept_or_merged = close(&plugin, id, PaneExit::exited(0));
     }
-    // The looks after each merge run while the outside Claude goes on
-    // saving: a merge it saved over is made again, or kept pending.
+    // The outside Claude goes on saving (copies it read before a merge,
+    // some of them) a few times after the panes closed, well within the
+    // looks' second. The looks, which go on after it stops, make again
+    // what it saved over, or keep it pending. (A Claude that saves a copy
+    // older than the looks' second is the race Claude instances have with
+    // each other: the loop stops here, so none of its copies is that old.)
+    let saves = |h: &Harness| {
+        fs::read(h.user_claude_json())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|file| {
+                file.as_object()
+                    .map(|o| o.keys().filter(|k| k.starts_with("outside")).count())
+            })
+            .unwrap_or(0)
+    };
+    let after_closes = saves(&h);
+    assert!(eventually(|| saves(&h) >= after_closes + 5));
+    stop_loop.store(true, Ordering::Relaxed);
+    assert!(looping.join().unwrap() > 0);
     let verifier = &plugin.handover.claude_json.as_ref().unwrap().verifier;
     let mut waited = 0;
     while verifier.busy() && waited < 30_000 {
@@ -457,8 +475,6 @@ fn a_merge_saved_over_by_a_lockless_claude_is_redone_or_kept_never_lost() {
         waited += 10;
     }
     assert!(!verifier.busy(), "the looks after the merges never ended");
-    stop_loop.store(true, Ordering::Relaxed);
-    assert!(looping.join().unwrap() > 0);
     let merged = read_json(&h.user_claude_json());
     for id in &ids {
         let landed = merged["mcpServers"][format!("server-{id}")].is_object();
