@@ -287,9 +287,16 @@ fn a_logout_in_a_pane_leaves_the_users_file_as_plain_claude_does() {
     // What the plugin carries (the user's setup and who they are) is the
     // same; what only a running Claude keeps (its counters, caches, the
     // machine id) is the pane's own and never carried.
+    // 2.1.337 gives the user a new random `userID` at logout (2.1.197
+    // keeps it): the same in both, though not the same value.
+    let original = user_file();
+    assert_eq!(
+        pane["userID"] == original["userID"],
+        plain["userID"] == original["userID"],
+        "userID: plain {plain:#}\npane {pane:#}"
+    );
     for key in [
         "oauthAccount",
-        "userID",
         "hasCompletedOnboarding",
         "theme",
         "mcpServers",
