@@ -116,7 +116,7 @@ fn a_reset_pane_keeps_the_user_whole_and_carry_back_shows_applies_and_drops_it()
 
     // An unknown name: status 2, and what to do.
     let unknown = carry_back(&sandbox, &config, &["apply", "nope"]);
-    assert_eq!(unknown.status.code(), Some(1), "{unknown}");
+    assert_eq!(unknown.status.code(), Some(2), "{unknown}");
     assert!(unknown.stderr.contains("carry-back list"), "{unknown}");
     let unknown = carry_back(&sandbox, &config, &["drop", "nope"]);
     assert_eq!(unknown.status.code(), Some(2), "{unknown}");

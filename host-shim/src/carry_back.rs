@@ -8,6 +8,7 @@ use std::io::Write;
 use ccmux_isolation_plugin::review::{CarryBackStore, ItemChange, PendingEntry};
 use ccmux_isolation_plugin::{HostEnvironment, IsolationConfig};
 use ccmux_plugin_api::host::{printable, PluginEntry, PluginsConfig};
+use ccmux_plugin_api::HookErrorKind;
 use serde_json::Value;
 
 use crate::cli::{CarryBackAction, CarryBackArgs};
@@ -67,6 +68,11 @@ pub fn carry_back(args: &CarryBackArgs) -> u8 {
                     store.user_claude_json().display()
                 );
                 exit::SUCCESS
+            }
+            // No such entry: a bad argument, nothing ran.
+            Err(err) if err.kind == HookErrorKind::InvalidInput => {
+                say!("host-shim carry-back: {}", clean(&err.message));
+                exit::USAGE
             }
             Err(err) => {
                 say!("host-shim carry-back: {}", clean(&err.message));
