@@ -372,8 +372,9 @@ fn a_background_agent_started_in_a_pane_keeps_its_conversation_in_the_users_dir(
         list=$("$CLAUDE_BIN" agents --json --all </dev/null 2>/dev/null | tr -d ' \n')
         echo "$list"
         sid=$(echo "$list" | grep -o '"sessionId":"[^"]*"' | head -n 1 | cut -d '"' -f 4)
-        # The session writes its transcript once it has started (bounded).
-        for _ in $(seq 1 60); do
+        # The session writes its transcript once it has started (bounded:
+        # two minutes, for a machine busy with other builds).
+        for _ in $(seq 1 240); do
             ls "$CLAUDE_CONFIG_DIR"/projects/*/"$sid".jsonl >/dev/null 2>&1 && break
             sleep 0.5
         done
