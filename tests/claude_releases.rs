@@ -367,8 +367,21 @@ fn a_background_agent_started_in_a_pane_keeps_its_conversation_in_the_users_dir(
     let api = FakeApi::start();
     let config = root_config(&sandbox);
     let pane = r#"
-        trap '"$CLAUDE_BIN" daemon stop --any >/dev/null 2>&1' EXIT
-        "$CLAUDE_BIN" --bg "ccmux background hello" </dev/null >/dev/null 2>&1
+        # The stop is graceful and returns at once; a daemon (or a worker
+        # of it) still running when the pane closes would write into the
+        # pane's removed dir, so the pane waits until no process started
+        # from its `--bg` is left (they carry a mark in their environment;
+        # bounded).
+        mark="CCMUX_TEST_DAEMON=bg$$"
+        stop_daemon() {
+            "$CLAUDE_BIN" daemon stop --any >/dev/null 2>&1
+            for _ in $(seq 1 600); do
+                grep -qszx "$mark" /proc/[0-9]*/environ || return 0
+                sleep 0.1
+            done
+        }
+        trap stop_daemon EXIT
+        env "$mark" "$CLAUDE_BIN" --bg "ccmux background hello" </dev/null >/dev/null 2>&1
         list=$("$CLAUDE_BIN" agents --json --all </dev/null 2>/dev/null | tr -d ' \n')
         echo "$list"
         sid=$(echo "$list" | grep -o '"sessionId":"[^"]*"' | head -n 1 | cut -d '"' -f 4)
