@@ -470,9 +470,7 @@ pub(crate) fn apply(
         }
         if check_types {
             if let (Some(current), Some(value)) = (&current, &change.pane) {
-                if (current.is_object() || current.is_array())
-                    && json_type(current) != json_type(value)
-                {
+                if wrong_type(current, value) {
                     applied.refused.push(Held {
                         change: change.clone(),
                         why: HeldWhy::WrongType,
@@ -534,16 +532,11 @@ pub(crate) fn apply(
     applied
 }
 
-/// The JSON type of a value, for the type rule.
-fn json_type(value: &Value) -> u8 {
-    match value {
-        Value::Null => 0,
-        Value::Bool(_) => 1,
-        Value::Number(_) => 2,
-        Value::String(_) => 3,
-        Value::Array(_) => 4,
-        Value::Object(_) => 5,
-    }
+/// The type rule: `value` may not replace `current`, an object or an array
+/// of the user's, with a value of another JSON type.
+pub(crate) fn wrong_type(current: &Value, value: &Value) -> bool {
+    (current.is_object() || current.is_array())
+        && std::mem::discriminant(current) != std::mem::discriminant(value)
 }
 
 /// An old value for the log, cut short: it may be a whole MCP server

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::config::IsolationConfig;
 use crate::into_pane::user_claude_dir::{HostEnvironment, UserClaudeDir};
-use crate::out_of_pane::carry_back::{get, Change, HeldWhy, Precedence};
+use crate::out_of_pane::carry_back::{get, wrong_type, Change, HeldWhy, Precedence};
 use crate::out_of_pane::handover::{ClaudeJsonCarry, NotComparable};
 use crate::out_of_pane::pending::{Pending, PendingCarryBacks};
 use crate::out_of_pane::user_claude_json::MergeJob;
@@ -212,9 +212,9 @@ impl CarryBackStore {
                 continue;
             }
             let held_because = why.map(|why| why.to_string()).or_else(|| {
-                let wrong_type = matches!((&user_now, &change.pane), (Some(now), Some(pane))
-                    if (now.is_object() || now.is_array()) && std::mem::discriminant(now) != std::mem::discriminant(pane));
-                wrong_type.then(|| HeldWhy::WrongType.to_string())
+                let refused = matches!((&user_now, &change.pane), (Some(now), Some(pane))
+                    if wrong_type(now, pane));
+                refused.then(|| HeldWhy::WrongType.to_string())
             });
             described.items.push(ItemChange {
                 item: change.path.to_string(),

@@ -21,7 +21,7 @@ use crate::classification::class_of;
 use crate::classification::CLAUDE_JSON;
 use crate::floor::errors::io_error;
 use crate::floor::private_fs::{entry, read_bounded, Entry, Links};
-use crate::user_data::rescue::{beside_name, move_no_replace, Rescued};
+use crate::user_data::rescue::{move_no_replace, set_beside, Rescued};
 
 /// How much of the pane's `.claude.json` is read to name the release.
 const VERSION_READ_LIMIT: u64 = 64 << 20;
@@ -117,32 +117,18 @@ fn keep(
             ..Rescued::default()
         });
     }
-    for n in 1..=100 {
-        let beside = if n == 1 {
-            beside_name(name, pane_id)
-        } else {
-            beside_name(&format!("{name}-{n}"), pane_id)
-        };
-        let beside = user_dir.join(beside);
-        if move_no_replace(local, &beside, pane_id)? {
-            tracing::warn!(
-                pane = pane_id,
-                entry = name,
-                release = %release,
-                kept = %beside.display(),
-                "the pane's config dir held {name:?}, which ccmux does not know (the last Claude that ran in the pane: {release}); the user has one too, so the pane's is kept beside it: merge it by hand or delete it, and report it so the isolation plugin's table learns it"
-            );
-            return Ok(Rescued {
-                set_beside: 1,
-                ..Rescued::default()
-            });
-        }
-    }
-    Err(io_error(
-        "move aside",
-        local,
-        &io::Error::other("every name beside the user's is taken"),
-    ))
+    let beside = set_beside(local, user_dir, pane_id)?;
+    tracing::warn!(
+        pane = pane_id,
+        entry = name,
+        release = %release,
+        kept = %beside.display(),
+        "the pane's config dir held {name:?}, which ccmux does not know (the last Claude that ran in the pane: {release}); the user has one too, so the pane's is kept beside it: merge it by hand or delete it, and report it so the isolation plugin's table learns it"
+    );
+    Ok(Rescued {
+        set_beside: 1,
+        ..Rescued::default()
+    })
 }
 
 /// The release that last ran in the pane (`lastVersionBase` in its

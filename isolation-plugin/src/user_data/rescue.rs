@@ -244,7 +244,7 @@ fn numbered_beside_name(name: &str, pane_id: &str, n: usize) -> String {
 
 /// Moves `from` into `dir` under a name no entry there has:
 /// `{stem}.pane-{id}.{ext}`, then `{stem}.pane-{id}-2.{ext}`, ...
-fn set_beside(from: &Path, dir: &Path, pane_id: &str) -> Result<PathBuf, HookError> {
+pub(crate) fn set_beside(from: &Path, dir: &Path, pane_id: &str) -> Result<PathBuf, HookError> {
     let name = from
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
