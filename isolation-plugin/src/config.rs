@@ -190,12 +190,20 @@ pub const CCMUX_USER_CLAUDE_CONFIG_DIR: &str = "CCMUX_USER_CLAUDE_CONFIG_DIR";
 /// set. Cleared in panes unless the user's own environment sets
 /// `CLAUDE_CONFIG_DIR` too (see `IsolationPlugin::keep_projects_where_the_user_finds_them`).
 pub const CLAUDE_CODE_PROJECT_DIR_NAME: &str = "CLAUDE_CODE_PROJECT_DIR_NAME";
+/// The profile a pane is in (a name of `profiles`, or `default`): read
+/// from the pane's environment at spawn, set there by the host (host-shim
+/// `--profile`) or by the user; the plugin sets it to the profile the pane
+/// got, so a server started inside the pane stays in it.
+pub const CCMUX_PROFILE: &str = "CCMUX_PROFILE";
+/// The profile of a pane that names none.
+pub const DEFAULT_PROFILE: &str = "default";
 /// Where Claude reads `.credentials.json` from, when set.
 pub const CLAUDE_SECURESTORAGE_CONFIG_DIR: &str = "CLAUDE_SECURESTORAGE_CONFIG_DIR";
 
 /// `extra_env` may not set these: that would undo the isolation.
 const RESERVED_ENV: &[&str] = &[
     CLAUDE_CONFIG_DIR,
+    CCMUX_PROFILE,
     CCMUX_PANE_ID,
     CCMUX_CLAUDE_SESSION_ID,
     CCMUX_USER_CLAUDE_CONFIG_DIR,
@@ -241,6 +249,14 @@ pub struct IsolationConfig {
     pub share_credentials: bool,
     /// Set in every pane's environment, after the plugin's own variables.
     pub extra_env: BTreeMap<String, String>,
+    /// Named profiles, one per Claude account: a name (ASCII letters,
+    /// digits, `_`, `-`) and the user's Claude dir for that account, as
+    /// `CLAUDE_CONFIG_DIR=DIR claude` would use it (`~` is the home dir, a
+    /// relative path is relative to plugins.toml's directory). A pane
+    /// chooses one with `CCMUX_PROFILE=NAME` in its environment; without
+    /// it, the pane is in profile `default`: `user_config_dir`, else the
+    /// server's `CLAUDE_CONFIG_DIR`, else `~/.claude`.
+    pub profiles: BTreeMap<String, PathBuf>,
 }
 
 impl Default for IsolationConfig {
@@ -261,6 +277,7 @@ impl Default for IsolationConfig {
             carry_back: true,
             share_credentials: true,
             extra_env: BTreeMap::new(),
+            profiles: BTreeMap::new(),
         }
     }
 }
@@ -313,6 +330,8 @@ pub(crate) struct Settings {
     pub carry_back: bool,
     pub share_credentials: bool,
     pub extra_env: Vec<(String, String)>,
+    /// The named profiles, each dir absolute, by name (never `default`).
+    pub profiles: BTreeMap<String, PathBuf>,
 }
 
 impl IsolationConfig {
@@ -366,6 +385,25 @@ impl IsolationConfig {
             check_env_entry(&key, &value)?;
             extra_env.push((key, value));
         }
+        let mut profiles = BTreeMap::new();
+        for (name, dir) in &self.profiles {
+            check_profile_name(name)?;
+            let key = format!("profiles.{name}");
+            let dir = resolve_path(&key, dir, config_dir, home)?;
+            if dir.starts_with(&base_dir) {
+                return Err(config_error(format!(
+                    "`{key}` {} is inside `base_dir`, where pane dirs live; name the account's own Claude dir (such as ~/.claude-{name})",
+                    dir.display()
+                )));
+            }
+            if dir.to_str().is_none() {
+                return Err(config_error(format!(
+                    "`{key}` {} is not valid UTF-8, so it cannot be put into CLAUDE_CONFIG_DIR; choose another directory",
+                    dir.display()
+                )));
+            }
+            profiles.insert(name.clone(), dir);
+        }
         Ok(Settings {
             base_dir,
             user_config_dir,
@@ -379,6 +417,7 @@ impl IsolationConfig {
             carry_back: self.carry_back,
             share_credentials: self.share_credentials,
             extra_env,
+            profiles,
         })
     }
 }
@@ -616,6 +655,23 @@ fn check_data_entries(
         checked.push(data);
     }
     Ok(checked)
+}
+
+/// A profile's name goes into file names (`{base}/.pending-carry-back.NAME`)
+/// and pane metadata: a pane id's characters, and never `default`, which
+/// is always the profile a pane without one is in.
+fn check_profile_name(name: &str) -> Result<(), HookError> {
+    if name == DEFAULT_PROFILE {
+        return Err(config_error(format!(
+            "`profiles.{DEFAULT_PROFILE}` is not allowed: `{DEFAULT_PROFILE}` is always the profile of panes that name none (its dir is `user_config_dir`, else the server's CLAUDE_CONFIG_DIR, else ~/.claude); set `user_config_dir` instead"
+        )));
+    }
+    if let Err(err) = ccmux_plugin_api::check_pane_id(name) {
+        return Err(config_error(format!(
+            "profile name {name:?} is not usable: {err}; use ASCII letters, digits, `_` and `-`"
+        )));
+    }
+    Ok(())
 }
 
 fn check_env_entry(key: &str, value: &str) -> Result<(), HookError> {

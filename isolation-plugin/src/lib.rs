@@ -66,6 +66,8 @@ mod floor;
 mod into_pane;
 mod out_of_pane;
 mod pane_dirs;
+mod per_profile;
+pub mod profiles;
 mod user_data;
 
 #[cfg(test)]
@@ -82,14 +84,13 @@ use ccmux_plugin_api::{
 
 pub use config::IsolationConfig;
 use config::{
-    Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CCMUX_USER_CLAUDE_CONFIG_DIR,
+    Settings, CCMUX_CLAUDE_SESSION_ID, CCMUX_PANE_ID, CCMUX_PROFILE, CCMUX_USER_CLAUDE_CONFIG_DIR,
     CLAUDE_CODE_PROJECT_DIR_NAME, CLAUDE_CODE_REMOTE_MEMORY_DIR, CLAUDE_CONFIG_DIR,
-    CLAUDE_SECURESTORAGE_CONFIG_DIR,
+    CLAUDE_SECURESTORAGE_CONFIG_DIR, DEFAULT_PROFILE,
 };
-use into_pane::seed::ClaudeJsonSeed;
 pub use into_pane::user_claude_dir::{HostEnvironment, UserClaudeDir};
 use into_pane::{login, share};
-use out_of_pane::handover::{ClaudeJsonCarry, Handover, PendingPass};
+use out_of_pane::handover::PendingPass;
 pub use out_of_pane::review;
 use pane_dirs::layout::Layout;
 use pane_dirs::metadata;
@@ -100,24 +101,24 @@ use pane_dirs::owner_lock::OwnerLock;
 use pane_dirs::pane_dir::{Claimed, MetadataState, PaneDir};
 use pane_dirs::reload_bases;
 use pane_dirs::removal::{Removal, RemovalQueue};
-use user_data::shared_data::SharedData;
+use per_profile::{recorded_profile, ProfileState, ProfileStates};
 
 /// The plugin. One instance per plugins.toml entry; hooks may run on
 /// several threads at once.
 pub struct IsolationPlugin {
     settings: Settings,
     layout: Layout,
-    /// Where the user's own Claude state is; `None` if it cannot be found
-    /// (no home dir), in which case panes are isolated but not seeded.
-    user: Option<UserClaudeDir>,
-    seed: Option<ClaudeJsonSeed>,
-    /// What every pane hands to the user before its dir is removed: its
-    /// shared data (also linked in at create) and `.claude.json` changes.
-    handover: Arc<Handover>,
+    /// For each profile: where the user's own Claude state for that
+    /// account is (for `default`, `None` if it cannot be found: panes are
+    /// then isolated but not seeded), its seed, and what every pane of it
+    /// hands to it before its dir is removed (its shared data, also linked
+    /// in at spawn, and `.claude.json` changes).
+    profiles: Arc<ProfileStates>,
     /// Set between `on_server_start` and `on_server_stop`.
     server: Mutex<Option<RunningServer>>,
-    /// The merge of pending carry-backs a server start began, while it runs.
-    pending_pass: Mutex<Option<PendingPass>>,
+    /// The merges of pending carry-backs a server start began (one per
+    /// profile with some), while they run.
+    pending_passes: Mutex<Vec<PendingPass>>,
     panes: OpenPanes,
     removals: RemovalQueue,
 }
@@ -198,7 +199,11 @@ impl Plugin for IsolationPlugin {
         // Merges that failed before (the user's file was invalid, say) go
         // in now that it may be fixed: on a thread of their own, so the
         // first pane never waits for them.
-        *self.pending_pass() = PendingPass::start(Arc::clone(&self.handover));
+        *self.pending_passes() = self
+            .profiles
+            .iter()
+            .filter_map(|state| PendingPass::start(Arc::clone(&state.handover)))
+            .collect();
         let open = self.panes.ids();
         let keep: HashSet<&str> = event
             .live_panes
@@ -213,8 +218,8 @@ impl Plugin for IsolationPlugin {
                 keep,
                 max_age: self.settings.max_age,
                 now: SystemTime::now(),
-                handover: &*self.handover,
-                moves_data_home: self.handover.data.is_some(),
+                handover: &*self.profiles,
+                moves_data_home: self.profiles.move_data_home(),
             },
         );
         tracing::info!(
@@ -226,8 +231,9 @@ impl Plugin for IsolationPlugin {
         Ok(())
     }
 
-    /// Creates (or takes back) the pane's dir, then fills its Claude dir
-    /// with the user's identity.
+    /// Creates (or takes back) the pane's dir. What goes into it depends
+    /// on the pane's profile, which its spawn environment names: filled in
+    /// at pre-spawn.
     fn on_pane_create(&self, pane: &PaneInfo) -> Result<(), HookError> {
         // The id is checked before any path is built from it.
         let dir = self.layout.pane(pane.pane_id.as_str())?;
@@ -240,7 +246,6 @@ impl Plugin for IsolationPlugin {
             metadata,
             taken_back,
         } = dir.claim(&owner.server_id, &owner.instance_id)?;
-        self.keep_user_identity(&dir)?;
         tracing::debug!(
             pane = %dir.id(),
             claude_session_id = %metadata.claude_session_id,
@@ -253,13 +258,17 @@ impl Plugin for IsolationPlugin {
                 claude_session_id: metadata.claude_session_id,
                 claim: metadata.claim,
                 taken_back,
+                profile: metadata.profile,
             },
         );
         Ok(())
     }
 
-    /// Points the pane's Claude at its own dir. Fails rather than let a
-    /// pane start without isolation.
+    /// Puts the pane in its profile (the one it is in, else the one its
+    /// environment names, else `default`), fills its Claude dir with that
+    /// account's identity and points the pane's Claude at it. Refuses a
+    /// pane that names another profile than the one it is in, or an
+    /// unknown one; fails rather than let a pane start without isolation.
     fn on_pre_spawn(&self, pane: &PaneInfo, env: &mut SpawnEnv<'_>) -> Result<(), HookError> {
         let dir = self.layout.pane(pane.pane_id.as_str())?;
         let owner = self.owner()?;
@@ -281,20 +290,25 @@ impl Plugin for IsolationPlugin {
         let Some(config_dir) = config_dir.to_str().map(str::to_owned) else {
             return Err(not_isolated("has a config dir path that is not UTF-8"));
         };
-        let session_id = match self.panes.session_id(dir.id()) {
-            Some(session_id) => session_id,
+        let open = match self.panes.get(dir.id()) {
+            Some(open) => open,
             None => self
-                .session_id_on_disk(&dir, &owner)
+                .open_pane_on_disk(&dir, &owner)
                 .map_err(|why| not_isolated(&why))?,
         };
+        let Some(profile) = self.choose_profile(&dir, &open, env)? else {
+            return Ok(());
+        };
+        self.keep_user_identity(&dir, profile)?;
 
         env.set(CLAUDE_CONFIG_DIR, config_dir);
         env.set(CCMUX_PANE_ID, dir.id());
-        env.set(CCMUX_CLAUDE_SESSION_ID, session_id);
-        self.record_user_dir(env);
-        self.share_credentials(env);
-        self.share_memory(env);
-        self.keep_projects_where_the_user_finds_them(env);
+        env.set(CCMUX_CLAUDE_SESSION_ID, open.claude_session_id);
+        env.set(CCMUX_PROFILE, profile.profile.name.as_str());
+        Self::record_user_dir(profile, env);
+        self.share_credentials(profile, env);
+        Self::share_memory(profile, env);
+        Self::keep_projects_where_the_user_finds_them(profile, env);
         for (key, value) in &self.settings.extra_env {
             env.set(key, value);
         }
@@ -355,7 +369,7 @@ impl Plugin for IsolationPlugin {
             owner: owner.server_id,
             claim,
             wait_for,
-            handover: self.handover.clone(),
+            handover: self.profiles.clone(),
         };
         if self.settings.grace_period.is_zero() {
             removal.try_run()?;
@@ -373,15 +387,11 @@ impl Plugin for IsolationPlugin {
         // scan, rather than scheduling a removal the flush has missed. The
         // lock itself goes only at the end, with `running`.
         let running = self.server().take();
-        // A pending pass still running ends at once, the rest pending.
-        if let Some(pass) = self.pending_pass().take() {
-            pass.stop();
-        }
+        // Pending passes still running end at once, the rest pending.
+        self.stop_pending_passes();
         self.removals.flush();
         // Merges just made are not looked at again now: kept pending.
-        if let Some(carry) = &self.handover.claude_json {
-            carry.verifier.finish();
-        }
+        self.finish_verifiers();
         let kept = self.panes.clear();
         if let Some(running) = running {
             if running.instance_id != event.instance_id.as_str() {
@@ -414,59 +424,51 @@ impl IsolationPlugin {
             std::path::absolute(&ctx.config_dir).unwrap_or_else(|_| ctx.config_dir.clone());
         let settings = config.resolve(&config_dir, env.home())?;
         let layout = Layout::new(settings.base_dir.clone());
-        // A configured user dir stands for the server's CLAUDE_CONFIG_DIR.
-        let env = env.with_user_config_dir(settings.user_config_dir.as_deref());
-        let env = &env;
-        let user = UserClaudeDir::discover(env, layout.base());
-        let seed = user.as_ref().map(|user| {
-            ClaudeJsonSeed::new(
-                user.claude_json.clone(),
-                &settings.seed_keys,
-                &settings.project_keys,
-            )
-        });
-        let data = user.as_ref().map(|user| {
-            SharedData::new(
-                user.dir.clone(),
-                settings.share_data.clone(),
-                settings.move_home.clone(),
-                settings.share.clone(),
-            )
-        });
-        let claude_json = user
-            .as_ref()
-            .filter(|_| settings.carry_back)
-            .map(|user| ClaudeJsonCarry::new(&settings, &layout, user));
-        let handover = Arc::new(Handover { data, claude_json });
+        let profiles = Arc::new(ProfileStates::new(&settings, &layout, env));
         Ok(IsolationPlugin {
             removals: RemovalQueue::start()?,
             settings,
             layout,
-            user,
-            seed,
-            handover,
+            profiles,
             server: Mutex::new(None),
-            pending_pass: Mutex::new(None),
+            pending_passes: Mutex::new(Vec::new()),
             panes: OpenPanes::default(),
         })
     }
 
-    /// Where the user's own Claude state was found, if anywhere.
+    /// Where the user's own Claude state for profile `default` was found,
+    /// if anywhere.
     pub fn user_claude_dir(&self) -> Option<&UserClaudeDir> {
-        self.user.as_ref()
+        self.profiles.default_state().profile.user.as_ref()
     }
 
-    fn pending_pass(&self) -> MutexGuard<'_, Option<PendingPass>> {
-        self.pending_pass
+    fn pending_passes(&self) -> MutexGuard<'_, Vec<PendingPass>> {
+        self.pending_passes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits for the pending pass of the last server start to end; for
-    /// tests, which look at what it merged.
+    /// Ends every pending pass at once, the rest pending.
+    fn stop_pending_passes(&self) {
+        for pass in std::mem::take(&mut *self.pending_passes()) {
+            pass.stop();
+        }
+    }
+
+    /// Every profile's last look at its merges, at once.
+    fn finish_verifiers(&self) {
+        for state in self.profiles.iter() {
+            if let Some(carry) = &state.handover.claude_json {
+                carry.verifier.finish();
+            }
+        }
+    }
+
+    /// Waits for the pending passes of the last server start to end; for
+    /// tests, which look at what they merged.
     #[cfg(test)]
     pub(crate) fn wait_for_pending_pass(&self) {
-        if let Some(pass) = self.pending_pass().take() {
+        for pass in std::mem::take(&mut *self.pending_passes()) {
             pass.wait();
         }
     }
@@ -489,43 +491,83 @@ impl IsolationPlugin {
         }
     }
 
-    /// Share links and the seeded `.claude.json`: what makes a pane's
-    /// Claude the user's Claude rather than a fresh install.
-    fn keep_user_identity(&self, dir: &PaneDir) -> Result<(), HookError> {
-        let Some(user) = &self.user else {
+    /// The profile the pane goes in: the one it is in (recorded at its
+    /// first spawn), else the one its environment names (`CCMUX_PROFILE`),
+    /// else `default`; recorded now if new. `None` when the pane is refused
+    /// (`env` says why): it names another profile than the one it is in, or
+    /// one plugins.toml does not name. Never a fallback to another account.
+    fn choose_profile(
+        &self,
+        dir: &PaneDir,
+        open: &OpenPane,
+        env: &mut SpawnEnv<'_>,
+    ) -> Result<Option<&ProfileState>, HookError> {
+        let asked = env
+            .get(CCMUX_PROFILE)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned);
+        let recorded = recorded_profile(dir, open.profile.as_deref());
+        let name = match (recorded, asked) {
+            (Some(recorded), Some(asked)) if recorded != asked => {
+                env.refuse(format!(
+                    "pane {} is in profile {recorded:?}, not {asked:?}: a pane keeps the account it was made in; start it in profile {recorded:?} (host-shim: --profile {recorded}, or no --profile) or open a new pane in {asked:?}",
+                    dir.id()
+                ));
+                return Ok(None);
+            }
+            (Some(name), _) | (None, Some(name)) => name,
+            (None, None) => DEFAULT_PROFILE.to_string(),
+        };
+        let profile = match self.profiles.get(&name) {
+            Ok(profile) => profile,
+            Err(err) => {
+                env.refuse(format!("pane {}: {}", dir.id(), err.message));
+                return Ok(None);
+            }
+        };
+        if open.profile.as_deref() != Some(name.as_str()) {
+            dir.record_profile(&open.claim, &name)?;
+            self.panes.set_profile(dir.id(), &name);
+        }
+        Ok(Some(profile))
+    }
+
+    /// Share links, shared data and the seeded `.claude.json`: what makes a
+    /// pane's Claude the user's Claude (in the pane's profile) rather than
+    /// a fresh install. A respawn finds them made and changes nothing.
+    fn keep_user_identity(&self, dir: &PaneDir, profile: &ProfileState) -> Result<(), HookError> {
+        let Some(user) = &profile.profile.user else {
             return Ok(());
         };
         let config_dir = dir.config_dir();
         let linked = share::link_shared_entries(&user.dir, &config_dir, &self.settings.share)?;
-        let shared = match &self.handover.data {
+        let shared = match &profile.handover.data {
             Some(data) => data.link_into(dir.id(), &config_dir)?,
             None => 0,
         };
-        let seeded = match &self.seed {
+        let seeded = match &profile.seed {
             Some(seed) => seed.seed_pane(dir.root(), &config_dir)?,
             None => false,
         };
-        tracing::debug!(pane = %dir.id(), linked, shared, seeded, "pane seeded from the user's Claude dir");
+        tracing::debug!(pane = %dir.id(), profile = %profile.profile.name, linked, shared, seeded, "pane seeded from the user's Claude dir");
         Ok(())
     }
 
-    /// The session id from `.pane-metadata`, for a pane this run of the
-    /// plugin did not create (the host restarted the plugin, say).
-    fn session_id_on_disk(&self, dir: &PaneDir, owner: &Owner) -> Result<String, String> {
+    /// What `.pane-metadata` says of a pane this run of the plugin did not
+    /// create (the host restarted the plugin, say).
+    fn open_pane_on_disk(&self, dir: &PaneDir, owner: &Owner) -> Result<OpenPane, String> {
         match dir.read_metadata().map_err(|err| err.message.to_string())? {
             MetadataState::Valid(found)
                 if found.owner == owner.server_id && found.pane_id == dir.id() =>
             {
-                let session_id = found.claude_session_id.clone();
-                self.panes.insert(
-                    dir.id(),
-                    OpenPane {
-                        claude_session_id: found.claude_session_id,
-                        claim: found.claim,
-                        taken_back: true,
-                    },
-                );
-                Ok(session_id)
+                let open = OpenPane {
+                    claude_session_id: found.claude_session_id,
+                    claim: found.claim,
+                    taken_back: true,
+                    profile: found.profile,
+                };
+                self.panes.insert(dir.id(), open.clone());
+                Ok(open)
             }
             MetadataState::Valid(found) => {
                 Err(format!("has a dir that belongs to server {}", found.owner))
@@ -560,8 +602,8 @@ impl IsolationPlugin {
     /// Says in the pane which Claude dir is the user's, so that a ccmux
     /// server started inside the pane shares, seeds and carries back into
     /// the user's dir rather than into this pane's.
-    fn record_user_dir(&self, env: &mut SpawnEnv<'_>) {
-        let Some(user) = &self.user else {
+    fn record_user_dir(profile: &ProfileState, env: &mut SpawnEnv<'_>) {
+        let Some(user) = &profile.profile.user else {
             return;
         };
         let raw = user.config_dir_var.as_deref().unwrap_or_default();
@@ -574,14 +616,16 @@ impl IsolationPlugin {
         }
     }
 
-    /// Every pane uses the user's own login: see `login` for the value of
-    /// `CLAUDE_SECURESTORAGE_CONFIG_DIR` that selects it on Linux and macOS.
-    /// A value the user set themselves (even empty) wins.
-    fn share_credentials(&self, env: &mut SpawnEnv<'_>) {
+    /// Every pane uses the user's own login of its profile: see `login`
+    /// for the value of `CLAUDE_SECURESTORAGE_CONFIG_DIR` that selects it
+    /// on Linux and macOS. In profile `default`, a value the user set
+    /// themselves (even empty) wins; a named profile always uses its own
+    /// dir's login, or its panes would share another account's.
+    fn share_credentials(&self, profile: &ProfileState, env: &mut SpawnEnv<'_>) {
         if !self.settings.share_credentials {
             return;
         }
-        let Some(user) = &self.user else {
+        let Some(user) = &profile.profile.user else {
             return;
         };
         let raw_dir = match &user.config_dir_var {
@@ -597,7 +641,10 @@ impl IsolationPlugin {
             },
             None => None,
         };
-        let inherited = env.get(CLAUDE_SECURESTORAGE_CONFIG_DIR).map(str::to_owned);
+        let inherited = env
+            .get(CLAUDE_SECURESTORAGE_CONFIG_DIR)
+            .filter(|_| profile.profile.is_default())
+            .map(str::to_owned);
         if let Some(value) = login::securestorage_value(inherited.as_deref(), raw_dir) {
             env.set(CLAUDE_SECURESTORAGE_CONFIG_DIR, value);
         }
@@ -612,8 +659,13 @@ impl IsolationPlugin {
     /// moves the memory root itself to the user's dir: the same files, at
     /// a real path the rules accept, and shared by every pane. A value the
     /// user set themselves wins.
-    fn share_memory(&self, env: &mut SpawnEnv<'_>) {
-        let Some(shared_data) = self.handover.data.as_ref().filter(|s| s.shares("projects")) else {
+    fn share_memory(profile: &ProfileState, env: &mut SpawnEnv<'_>) {
+        let Some(shared_data) = profile
+            .handover
+            .data
+            .as_ref()
+            .filter(|s| s.shares("projects"))
+        else {
             return;
         };
         if env
@@ -638,11 +690,12 @@ impl IsolationPlugin {
     /// there says "No conversation found"), so it is cleared in panes. With
     /// the user's own `CLAUDE_CONFIG_DIR` set, a plain terminal uses it
     /// too, and the pane's `projects` link leads to the same folder: kept.
-    fn keep_projects_where_the_user_finds_them(&self, env: &mut SpawnEnv<'_>) {
+    fn keep_projects_where_the_user_finds_them(profile: &ProfileState, env: &mut SpawnEnv<'_>) {
         if env.get(CLAUDE_CODE_PROJECT_DIR_NAME).is_none() {
             return;
         }
-        let user_sets_config_dir = self
+        let user_sets_config_dir = profile
+            .profile
             .user
             .as_ref()
             .and_then(|user| user.config_dir_var.as_ref())
@@ -658,13 +711,9 @@ impl Drop for IsolationPlugin {
     /// start that may never come; then the worker is stopped and joined
     /// (by the queue's own drop).
     fn drop(&mut self) {
-        if let Some(pass) = self.pending_pass().take() {
-            pass.stop();
-        }
+        self.stop_pending_passes();
         self.removals.flush();
-        if let Some(carry) = &self.handover.claude_json {
-            carry.verifier.finish();
-        }
+        self.finish_verifiers();
         if let Some(running) = self.server().as_ref() {
             // Dropped while its server runs on: a reload replaced it.
             reload_bases::report_left_behind(

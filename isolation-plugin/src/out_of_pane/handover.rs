@@ -102,14 +102,20 @@ pub(crate) struct Plan {
 pub(crate) struct NotComparable(pub String);
 
 impl ClaudeJsonCarry {
-    /// The carry-back into `user`'s `.claude.json`, as `settings` say.
-    pub(crate) fn new(settings: &Settings, layout: &Layout, user: &UserClaudeDir) -> Self {
+    /// The carry-back into `user`'s `.claude.json` (profile `profile`'s),
+    /// as `settings` say.
+    pub(crate) fn new(
+        settings: &Settings,
+        layout: &Layout,
+        profile: &str,
+        user: &UserClaudeDir,
+    ) -> Self {
         let user = UserClaudeJson {
             path: user.claude_json.clone(),
             user_dir: user.dir.clone(),
-            backups: layout.claude_json_backups(),
+            backups: layout.claude_json_backups(profile),
         };
-        let pending = PendingCarryBacks::new(layout.pending_carry_backs());
+        let pending = PendingCarryBacks::new(layout.pending_carry_backs(profile));
         ClaudeJsonCarry {
             keys: CarriedKeys {
                 top: settings.seed_keys.iter().cloned().collect(),

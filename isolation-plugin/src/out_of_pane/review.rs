@@ -13,16 +13,18 @@ use std::path::Path;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde_json::Value;
 
-use crate::config::IsolationConfig;
-use crate::into_pane::user_claude_dir::{HostEnvironment, UserClaudeDir};
+use crate::config::{IsolationConfig, DEFAULT_PROFILE};
+use crate::into_pane::user_claude_dir::HostEnvironment;
 use crate::out_of_pane::carry_back::{get, wrong_type, Change, HeldWhy, Precedence};
 use crate::out_of_pane::handover::{ClaudeJsonCarry, NotComparable};
 use crate::out_of_pane::pending::{Pending, PendingCarryBacks};
 use crate::out_of_pane::user_claude_json::MergeJob;
 use crate::pane_dirs::layout::Layout;
+use crate::profiles::Profiles;
 
-/// The carry-backs of one isolation plugin configuration.
+/// The carry-backs into one profile's `.claude.json`.
 pub struct CarryBackStore {
+    profile: String,
     carry: ClaudeJsonCarry,
 }
 
@@ -56,26 +58,49 @@ pub struct ItemChange {
 }
 
 impl CarryBackStore {
-    /// The store of the plugin configured by `config` (its
-    /// `[plugins.config]` table), with relative paths resolved against
-    /// `config_dir` (the directory of plugins.toml).
+    /// The store of profile `default` of the plugin configured by `config`
+    /// (its `[plugins.config]` table), with relative paths resolved
+    /// against `config_dir` (the directory of plugins.toml).
     pub fn open(
         config: IsolationConfig,
         config_dir: &Path,
         env: &HostEnvironment,
     ) -> Result<Self, HookError> {
-        let settings = config.resolve(config_dir, env.home())?;
-        let layout = Layout::new(settings.base_dir.clone());
-        let env = env.with_user_config_dir(settings.user_config_dir.as_deref());
-        let Some(user) = UserClaudeDir::discover(&env, layout.base()) else {
-            return Err(HookError::new(
+        let mut stores = Self::open_all(config, config_dir, env)?;
+        match stores.first() {
+            Some(store) if store.profile == DEFAULT_PROFILE => Ok(stores.swap_remove(0)),
+            _ => Err(HookError::new(
                 HookErrorKind::InvalidInput,
                 "the user's Claude dir is unknown (no home dir): there is no .claude.json to carry back into",
-            ));
-        };
-        Ok(CarryBackStore {
-            carry: ClaudeJsonCarry::new(&settings, &layout, &user),
-        })
+            )),
+        }
+    }
+
+    /// One store per profile, `default` first (left out when the home dir
+    /// is unknown), then the named ones by name.
+    pub fn open_all(
+        config: IsolationConfig,
+        config_dir: &Path,
+        env: &HostEnvironment,
+    ) -> Result<Vec<Self>, HookError> {
+        let settings = config.resolve(config_dir, env.home())?;
+        let layout = Layout::new(settings.base_dir.clone());
+        let profiles = Profiles::discover(&settings, env);
+        Ok(profiles
+            .iter()
+            .filter_map(|profile| {
+                let user = profile.user.as_ref()?;
+                Some(CarryBackStore {
+                    profile: profile.name.clone(),
+                    carry: ClaudeJsonCarry::new(&settings, &layout, &profile.name, user),
+                })
+            })
+            .collect())
+    }
+
+    /// The profile whose `.claude.json` the entries go into.
+    pub fn profile(&self) -> &str {
+        &self.profile
     }
 
     /// The user's `.claude.json` the entries go into.

@@ -6,6 +6,8 @@
 //!   .unowned/{pane-id}-{unix}/    pane dirs without metadata, set aside by the orphan scan
 //!   .claude-json-backups/         the user's .claude.json before each merge
 //!   .pending-carry-back/{ms}-{pane}/  a pane's .claude.json and seed record whose merge failed
+//!   .claude-json-backups.{profile}/   the same two, for each named profile
+//!   .pending-carry-back.{profile}/    (profile `default` uses the two above)
 //!   {pane-id}/                    one per pane: see PaneDir
 //! ```
 //!
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use ccmux_plugin_api::{check_pane_id, HookError};
 
+use crate::config::DEFAULT_PROFILE;
 use crate::floor::errors::{invalid_pane_id, io_error};
 use crate::floor::private_fs::{create_private_dir, ensure_private_dir, entry, Entry};
 use crate::pane_dirs::pane_dir::PaneDir;
@@ -50,14 +53,26 @@ impl Layout {
         Ok(PaneDir::new(pane_id, self.base.join(pane_id)))
     }
 
-    /// Merges that failed, kept until they go in.
-    pub(crate) fn pending_carry_backs(&self) -> PathBuf {
-        self.base.join(PENDING_CARRY_BACK_DIR)
+    /// Merges that failed into `profile`'s `.claude.json`, kept until they
+    /// go in.
+    pub(crate) fn pending_carry_backs(&self, profile: &str) -> PathBuf {
+        self.base.join(Self::of_profile(PENDING_CARRY_BACK_DIR, profile))
     }
 
-    /// Where the user's `.claude.json` is kept before each merge.
-    pub(crate) fn claude_json_backups(&self) -> PathBuf {
-        self.base.join(CLAUDE_JSON_BACKUPS_DIR)
+    /// Where `profile`'s `.claude.json` is kept before each merge.
+    pub(crate) fn claude_json_backups(&self, profile: &str) -> PathBuf {
+        self.base.join(Self::of_profile(CLAUDE_JSON_BACKUPS_DIR, profile))
+    }
+
+    /// `dir` for profile `default` (the names from before profiles, so
+    /// what is pending there stays found), `dir.{profile}` for the others.
+    /// Profile names are checked like pane ids, so this is one name.
+    fn of_profile(dir: &str, profile: &str) -> String {
+        if profile == DEFAULT_PROFILE {
+            dir.to_string()
+        } else {
+            format!("{dir}.{profile}")
+        }
     }
 
     pub(crate) fn unowned_dir(&self) -> PathBuf {

@@ -39,6 +39,12 @@ pub struct PaneMetadata {
     /// back meanwhile). Empty in files written before claims existed.
     #[serde(default)]
     pub claim: String,
+    /// The profile the pane is in, recorded at its first spawn and kept
+    /// for good: a restored pane stays in its account. `None` before that
+    /// spawn, and in files written before profiles (see
+    /// `per_profile::recorded_profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl PaneMetadata {
@@ -57,6 +63,7 @@ impl PaneMetadata {
             instance_id: instance_id.to_string(),
             plugin_version: env!("CARGO_PKG_VERSION").to_string(),
             claim,
+            profile: None,
         })
     }
 
@@ -80,6 +87,10 @@ impl PaneMetadata {
         check_pane_id(&metadata.owner).map_err(|err| format!("bad `owner`: {err}"))?;
         uuid::Uuid::parse_str(&metadata.claude_session_id)
             .map_err(|err| format!("bad `claude_session_id`: {err}"))?;
+        // It names files (`.pending-carry-back.NAME`): checked like an id.
+        if let Some(profile) = &metadata.profile {
+            check_pane_id(profile).map_err(|err| format!("bad `profile`: {err}"))?;
+        }
         Ok(metadata)
     }
 

@@ -1,6 +1,6 @@
 //! OpenPanes: what this plugin instance knows of every pane it has open:
-//! its Claude session id, so `on_pre_spawn` (which runs at every respawn)
-//! needs no disk read, and its claim token, which the removal scheduled at
+//! its Claude session id and profile, so `on_pre_spawn` (which runs at
+//! every respawn) needs no disk read, and its claim token, which the removal scheduled at
 //! close must find again before deleting the dir.
 
 use std::collections::HashMap;
@@ -15,6 +15,8 @@ pub(crate) struct OpenPane {
     /// The dir existed before this pane was created (a restored pane): if
     /// the pane never starts, the dir is kept for the next restore.
     pub taken_back: bool,
+    /// The profile in its metadata (`None`: not recorded yet).
+    pub profile: Option<String>,
 }
 
 #[derive(Default)]
@@ -31,10 +33,15 @@ impl OpenPanes {
         self.lock().insert(pane_id.to_string(), pane);
     }
 
-    pub(crate) fn session_id(&self, pane_id: &str) -> Option<String> {
-        self.lock()
-            .get(pane_id)
-            .map(|pane| pane.claude_session_id.clone())
+    pub(crate) fn get(&self, pane_id: &str) -> Option<OpenPane> {
+        self.lock().get(pane_id).cloned()
+    }
+
+    /// Notes the profile just recorded in the pane's metadata.
+    pub(crate) fn set_profile(&self, pane_id: &str, profile: &str) {
+        if let Some(pane) = self.lock().get_mut(pane_id) {
+            pane.profile = Some(profile.to_string());
+        }
     }
 
     /// Forgets the pane; returns what was known of it.

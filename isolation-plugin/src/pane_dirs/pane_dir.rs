@@ -213,6 +213,27 @@ impl PaneDir {
         })
     }
 
+    /// Records in the metadata the profile the pane is in, at its first
+    /// spawn, if the dir is still the one `claim` made (under the pane's
+    /// lock, like every other change of the metadata).
+    pub(crate) fn record_profile(&self, claim: &str, profile: &str) -> Result<(), HookError> {
+        let Some(_lock) = self.lock()? else {
+            return Err(self.conflict("it disappeared before its first spawn".to_string()));
+        };
+        match self.read_metadata()? {
+            MetadataState::Valid(found) if found.claim == claim && found.pane_id == self.id => {
+                let recorded = PaneMetadata {
+                    profile: Some(profile.to_string()),
+                    ..found
+                };
+                write_private_file_atomic(&self.root, METADATA_FILE, &recorded.to_json()?)
+            }
+            _ => Err(self.conflict(format!(
+                "its {METADATA_FILE} changed since the pane was created (claimed again by another plugin instance?)"
+            ))),
+        }
+    }
+
     /// Removes the dir if it holds nothing but what an interrupted claim
     /// leaves (see [`is_unused_skeleton`](Self::is_unused_skeleton)); for a
     /// caller holding its lock. Failures are logged: the dir is then what

@@ -17,7 +17,9 @@ const RANKS: &[(&str, u8)] = &[
     ("pane_dirs", 2),
     ("user_data", 2),
     ("into_pane", 3),
-    ("out_of_pane", 4),
+    ("profiles", 4),
+    ("out_of_pane", 5),
+    ("per_profile", 6),
 ];
 
 type Module = Vec<String>;

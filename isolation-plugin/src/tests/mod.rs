@@ -162,8 +162,11 @@ pub(crate) fn stop(plugin: &IsolationPlugin, server_id: &str) {
         .unwrap();
 }
 
+/// A pane as a host makes one: `on_pane_create`, then `on_pre_spawn`
+/// (where the pane's profile is filled in) with an empty environment.
 pub(crate) fn create(plugin: &IsolationPlugin, id: &str) -> Result<(), HookError> {
-    plugin.on_pane_create(&pane(id))
+    plugin.on_pane_create(&pane(id))?;
+    spawn_env(plugin, id, &[]).map(drop)
 }
 
 pub(crate) fn close(plugin: &IsolationPlugin, id: &str, exit: PaneExit) -> Result<(), HookError> {

@@ -1,0 +1,158 @@
+//! What the plugin holds for each profile: its user dir, the seed made
+//! from its `.claude.json`, and the handover into it (shared data, the
+//! carry-back, its own pending entries and backups). Built once, at
+//! construction; a pane reaches its profile's by the name in its metadata.
+
+use std::sync::Arc;
+
+use ccmux_plugin_api::{HookError, HookErrorKind};
+
+use crate::config::{Settings, DEFAULT_PROFILE};
+use crate::into_pane::seed::{ClaudeJsonSeed, SEED_RECORD};
+use crate::into_pane::user_claude_dir::HostEnvironment;
+use crate::out_of_pane::handover::{ClaudeJsonCarry, Handover};
+use crate::pane_dirs::layout::Layout;
+use crate::pane_dirs::pane_dir::{BeforeRemoval, MetadataState, PaneDir};
+use crate::profiles::{unknown_profile, Profile, Profiles};
+use crate::user_data::shared_data::SharedData;
+
+/// One profile's part of the plugin.
+pub(crate) struct ProfileState {
+    pub profile: Profile,
+    /// `None` when the profile has no user dir (no home dir).
+    pub seed: Option<ClaudeJsonSeed>,
+    /// What every pane of the profile hands to its user dir before its
+    /// dir is removed.
+    pub handover: Arc<Handover>,
+}
+
+/// Every profile's part, `default` first.
+#[derive(Debug)]
+pub(crate) struct ProfileStates {
+    states: Vec<ProfileState>,
+}
+
+impl ProfileStates {
+    pub(crate) fn new(settings: &Settings, layout: &Layout, env: &HostEnvironment) -> Self {
+        let profiles = Profiles::discover(settings, env);
+        let states = profiles
+            .iter()
+            .map(|profile| ProfileState::new(settings, layout, profile.clone()))
+            .collect();
+        ProfileStates { states }
+    }
+
+    /// Profile `default`'s part.
+    pub(crate) fn default_state(&self) -> &ProfileState {
+        // `new` always puts `default` first.
+        &self.states[0]
+    }
+
+    /// Profile `name`'s part (`""` is `default`), or an error listing the
+    /// known ones.
+    pub(crate) fn get(&self, name: &str) -> Result<&ProfileState, HookError> {
+        let name = if name.is_empty() {
+            DEFAULT_PROFILE
+        } else {
+            name
+        };
+        self.states
+            .iter()
+            .find(|state| state.profile.name == name)
+            .ok_or_else(|| unknown_profile(name, self.names()))
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &ProfileState> {
+        self.states.iter()
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.states
+            .iter()
+            .map(|state| state.profile.name.as_str())
+            .collect()
+    }
+
+    /// Whether any profile's handover moves data home (for what the orphan
+    /// scan says of a removed dir).
+    pub(crate) fn move_data_home(&self) -> bool {
+        self.states.iter().any(|state| state.handover.data.is_some())
+    }
+}
+
+impl std::fmt::Debug for ProfileState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileState")
+            .field("profile", &self.profile)
+            .field("handover", &self.handover)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProfileState {
+    fn new(settings: &Settings, layout: &Layout, profile: Profile) -> Self {
+        let user = profile.user.as_ref();
+        let seed = user.map(|user| {
+            ClaudeJsonSeed::new(
+                user.claude_json.clone(),
+                &settings.seed_keys,
+                &settings.project_keys,
+            )
+        });
+        let data = user.map(|user| {
+            SharedData::new(
+                user.dir.clone(),
+                settings.share_data.clone(),
+                settings.move_home.clone(),
+                settings.share.clone(),
+            )
+        });
+        let claude_json = user
+            .filter(|_| settings.carry_back)
+            .map(|user| ClaudeJsonCarry::new(settings, layout, &profile.name, user));
+        ProfileState {
+            seed,
+            handover: Arc::new(Handover { data, claude_json }),
+            profile,
+        }
+    }
+}
+
+/// The profile a pane dir is in, as its metadata says: the name recorded
+/// at its first spawn; `default` for a dir seeded before profiles existed
+/// (metadata without one, a seed record there); `None` for a dir never
+/// spawned (nothing of any profile's in it yet).
+pub(crate) fn recorded_profile(dir: &PaneDir, metadata_profile: Option<&str>) -> Option<String> {
+    match metadata_profile {
+        Some(name) => Some(name.to_string()),
+        None if std::fs::symlink_metadata(dir.root().join(SEED_RECORD)).is_ok() => {
+            Some(DEFAULT_PROFILE.to_string())
+        }
+        None => None,
+    }
+}
+
+/// A removal hands a pane's dir over to the profile it was in, and to no
+/// other: a profile plugins.toml no longer names keeps the dir.
+impl BeforeRemoval for ProfileStates {
+    fn hand_over(&self, pane: &PaneDir, config: &std::path::Path) -> Result<(), HookError> {
+        let recorded = match pane.read_metadata()? {
+            MetadataState::Valid(found) => found.profile,
+            // The callers remove only what metadata says is theirs, or an
+            // unused skeleton, which holds nothing of any profile's.
+            MetadataState::Missing | MetadataState::Invalid(_) => None,
+        };
+        let name = recorded.as_deref().unwrap_or(DEFAULT_PROFILE);
+        match self.get(name) {
+            Ok(state) => state.handover.run(pane, config),
+            Err(err) => Err(HookError::new(
+                HookErrorKind::Failed,
+                format!(
+                    "pane {} is in profile {name:?}, which plugins.toml no longer names, so what it holds has no account to go to ({}); its dir is kept until that profile is back",
+                    pane.id(),
+                    err.message
+                ),
+            )),
+        }
+    }
+}
