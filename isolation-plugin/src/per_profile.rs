@@ -8,6 +8,8 @@ use std::sync::Arc;
 use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::config::{Settings, DEFAULT_PROFILE};
+use crate::floor::errors::io_error;
+use crate::floor::private_fs::{create_private_dir, entry, Entry};
 use crate::into_pane::seed::{ClaudeJsonSeed, SEED_RECORD};
 use crate::into_pane::user_claude_dir::HostEnvironment;
 use crate::out_of_pane::handover::{ClaudeJsonCarry, Handover};
@@ -76,7 +78,9 @@ impl ProfileStates {
     /// Whether any profile's handover moves data home (for what the orphan
     /// scan says of a removed dir).
     pub(crate) fn move_data_home(&self) -> bool {
-        self.states.iter().any(|state| state.handover.data.is_some())
+        self.states
+            .iter()
+            .any(|state| state.handover.data.is_some())
     }
 }
 
@@ -90,6 +94,47 @@ impl std::fmt::Debug for ProfileState {
 }
 
 impl ProfileState {
+    /// A named profile's dir, made (0700, as Claude makes its own) at the
+    /// first spawn in it when missing: the user named it in plugins.toml,
+    /// so the account's login, conversations and settings belong there from
+    /// the first pane on. Its parent must exist: a typo in the path is not
+    /// turned into a tree of new dirs. `default` is left alone: a user
+    /// without `~/.claude` gets one only when a pane writes data.
+    pub(crate) fn ensure_named_dir(&self) -> Result<(), HookError> {
+        let Some(user) = self
+            .profile
+            .user
+            .as_ref()
+            .filter(|_| !self.profile.is_default())
+        else {
+            return Ok(());
+        };
+        let dir = &user.dir;
+        match entry(dir).map_err(|err| io_error("inspect", dir, &err))? {
+            Entry::Missing => {}
+            // A dir, or a link the user made (a dotfiles checkout): theirs.
+            _ => return Ok(()),
+        }
+        match dir.parent() {
+            Some(parent) if !parent.is_dir() => Err(HookError::new(
+                HookErrorKind::InvalidInput,
+                format!(
+                    "profile {:?}: its Claude dir {} does not exist, nor does its parent {}; create the parent, or fix `profiles.{}` in [plugins.config] of plugins.toml",
+                    self.profile.name,
+                    dir.display(),
+                    parent.display(),
+                    self.profile.name
+                ),
+            )),
+            _ => {
+                if create_private_dir("a profile's Claude dir", dir)? {
+                    tracing::info!(profile = %self.profile.name, dir = %dir.display(), "made the profile's Claude dir (first pane in it)");
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn new(settings: &Settings, layout: &Layout, profile: Profile) -> Self {
         let user = profile.user.as_ref();
         let seed = user.map(|user| {

@@ -56,12 +56,14 @@ impl Layout {
     /// Merges that failed into `profile`'s `.claude.json`, kept until they
     /// go in.
     pub(crate) fn pending_carry_backs(&self, profile: &str) -> PathBuf {
-        self.base.join(Self::of_profile(PENDING_CARRY_BACK_DIR, profile))
+        self.base
+            .join(Self::of_profile(PENDING_CARRY_BACK_DIR, profile))
     }
 
     /// Where `profile`'s `.claude.json` is kept before each merge.
     pub(crate) fn claude_json_backups(&self, profile: &str) -> PathBuf {
-        self.base.join(Self::of_profile(CLAUDE_JSON_BACKUPS_DIR, profile))
+        self.base
+            .join(Self::of_profile(CLAUDE_JSON_BACKUPS_DIR, profile))
     }
 
     /// `dir` for profile `default` (the names from before profiles, so

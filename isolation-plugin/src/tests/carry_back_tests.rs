@@ -468,7 +468,14 @@ fn a_merge_saved_over_by_a_lockless_claude_is_redone_or_kept_never_lost() {
     assert!(eventually(|| saves(&h) >= after_closes + 5));
     stop_loop.store(true, Ordering::Relaxed);
     assert!(looping.join().unwrap() > 0);
-    let verifier = &plugin.profiles.default_state().handover.claude_json.as_ref().unwrap().verifier;
+    let verifier = &plugin
+        .profiles
+        .default_state()
+        .handover
+        .claude_json
+        .as_ref()
+        .unwrap()
+        .verifier;
     let mut waited = 0;
     while verifier.busy() && waited < 30_000 {
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -358,7 +358,14 @@ fn a_merge_replaces_the_file_by_rename_and_a_reader_never_sees_it_partial() {
         "a reader saw the file partial or empty: {bad:?}"
     );
     // The looks after each merge never undo a later one.
-    let verifier = &plugin.profiles.default_state().handover.claude_json.as_ref().unwrap().verifier;
+    let verifier = &plugin
+        .profiles
+        .default_state()
+        .handover
+        .claude_json
+        .as_ref()
+        .unwrap()
+        .verifier;
     assert!(eventually(|| !verifier.busy()));
     assert_eq!(read_json(&h.user_claude_json())["theme"], "theme-4");
 }
@@ -620,7 +627,14 @@ fn the_looks_after_a_merge_never_undo_a_later_panes_choice() {
             pane["mcpServers"].as_object_mut().unwrap().remove("added");
         });
         close(&plugin, "p_0_2", PaneExit::exited(0)).unwrap();
-        let verifier = &plugin.profiles.default_state().handover.claude_json.as_ref().unwrap().verifier;
+        let verifier = &plugin
+            .profiles
+            .default_state()
+            .handover
+            .claude_json
+            .as_ref()
+            .unwrap()
+            .verifier;
         assert!(eventually(|| !verifier.busy()));
     });
     assert!(
@@ -652,7 +666,14 @@ fn a_stop_right_after_many_closes_reads_the_users_file_once() {
         });
         close(&plugin, &id, PaneExit::exited(0)).unwrap();
     }
-    let verifier = &plugin.profiles.default_state().handover.claude_json.as_ref().unwrap().verifier;
+    let verifier = &plugin
+        .profiles
+        .default_state()
+        .handover
+        .claude_json
+        .as_ref()
+        .unwrap()
+        .verifier;
     let reads_before = verifier.reads();
     stop(&plugin, SERVER_A);
     assert!(

@@ -9,6 +9,7 @@ mod fault_tests;
 mod guard_tests;
 mod layering_tests;
 mod lifecycle_tests;
+mod profile_tests;
 mod reload_tests;
 mod security_tests;
 mod seed_tests;

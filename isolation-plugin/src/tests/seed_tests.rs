@@ -36,7 +36,13 @@ fn pane_claude_json(h: &Harness, id: &str) -> serde_json::Value {
 }
 
 fn parse_count(plugin: &IsolationPlugin) -> usize {
-    plugin.profiles.default_state().seed.as_ref().unwrap().parse_count()
+    plugin
+        .profiles
+        .default_state()
+        .seed
+        .as_ref()
+        .unwrap()
+        .parse_count()
 }
 
 #[test]
