@@ -35,10 +35,11 @@
 //! * `pane_dirs`: a pane dir's life: where it lives, whose it is (the
 //!   claim at pane create, one running server per identity) and when it
 //!   goes (the removal at close, the orphan scan at server start).
-//! * `into_pane`: the user's identity carried into a pane: share links and
-//!   the seeded `.claude.json` at pane create, the login at spawn.
+//! * `into_pane`: the user's identity carried into a pane at spawn, once
+//!   its profile is known: share links, the seeded `.claude.json`, the
+//!   login.
 //! * `user_data`: the user's data (conversations, history, ...), linked
-//!   into every pane at create and moved home before its dir goes (what
+//!   into every pane at spawn and moved home before its dir goes (what
 //!   no row of [`classification`] knows included, never deleted).
 //! * `out_of_pane`: what a pane gives back before its dir goes: the
 //!   handover, the pane's `.claude.json` changes merged into the user's
@@ -48,12 +49,18 @@
 //! * `floor`: link-refusing, bounded file primitives, error messages that
 //!   name the path, whether a process has gone.
 //!
-//! and two tables: [`config`], the `[plugins.config]` table and its
-//! defaults, and [`classification`], every entry the supported Claude
-//! releases write in a config dir.
+//! and three tables: [`config`], the `[plugins.config]` table and its
+//! defaults, [`classification`], every entry the supported Claude
+//! releases write in a config dir, and [`profiles`], the accounts a pane
+//! can be in (a name and a Claude dir each; `default` without one). What
+//! the plugin holds for each profile (its seed, its handover) is
+//! `per_profile`, which a removal reaches by the profile in the pane's
+//! metadata.
 //!
-//! Imports go one way: `out_of_pane` uses every other folder; `into_pane`
-//! uses `pane_dirs`, the tables and `floor`; `pane_dirs` and `user_data`
+//! Imports go one way: `per_profile` uses every other module;
+//! `out_of_pane` uses every folder and `profiles`; `profiles` uses
+//! `into_pane` (where a user dir is found); `into_pane` uses `pane_dirs`,
+//! the other tables and `floor`; `pane_dirs` and `user_data`
 //! use only the tables and `floor`; `floor` uses nothing of this crate. A
 //! removal in `pane_dirs` runs the handover of `out_of_pane` through a
 //! trait (`BeforeRemoval`) rather than an import.

@@ -9,8 +9,8 @@
 //!   each project's setup of the user's own.
 //! * `login`: which credentials a pane's Claude uses.
 //!
-//! Runs at pane create (share links, seed) and at spawn (login, and the
-//! variable naming the user's dir). Reads the user's files, never writes
+//! Runs at spawn, once the pane's profile is known (share links, seed,
+//! login, and the variable naming the user's dir). Reads the user's files, never writes
 //! them. Not the user's data (conversations, history: `user_data`), and
 //! nothing that goes back to the user (`out_of_pane`).
 

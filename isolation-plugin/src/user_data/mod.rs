@@ -10,8 +10,8 @@
 //! * `drift`: entries no row of [`classification`](crate::classification)
 //!   knows (a newer Claude's), moved home, never deleted.
 //!
-//! Runs at pane create (the links; a pane dir of an older layout has its
-//! data moved home first) and before every removal of a pane dir, through
+//! Runs at spawn (the links, into the pane's profile's dir; a pane dir of
+//! an older layout has its data moved home first) and before every removal of a pane dir, through
 //! the handover (`out_of_pane`). Not `.claude.json`, the one file each
 //! pane has its own of: seeded by `into_pane`, carried back by
 //! `out_of_pane`.
