@@ -532,7 +532,11 @@ impl IsolationPlugin {
                 return Ok(None);
             }
         };
-        if open.profile.as_deref() != Some(name.as_str()) {
+        // `default` is not written: a seeded pane without a recorded
+        // profile is in it (`recorded_profile`), and a new pane of the
+        // default profile, the most common, then costs no second durable
+        // write of its metadata.
+        if !profile.profile.is_default() && open.profile.as_deref() != Some(name.as_str()) {
             dir.record_profile(&open.claim, &name)?;
             self.panes.set_profile(dir.id(), &name);
         }

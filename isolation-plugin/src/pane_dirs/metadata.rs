@@ -39,9 +39,10 @@ pub struct PaneMetadata {
     /// back meanwhile). Empty in files written before claims existed.
     #[serde(default)]
     pub claim: String,
-    /// The profile the pane is in, recorded at its first spawn and kept
-    /// for good: a restored pane stays in its account. `None` before that
-    /// spawn, and in files written before profiles (see
+    /// The named profile the pane is in, recorded at its first spawn and
+    /// kept for good: a restored pane stays in its account. `None` before
+    /// that spawn, for profile `default` and in files written before
+    /// profiles: a seeded pane without one is in `default` (see
     /// `per_profile::recorded_profile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,

@@ -114,6 +114,10 @@ fn a_pane_in_a_profile_is_that_accounts_pane_and_no_others() {
     // A pane naming none is in `default`, as without profiles.
     let env = spawn_in(&plugin, "p1", &[]).unwrap();
     assert_eq!(env["CCMUX_PROFILE"], "default");
+    // Not written: a seeded pane without one is in `default`.
+    assert!(metadata_json(&h.pane_dir("p1")).get("profile").is_none());
+    let refused = refusal(&plugin, "p1", &[("CCMUX_PROFILE", "work")]).unwrap();
+    assert!(refused.contains("\"default\""), "{refused}");
     assert_eq!(env["CLAUDE_SECURESTORAGE_CONFIG_DIR"], "");
     assert_eq!(read_json(&pane_file(&h, "p1"))["userID"], "personal-user");
     assert_eq!(
