@@ -143,6 +143,13 @@ struct Owner {
 
 impl Plugin for IsolationPlugin {
     const NAME: &'static str = "isolation";
+    /// It refuses a pane that names an unknown profile or another than the
+    /// one it is in. And while it cannot be asked (an optional entry that
+    /// failed), a pane let through would run in the server's environment:
+    /// the default account's `.claude.json`, shared, and for a pane meant
+    /// for another profile, the wrong account. So its faults refuse panes
+    /// unless plugins.toml says `on_fault = "admit"`.
+    const REFUSES_PANES: bool = true;
     type Config = IsolationConfig;
 
     fn new(config: IsolationConfig, ctx: &InitContext) -> Result<Self, HookError> {
