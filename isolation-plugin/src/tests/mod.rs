@@ -180,13 +180,7 @@ pub(crate) fn spawn_env(
     id: &str,
     base: &[(&str, &str)],
 ) -> Result<BTreeMap<String, String>, HookError> {
-    let mut vars: Vec<EnvVar> = base
-        .iter()
-        .map(|(k, v)| EnvVar {
-            key: (*k).into(),
-            value: (*v).into(),
-        })
-        .collect();
+    let mut vars = env_vars(base);
     let mut env = SpawnEnv::new(&vars);
     plugin.on_pre_spawn(&pane(id), &mut env)?;
     let edits = env.into_edits();
@@ -195,6 +189,16 @@ pub(crate) fn spawn_env(
         .into_iter()
         .map(|var| (var.key.to_string(), var.value.to_string()))
         .collect())
+}
+
+/// `base` as a spawn environment.
+pub(crate) fn env_vars(base: &[(&str, &str)]) -> Vec<EnvVar> {
+    base.iter()
+        .map(|(k, v)| EnvVar {
+            key: (*k).into(),
+            value: (*v).into(),
+        })
+        .collect()
 }
 
 pub(crate) fn metadata_json(pane_dir: &Path) -> serde_json::Value {

@@ -66,13 +66,7 @@ fn spawn_in(
 
 /// The refusal a pre-spawn gave, if any.
 fn refusal(plugin: &IsolationPlugin, id: &str, base: &[(&str, &str)]) -> Option<String> {
-    let vars: Vec<EnvVar> = base
-        .iter()
-        .map(|(k, v)| EnvVar {
-            key: (*k).into(),
-            value: (*v).into(),
-        })
-        .collect();
+    let vars = env_vars(base);
     let mut env = SpawnEnv::new(&vars);
     plugin.on_pre_spawn(&pane(id), &mut env).unwrap();
     env.refusal().map(str::to_owned)
