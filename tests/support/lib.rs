@@ -200,6 +200,7 @@ impl Sandbox {
             .env_remove("CLAUDE_CONFIG_DIR")
             .env_remove("CLAUDE_SECURESTORAGE_CONFIG_DIR")
             .env_remove("CCMUX_PANE_ID")
+            .env_remove("CCMUX_PROFILE")
             .env_remove("CCMUX_CLAUDE_SESSION_ID")
             .env_remove("CCMUX_USER_CLAUDE_CONFIG_DIR")
             .env_remove("CCMUX_PLUGINS_CONFIG")
