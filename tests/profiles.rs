@@ -17,6 +17,7 @@
 //! - `claude auth logout` works offline: it deletes `.credentials.json`
 //!   from the dir Claude keeps the login in, the same file a login writes.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -378,4 +379,458 @@ fn panes_of_each_profile_open_side_by_side_show_their_own_account() {
             "{pane} against a plain terminal of {profile}"
         );
     }
+}
+
+/// Every file under `dir`, recursively, not following links.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => stack.push(path),
+                Ok(_) => found.push(path),
+                Err(_) => {}
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The transcripts of `session` in `profile`'s own `projects/`.
+fn transcripts_of(sandbox: &Sandbox, profile: &str, session: &str) -> Vec<PathBuf> {
+    files_under(&profile_dir(sandbox, profile).join("projects"))
+        .into_iter()
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_str() == Some(&format!("{session}.jsonl")))
+        })
+        .collect()
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
+}
+
+/// A first turn of a conversation with the pane's session id: offline and
+/// without a login, `-p` writes the transcript and says "Not logged in".
+const FIRST_TURN: &str =
+    "\"$CLAUDE_BIN\" -p first --session-id \"$CCMUX_CLAUDE_SESSION_ID\" >/dev/null 2>&1; echo \"session=$CCMUX_CLAUDE_SESSION_ID\"";
+
+/// `--resume` of `session`, its output (both streams) in the pane's.
+fn resume(session: &str) -> String {
+    format!("\"$CLAUDE_BIN\" -p again --resume {session} 2>&1 | cat")
+}
+
+/// Claude found the conversation (and then needed a login to go on).
+fn assert_found(text: &str, what: &str) {
+    assert!(text.contains("Not logged in"), "{what}: {text}");
+    assert!(!text.contains("No conversation found"), "{what}: {text}");
+}
+
+/// Claude looked for the conversation and said it is not there.
+fn assert_not_found(text: &str, what: &str) {
+    assert!(text.contains("No conversation found"), "{what}: {text}");
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn a_conversation_stays_in_its_profile() {
+    // No profile is logged in: `-p` would try the network with a login.
+    let sandbox = Sandbox::new();
+    let config = profiles_config(&sandbox);
+    let out = run(shim(&sandbox, &config, "state-a", Some(WORK)).args([
+        "--pane-id",
+        "made_1",
+        "--",
+        "sh",
+        "-c",
+        FIRST_TURN,
+    ]));
+    assert!(out.status.success(), "{out}");
+    let session = pane_value(&out, "made_1", "session");
+    let made = transcripts_of(&sandbox, WORK, &session);
+    assert_eq!(made.len(), 1, "one transcript in work's projects/: {out}");
+    for other in [PERSONAL, DEFAULT] {
+        assert_eq!(
+            transcripts_of(&sandbox, other, &session),
+            Vec::<PathBuf>::new(),
+            "{other}"
+        );
+    }
+    let lines = line_count(&made[0]);
+
+    // Another work pane finds it; panes of the other profiles do not. Each
+    // a server of its own, all at once.
+    let panes = [
+        ("again_1", Some(WORK)),
+        ("other_1", Some(PERSONAL)),
+        ("home_1", None),
+    ];
+    let outs = run_together(
+        panes
+            .iter()
+            .map(|(pane, profile)| {
+                let mut cmd = shim(&sandbox, &config, &format!("state-{pane}"), *profile);
+                cmd.args(["--pane-id", pane, "--", "sh", "-c", &resume(&session)]);
+                cmd
+            })
+            .collect(),
+    );
+    let text = |i: usize| pane_lines(&outs[i].stdout, panes[i].0).join("\n");
+    assert_found(&text(0), "another work pane");
+    assert_not_found(&text(1), "a personal pane");
+    assert_not_found(&text(2), "a default pane");
+    let resumed = line_count(&made[0]);
+    assert!(
+        resumed > lines,
+        "the work pane's resume appended ({lines} -> {resumed})"
+    );
+
+    // And a plain terminal of the work account, without ccmux, finds it;
+    // one of the default account does not.
+    let outs = run_together(
+        [WORK, DEFAULT]
+            .iter()
+            .map(|profile| {
+                let mut cmd = plain_claude(&sandbox, profile);
+                cmd.args(["-p", "plain", "--resume", &session]);
+                cmd
+            })
+            .collect(),
+    );
+    let text = |i: usize| format!("{}{}", outs[i].stdout, outs[i].stderr);
+    assert_found(&text(0), "CLAUDE_CONFIG_DIR=~/.claude-work claude");
+    assert_not_found(&text(1), "claude (default)");
+    assert!(line_count(&made[0]) > resumed, "the plain resume appended");
+    assert_eq!(transcripts_of(&sandbox, WORK, &session), made);
+}
+
+/// A stdio MCP server entry as `claude mcp add` writes it.
+fn stdio(command: &str) -> serde_json::Value {
+    serde_json::json!({"type": "stdio", "command": command, "args": [], "env": {}})
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn mcp_servers_added_in_a_pane_land_in_its_profile_only() {
+    let sandbox = Sandbox::new();
+    let config = profiles_config(&sandbox);
+    let folder = sandbox.path().join("repo");
+    std::fs::create_dir_all(&folder).unwrap();
+    // Each account has a server of its own.
+    let mut before = BTreeMap::new();
+    for profile in [WORK, PERSONAL, DEFAULT] {
+        let file = profile_claude_json(&sandbox, profile);
+        let text = serde_json::json!({
+            "hasCompletedOnboarding": true,
+            "numStartups": 2,
+            "mcpServers": {format!("{profile}-server"): stdio("/bin/echo")},
+        })
+        .to_string();
+        std::fs::write(&file, &text).unwrap();
+        before.insert(profile, text.into_bytes());
+    }
+
+    let out = run(shim(&sandbox, &config, "state-a", Some(WORK))
+        .current_dir(&folder)
+        .args(["--pane-id", "adds_1", "--", "sh", "-c"])
+        .arg(
+            "\"$CLAUDE_BIN\" mcp add --scope user added-user -- /bin/true >/dev/null 2>&1 \
+             && \"$CLAUDE_BIN\" mcp add added-local -- /bin/true >/dev/null 2>&1 && echo added",
+        ));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(pane_lines(&out.stdout, "adds_1"), ["added"], "{out}");
+    // Closed and carried back (grace period 0): its dir is gone.
+    assert!(!base_dir(&sandbox).join("adds_1").exists());
+
+    let work = read_json(&profile_claude_json(&sandbox, WORK)).expect("work's .claude.json");
+    assert_eq!(
+        work["mcpServers"],
+        serde_json::json!({"work-server": stdio("/bin/echo"), "added-user": stdio("/bin/true")}),
+        "{work:#}"
+    );
+    assert_eq!(
+        work["projects"][folder.to_str().unwrap()]["mcpServers"],
+        serde_json::json!({"added-local": stdio("/bin/true")}),
+        "{work:#}"
+    );
+    for profile in [PERSONAL, DEFAULT] {
+        assert_eq!(
+            std::fs::read(profile_claude_json(&sandbox, profile)).unwrap(),
+            before[profile],
+            "{profile}'s .claude.json changed"
+        );
+    }
+    // No `.claude.json` of any account's was written inside its Claude dir
+    // but work's own.
+    assert!(!profile_dir(&sandbox, DEFAULT).join(".claude.json").exists());
+
+    // New panes see their own account's servers: work's both, personal's
+    // neither.
+    let outs = run_together(
+        [WORK, PERSONAL]
+            .iter()
+            .map(|profile| {
+                let mut cmd = shim(
+                    &sandbox,
+                    &config,
+                    &format!("state-{profile}"),
+                    Some(profile),
+                );
+                cmd.current_dir(&folder)
+                    .args(["--pane-id", &format!("lists_{profile}"), "--", "sh", "-c"])
+                    .arg("\"$CLAUDE_BIN\" mcp list 2>&1 | cat");
+                cmd
+            })
+            .collect(),
+    );
+    let listed = |i: usize, pane: &str| pane_lines(&outs[i].stdout, pane).join("\n");
+    let work_list = listed(0, "lists_work");
+    for server in ["work-server:", "added-user:", "added-local:"] {
+        assert!(work_list.contains(server), "{server}: {}", outs[0]);
+    }
+    let personal_list = listed(1, "lists_personal");
+    assert!(personal_list.contains("personal-server:"), "{}", outs[1]);
+    for server in ["work-server:", "added-user:", "added-local:"] {
+        assert!(!personal_list.contains(server), "{server}: {}", outs[1]);
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn a_restore_in_another_profile_is_refused_and_loses_nothing() {
+    let sandbox = Sandbox::new();
+    let config = profiles_config(&sandbox);
+    let pane_dir = base_dir(&sandbox).join("kept_1");
+    let panes_file = sandbox.path().join("state/panes.json");
+    let out = run(shim(&sandbox, &config, "state", Some(WORK)).args([
+        "--pane-id",
+        "kept_1",
+        "--keep-panes",
+        "--",
+        "sh",
+        "-c",
+        FIRST_TURN,
+    ]));
+    assert!(out.status.success(), "{out}");
+    let session = pane_value(&out, "kept_1", "session");
+    let transcript = transcripts_of(&sandbox, WORK, &session);
+    assert_eq!(transcript.len(), 1, "{out}");
+    let lines = line_count(&transcript[0]);
+    let metadata = || read_json(&pane_dir.join(".pane-metadata")).expect("the pane's metadata");
+    assert_eq!(metadata()["profile"], WORK);
+    // What the pane holds, file by file (its metadata is the plugin's to
+    // rewrite when it takes the pane back, and is looked at by key).
+    let contents = || -> BTreeMap<PathBuf, Vec<u8>> {
+        files_under(&pane_dir)
+            .into_iter()
+            .filter(|path| !path.ends_with(".pane-metadata"))
+            .map(|path| {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                (path, bytes)
+            })
+            .collect()
+    };
+    let held = contents();
+    assert!(
+        held.contains_key(&pane_dir.join("config/.claude.json")),
+        "{held:?}"
+    );
+    let saved = std::fs::read(&panes_file).expect("the pane is saved");
+
+    let refused = run(shim(&sandbox, &config, "state", Some(PERSONAL)).args([
+        "--restore",
+        "--keep-panes",
+        "--",
+        "sh",
+        "-c",
+        "echo started",
+    ]));
+    assert!(!refused.status.success(), "{refused}");
+    assert!(
+        !refused.stdout.contains("[kept_1] started"),
+        "the pane ran: {refused}"
+    );
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(
+        said.contains("kept_1") && said.contains("in profile \"work\""),
+        "the refusal names the pane's profile: {refused}"
+    );
+    // Nothing lost: the pane's dir as it was, still in work, still saved,
+    // its conversation where it was.
+    assert_eq!(contents(), held, "{refused}");
+    assert_eq!(metadata()["profile"], WORK);
+    assert_eq!(metadata()["claude_session_id"], session.as_str());
+    assert!(String::from_utf8_lossy(&std::fs::read(&panes_file).unwrap()).contains("kept_1"));
+    assert_eq!(
+        std::fs::read(&panes_file).unwrap(),
+        saved,
+        "panes.json changed"
+    );
+    assert_eq!(line_count(&transcript[0]), lines);
+
+    // Restored without a profile named, it comes back in work, with its
+    // conversation.
+    let out = run(shim(&sandbox, &config, "state", None)
+        .args(["--restore", "--keep-panes", "--", "sh", "-c"])
+        .arg(format!(
+            "{PRINT_PANE_ENV}; {}",
+            resume("$CCMUX_CLAUDE_SESSION_ID")
+        )));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(pane_value(&out, "kept_1", "profile"), WORK, "{out}");
+    assert_eq!(pane_value(&out, "kept_1", "session"), session, "{out}");
+    assert_eq!(
+        pane_value(&out, "kept_1", "login-dir"),
+        profile_dir(&sandbox, WORK).to_str().unwrap()
+    );
+    assert_found(
+        &pane_lines(&out.stdout, "kept_1").join("\n"),
+        "the restored pane",
+    );
+    assert!(line_count(&transcript[0]) > lines);
+
+    // And naming work, it comes back too; then it closes for good.
+    let out = run(shim(&sandbox, &config, "state", Some(WORK)).args([
+        "--restore",
+        "--",
+        "sh",
+        "-c",
+        "echo \"profile=$CCMUX_PROFILE\"",
+    ]));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(pane_lines(&out.stdout, "kept_1"), ["profile=work"], "{out}");
+    assert!(!pane_dir.exists());
+    assert_eq!(transcripts_of(&sandbox, WORK, &session), transcript);
+}
+
+#[test]
+#[cfg_attr(
+    not(claude_cli),
+    ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
+)]
+fn a_login_lands_in_its_profile_for_every_later_pane_of_it() {
+    // What this shows, and what it does not: a login needs the network
+    // (the OAuth endpoints are fixed in the CLI), so Claude's `/login` is
+    // not run. It shows that a pane of a profile without credentials points
+    // Claude's credential store (CLAUDE_SECURESTORAGE_CONFIG_DIR, which
+    // Claude reads and writes `.credentials.json` in) at that profile's
+    // dir; that what a login writes there and into the pane's
+    // `.claude.json` (the account) reaches every later pane of the profile
+    // and no pane of another; and, with Claude itself writing, that
+    // `auth logout` in a pane removes that profile's credentials file and
+    // no other profile's.
+    let sandbox = Sandbox::new();
+    let config = profiles_config(&sandbox);
+    WORK_ACCOUNT.log_in_profile(&sandbox, WORK);
+    let personal_dir = profile_dir(&sandbox, PERSONAL);
+    std::fs::write(
+        profile_claude_json(&sandbox, PERSONAL),
+        r#"{"hasCompletedOnboarding":true}"#,
+    )
+    .unwrap();
+
+    // A personal pane, not logged in, kept open (saved) for its login.
+    let out = run(shim(&sandbox, &config, "state", Some(PERSONAL))
+        .args(["--pane-id", "login_1", "--keep-panes", "--", "sh", "-c"])
+        .arg(format!("{PRINT_PANE_ENV}; {AUTH_STATUS}")));
+    assert!(out.status.success(), "{out}");
+    let status = pane_auth_status(&out, "login_1");
+    assert_eq!(status["loggedIn"], false, "{status:#}");
+    let login_dir = PathBuf::from(pane_value(&out, "login_1", "login-dir"));
+    assert_eq!(login_dir, personal_dir, "{out}");
+    let pane_config = PathBuf::from(pane_value(&out, "login_1", "config"));
+
+    // What `/login` in that pane writes: the credentials into the store,
+    // the account into the pane's `.claude.json`.
+    PERSONAL_ACCOUNT.log_in(&login_dir, &pane_config.join(".claude.json"));
+    // The pane closes; its `.claude.json` changes go to personal's.
+    let out =
+        run(shim(&sandbox, &config, "state", Some(PERSONAL)).args(["--restore", "--", "true"]));
+    assert!(out.status.success(), "{out}");
+    let personal = read_json(&profile_claude_json(&sandbox, PERSONAL)).unwrap();
+    assert_eq!(
+        personal["oauthAccount"],
+        PERSONAL_ACCOUNT.oauth_account(),
+        "the account was carried back: {personal:#}"
+    );
+
+    // Every later personal pane is logged in as personal, while a work pane
+    // beside it is still work.
+    let script = format!("{AUTH_STATUS}; {}", meet(&sandbox.path().join("both"), 2));
+    let outs = run_together(
+        [PERSONAL, WORK]
+            .iter()
+            .map(|profile| {
+                let mut cmd = shim(
+                    &sandbox,
+                    &config,
+                    &format!("state-{profile}"),
+                    Some(profile),
+                );
+                cmd.args([
+                    "--pane-id",
+                    &format!("{profile}_1"),
+                    "--",
+                    "sh",
+                    "-c",
+                    &script,
+                ]);
+                cmd
+            })
+            .collect(),
+    );
+    assert_account(
+        &pane_auth_status(&outs[0], "personal_1"),
+        &PERSONAL_ACCOUNT,
+        "a later personal pane",
+    );
+    assert_account(
+        &pane_auth_status(&outs[1], "work_1"),
+        &WORK_ACCOUNT,
+        "a work pane beside it",
+    );
+
+    // Claude's own write to the store: `auth logout` in a personal pane
+    // deletes personal's credentials, and work's stay as they were.
+    let work_credentials = profile_dir(&sandbox, WORK).join(".credentials.json");
+    let work_before = std::fs::read(&work_credentials).unwrap();
+    let out = run(shim(&sandbox, &config, "state", Some(PERSONAL))
+        .args(["--pane-id", "logout_1", "--", "sh", "-c"])
+        .arg(format!(
+            "\"$CLAUDE_BIN\" auth logout >/dev/null 2>&1; {AUTH_STATUS}"
+        )));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(
+        pane_auth_status(&out, "logout_1")["loggedIn"],
+        false,
+        "{out}"
+    );
+    assert!(!personal_dir.join(".credentials.json").exists());
+    assert_eq!(std::fs::read(&work_credentials).unwrap(), work_before);
+    let out = run(shim(&sandbox, &config, "state-work", Some(WORK)).args([
+        "--pane-id",
+        "work_2",
+        "--",
+        "sh",
+        "-c",
+        AUTH_STATUS,
+    ]));
+    assert_account(
+        &pane_auth_status(&out, "work_2"),
+        &WORK_ACCOUNT,
+        "a work pane after personal logged out",
+    );
 }
