@@ -575,8 +575,8 @@ fn mcp_servers_added_in_a_pane_land_in_its_profile_only() {
             "{profile}'s .claude.json changed"
         );
     }
-    // No `.claude.json` of any account's was written inside its Claude dir
-    // but work's own.
+    // Default's `.claude.json` is the one beside `~/.claude`: none was
+    // made inside it.
     assert!(!profile_dir(&sandbox, DEFAULT).join(".claude.json").exists());
 
     // New panes see their own account's servers: work's both, personal's
