@@ -875,49 +875,64 @@ fn an_unknown_profile_is_refused_naming_the_known_ones() {
     not(claude_cli),
     ignore = "needs the Claude Code CLI: set CLAUDE_BIN (.ci/install-claude)"
 )]
-fn a_profile_whose_dir_is_not_there_yet_gets_it_as_default_does() {
+fn a_missing_profile_dir_is_made_with_the_modes_claude_gives_its_own() {
     // An account never used: neither ~/.claude-work nor ~/.claude exists.
-    // A conversation made in a pane of each goes home when the pane
-    // closes, into a dir made then, the same way for both.
+    // A conversation made in a pane of each must end up in a dir made
+    // with the modes Claude gives the dir it makes itself, in a plain
+    // terminal with CLAUDE_CONFIG_DIR=~/.claude-plain (mkdir under the
+    // umask, whatever the umask of this run is): the issue asks a missing
+    // profile dir to get the default's modes.
     let sandbox = Sandbox::new();
     let config = profiles_config(&sandbox);
     for profile in [WORK, DEFAULT] {
         std::fs::remove_dir(profile_dir(&sandbox, profile)).expect("an empty dir");
     }
-    let outs = run_together(
-        [Some(WORK), None]
-            .iter()
-            .map(|profile| {
-                let pane = format!("first_{}", profile.unwrap_or(DEFAULT));
-                let mut cmd = shim(&sandbox, &config, &format!("state-{pane}"), *profile);
-                cmd.args(["--pane-id", &pane, "--", "sh", "-c", FIRST_TURN]);
-                cmd
-            })
-            .collect(),
-    );
-    let mode = |path: &Path| {
+    let plain_dir = sandbox.home().join(".claude-plain");
+    let mut plain = hermetic(&sandbox, claude_bin());
+    plain
+        .env("CLAUDE_CONFIG_DIR", &plain_dir)
+        .args(["-p", "hi"]);
+    let mut commands: Vec<Command> = [Some(WORK), None]
+        .iter()
+        .map(|profile| {
+            let pane = format!("first_{}", profile.unwrap_or(DEFAULT));
+            let mut cmd = shim(&sandbox, &config, &format!("state-{pane}"), *profile);
+            cmd.args(["--pane-id", &pane, "--", "sh", "-c", FIRST_TURN]);
+            cmd
+        })
+        .collect();
+    commands.push(plain);
+    let outs = run_together(commands);
+    let modes = |dir: &Path| {
         use std::os::unix::fs::PermissionsExt;
-        let meta =
-            std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(meta.is_dir(), "{} is a real dir", path.display());
-        meta.permissions().mode() & 0o7777
+        [dir.to_path_buf(), dir.join("projects")].map(|path| {
+            let meta = std::fs::symlink_metadata(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(meta.is_dir(), "{} is a real dir", path.display());
+            format!("{:o}", meta.permissions().mode() & 0o7777)
+        })
     };
-    let mut made = Vec::new();
+    let mut sessions = Vec::new();
     for (profile, out) in [WORK, DEFAULT].iter().zip(&outs) {
         let pane = format!("first_{profile}");
         assert!(out.status.success(), "{out}");
         let session = pane_value(out, &pane, "session");
         let transcript = transcripts_of(&sandbox, profile, &session);
         assert_eq!(transcript.len(), 1, "{profile}: {out}");
-        let dir = profile_dir(&sandbox, profile);
-        made.push((mode(&dir), mode(&dir.join("projects")), session));
+        sessions.push(session);
     }
+    let claude_makes = modes(&plain_dir);
     assert_eq!(
-        (made[0].0, made[0].1),
-        (made[1].0, made[1].1),
-        "work's dir and projects/ have the modes default's got"
+        modes(&profile_dir(&sandbox, DEFAULT)),
+        claude_makes,
+        "~/.claude and its projects/, made through a default pane"
+    );
+    assert_eq!(
+        modes(&profile_dir(&sandbox, WORK)),
+        claude_makes,
+        "~/.claude-work and its projects/, made through a work pane"
     );
     // The account's own plain terminal finds the conversation there.
-    let out = run(plain_claude(&sandbox, WORK).args(["-p", "plain", "--resume", &made[0].2]));
+    let out = run(plain_claude(&sandbox, WORK).args(["-p", "plain", "--resume", &sessions[0]]));
     assert_found(&format!("{}{}", out.stdout, out.stderr), "plain work");
 }
