@@ -557,7 +557,7 @@ impl IsolationPlugin {
         let Some(user) = &profile.profile.user else {
             return Ok(());
         };
-        profile.ensure_named_dir()?;
+        profile.check_named_dir()?;
         let config_dir = dir.config_dir();
         let linked = share::link_shared_entries(&user.dir, &config_dir, &self.settings.share)?;
         let shared = match &profile.handover.data {

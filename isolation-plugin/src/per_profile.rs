@@ -9,7 +9,7 @@ use ccmux_plugin_api::{HookError, HookErrorKind};
 
 use crate::config::{Settings, DEFAULT_PROFILE};
 use crate::floor::errors::io_error;
-use crate::floor::private_fs::{create_private_dir, entry, Entry};
+use crate::floor::private_fs::{entry, Entry};
 use crate::into_pane::seed::{ClaudeJsonSeed, SEED_RECORD};
 use crate::into_pane::user_claude_dir::HostEnvironment;
 use crate::out_of_pane::handover::{ClaudeJsonCarry, Handover};
@@ -94,13 +94,14 @@ impl std::fmt::Debug for ProfileState {
 }
 
 impl ProfileState {
-    /// A named profile's dir, made (0700, as Claude makes its own) at the
-    /// first spawn in it when missing: the user named it in plugins.toml,
-    /// so the account's login, conversations and settings belong there from
-    /// the first pane on. Its parent must exist: a typo in the path is not
-    /// turned into a tree of new dirs. `default` is left alone: a user
-    /// without `~/.claude` gets one only when a pane writes data.
-    pub(crate) fn ensure_named_dir(&self) -> Result<(), HookError> {
+    /// A named profile whose dir is missing is used as `default` is when
+    /// `~/.claude` is missing: nothing is made for it at spawn; Claude
+    /// makes the dir itself (with its own modes) when it first writes
+    /// there, the login for one, and what the pane keeps meanwhile moves
+    /// home when it closes. But a missing *parent* is taken for a typo in
+    /// plugins.toml: refused with the path, rather than a pane whose
+    /// account Claude would make somewhere nobody meant.
+    pub(crate) fn check_named_dir(&self) -> Result<(), HookError> {
         let Some(user) = self
             .profile
             .user
@@ -110,10 +111,11 @@ impl ProfileState {
             return Ok(());
         };
         let dir = &user.dir;
-        match entry(dir).map_err(|err| io_error("inspect", dir, &err))? {
-            Entry::Missing => {}
-            // A dir, or a link the user made (a dotfiles checkout): theirs.
-            _ => return Ok(()),
+        if !matches!(
+            entry(dir).map_err(|err| io_error("inspect", dir, &err))?,
+            Entry::Missing
+        ) {
+            return Ok(());
         }
         match dir.parent() {
             Some(parent) if !parent.is_dir() => Err(HookError::new(
@@ -126,12 +128,7 @@ impl ProfileState {
                     self.profile.name
                 ),
             )),
-            _ => {
-                if create_private_dir("a profile's Claude dir", dir)? {
-                    tracing::info!(profile = %self.profile.name, dir = %dir.display(), "made the profile's Claude dir (first pane in it)");
-                }
-                Ok(())
-            }
+            _ => Ok(()),
         }
     }
 

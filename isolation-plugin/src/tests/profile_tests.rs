@@ -274,7 +274,7 @@ fn a_named_profile_uses_its_own_login_whatever_the_server_inherited() {
 }
 
 #[test]
-fn a_missing_profile_dir_is_made_private_at_the_first_pane_and_a_missing_parent_is_refused() {
+fn a_missing_profile_dir_is_left_to_claude_as_defaults_is_and_a_missing_parent_is_refused() {
     let h = Harness::new();
     let plugin = h.started(
         "grace_period_ms = 0\n[profiles]\nnew = \"~/.claude-new\"\ntypo = \"~/no-such/.claude\"",
@@ -282,15 +282,20 @@ fn a_missing_profile_dir_is_made_private_at_the_first_pane_and_a_missing_parent_
     );
     let env = spawn_in(&plugin, "n1", &[("CCMUX_PROFILE", "new")]).unwrap();
     let dir = h.home().join(".claude-new");
-    assert_eq!(mode(&dir), 0o700);
+    // Where Claude logs in and finds the user's dir: the new account's.
     assert_eq!(
         env["CLAUDE_SECURESTORAGE_CONFIG_DIR"],
         dir.to_str().unwrap()
     );
-    // Shared data is linked into it from the first pane on.
+    assert!(!dir.exists(), "made by Claude, not at spawn");
+    // What the pane keeps meanwhile goes into it at close.
+    let transcript = h.pane_dir("n1").join("config/projects/-repo/s.jsonl");
+    fs::create_dir_all(transcript.parent().unwrap()).unwrap();
+    fs::write(&transcript, "{}\n").unwrap();
+    close(&plugin, "n1", exited()).unwrap();
     assert_eq!(
-        fs::read_link(h.pane_dir("n1").join("config/projects")).unwrap(),
-        dir.join("projects")
+        fs::read(dir.join("projects/-repo/s.jsonl")).unwrap(),
+        b"{}\n"
     );
 
     let err = spawn_in(&plugin, "t1", &[("CCMUX_PROFILE", "typo")]).unwrap_err();

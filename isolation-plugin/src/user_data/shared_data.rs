@@ -280,8 +280,9 @@ impl SharedData {
         Ok(rescued)
     }
 
-    /// The user's Claude dir: made (0700) if missing, as Claude itself
-    /// would on first run. It may be a link (a dotfiles checkout): it is
+    /// The user's Claude dir: made if missing, 0700 since it is about to
+    /// hold the pane's conversations (Claude itself makes it under the
+    /// umask, usually 0755, when it is first to write there). It may be a link (a dotfiles checkout): it is
     /// the user's own choice of where their Claude state lives.
     fn ensure_user_dir(&self) -> Result<(), HookError> {
         if self.user_dir.is_dir() {
