@@ -200,6 +200,13 @@ pub const DEFAULT_PROFILE: &str = "default";
 /// Where Claude reads `.credentials.json` from, when set.
 pub const CLAUDE_SECURESTORAGE_CONFIG_DIR: &str = "CLAUDE_SECURESTORAGE_CONFIG_DIR";
 
+/// With profiles, `extra_env` may not set these either: each names one
+/// account's dir, and each profile's panes get their own.
+const PER_PROFILE_ENV: &[&str] = &[
+    CLAUDE_SECURESTORAGE_CONFIG_DIR,
+    CLAUDE_CODE_REMOTE_MEMORY_DIR,
+];
+
 /// `extra_env` may not set these: that would undo the isolation.
 const RESERVED_ENV: &[&str] = &[
     CLAUDE_CONFIG_DIR,
@@ -383,11 +390,26 @@ impl IsolationConfig {
         let mut extra_env = Vec::with_capacity(self.extra_env.len());
         for (key, value) in self.extra_env {
             check_env_entry(&key, &value)?;
+            if !self.profiles.is_empty() && PER_PROFILE_ENV.contains(&key.as_str()) {
+                return Err(config_error(format!(
+                    "`extra_env` may not set {key} while `profiles` are configured: it names one account's dir, and every profile's panes would use it; each profile's panes get their own"
+                )));
+            }
             extra_env.push((key, value));
         }
         let mut profiles = BTreeMap::new();
         for (name, dir) in &self.profiles {
             check_profile_name(name)?;
+            // The name is in file names: one case-insensitive file system
+            // (macOS's) would make `Work` and `work` one.
+            if let Some(other) = profiles
+                .keys()
+                .find(|other: &&String| other.eq_ignore_ascii_case(name))
+            {
+                return Err(config_error(format!(
+                    "profiles {other:?} and {name:?} differ only in case; rename one"
+                )));
+            }
             let key = format!("profiles.{name}");
             let dir = resolve_path(&key, dir, config_dir, home)?;
             if dir.starts_with(&base_dir) {

@@ -102,6 +102,7 @@ pub use out_of_pane::review;
 use pane_dirs::layout::Layout;
 use pane_dirs::metadata;
 pub use pane_dirs::metadata::PaneMetadata;
+use pane_dirs::metadata::RecordedProfile;
 use pane_dirs::open_panes::{OpenPane, OpenPanes};
 use pane_dirs::orphans::{remove_orphans, ScanPolicy};
 use pane_dirs::owner_lock::OwnerLock;
@@ -260,6 +261,7 @@ impl Plugin for IsolationPlugin {
             metadata,
             taken_back,
         } = dir.claim(&owner.server_id, &owner.instance_id)?;
+        let profile = metadata.recorded_profile();
         tracing::debug!(
             pane = %dir.id(),
             claude_session_id = %metadata.claude_session_id,
@@ -272,7 +274,7 @@ impl Plugin for IsolationPlugin {
                 claude_session_id: metadata.claude_session_id,
                 claim: metadata.claim,
                 taken_back,
-                profile: metadata.profile,
+                profile,
             },
         );
         Ok(())
@@ -438,7 +440,7 @@ impl IsolationPlugin {
             std::path::absolute(&ctx.config_dir).unwrap_or_else(|_| ctx.config_dir.clone());
         let settings = config.resolve(&config_dir, env.home())?;
         let layout = Layout::new(settings.base_dir.clone());
-        let profiles = Arc::new(ProfileStates::new(&settings, &layout, env));
+        let profiles = Arc::new(ProfileStates::new(&settings, &layout, env)?);
         Ok(IsolationPlugin {
             removals: RemovalQueue::start()?,
             settings,
@@ -507,9 +509,12 @@ impl IsolationPlugin {
 
     /// The profile the pane goes in: the one it is in (recorded at its
     /// first spawn), else the one its environment names (`CCMUX_PROFILE`),
-    /// else `default`; recorded now if new. `None` when the pane is refused
-    /// (`env` says why): it names another profile than the one it is in, or
-    /// one plugins.toml does not name. Never a fallback to another account.
+    /// else `default`; recorded now if new, before anything of the
+    /// profile's goes into the dir. `None` when the pane is refused (`env`
+    /// says why): it names another profile than the one it is in, or one
+    /// plugins.toml does not name; its profile is gone from plugins.toml or
+    /// points at another dir than the one the pane was filled from; or the
+    /// profile's dir cannot be right. Never a fallback to another account.
     fn choose_profile(
         &self,
         dir: &PaneDir,
@@ -520,32 +525,63 @@ impl IsolationPlugin {
             .get(CCMUX_PROFILE)
             .filter(|name| !name.is_empty())
             .map(str::to_owned);
-        let recorded = recorded_profile(dir, open.profile.as_deref());
-        let name = match (recorded, asked) {
-            (Some(recorded), Some(asked)) if recorded != asked => {
-                env.refuse(format!(
-                    "pane {} is in profile {recorded:?}, not {asked:?}: a pane keeps the account it was made in; start it in profile {recorded:?} (host-shim: --profile {recorded}, or no --profile) or open a new pane in {asked:?}",
-                    dir.id()
-                ));
-                return Ok(None);
-            }
-            (Some(name), _) | (None, Some(name)) => name,
+        let recorded = recorded_profile(dir, open.profile.as_ref());
+        let refusal = match (&recorded, &asked) {
+            (Some(recorded), Some(asked)) if &recorded.name != asked => Some(format!(
+                "pane {} is in profile {:?}, not {asked:?} (named by CCMUX_PROFILE in its environment): a pane keeps the account it was made in; start it in profile {:?} (host-shim: --profile {}, or no --profile) or open a new pane in {asked:?}",
+                dir.id(),
+                recorded.name,
+                recorded.name,
+                recorded.name
+            )),
+            _ => None,
+        };
+        if let Some(why) = refusal {
+            env.refuse(why);
+            return Ok(None);
+        }
+        let name = match (&recorded, asked) {
+            (Some(recorded), _) => recorded.name.clone(),
+            (None, Some(asked)) => asked,
             (None, None) => DEFAULT_PROFILE.to_string(),
         };
         let profile = match self.profiles.get(&name) {
             Ok(profile) => profile,
+            Err(err) if recorded.is_some() => {
+                env.refuse(format!(
+                    "pane {} is in profile {name:?}, which plugins.toml no longer names ({}); add the profile back to restore the pane",
+                    dir.id(),
+                    err.message
+                ));
+                return Ok(None);
+            }
             Err(err) => {
-                env.refuse(format!("pane {}: {}", dir.id(), err.message));
+                env.refuse(format!(
+                    "pane {} (profile named by CCMUX_PROFILE in its environment): {}",
+                    dir.id(),
+                    err.message
+                ));
                 return Ok(None);
             }
         };
-        // `default` is not written: a seeded pane without a recorded
-        // profile is in it (`recorded_profile`), and a new pane of the
-        // default profile, the most common, then costs no second durable
-        // write of its metadata.
-        if !profile.profile.is_default() && open.profile.as_deref() != Some(name.as_str()) {
-            dir.record_profile(&open.claim, &name)?;
-            self.panes.set_profile(dir.id(), &name);
+        if let Some(RecordedProfile { dir: Some(was), .. }) = &recorded {
+            if profile.dir().as_deref() != Some(was.as_str()) {
+                env.refuse(format!(
+                    "pane {} was filled from profile {name:?}'s Claude dir {was}, but that profile's dir is now {}: a pane keeps the account it was made in; set `profiles.{name}` back to {was} to restore it",
+                    dir.id(),
+                    profile.dir().as_deref().unwrap_or("unknown")
+                ));
+                return Ok(None);
+            }
+        }
+        if let Some(why) = profile.named_dir_problem()? {
+            env.refuse(format!("pane {}: {why}", dir.id()));
+            return Ok(None);
+        }
+        if open.profile.is_none() {
+            let record = profile.record();
+            dir.record_profile(&open.claim, &record)?;
+            self.panes.set_profile(dir.id(), &record);
         }
         Ok(Some(profile))
     }
@@ -557,7 +593,6 @@ impl IsolationPlugin {
         let Some(user) = &profile.profile.user else {
             return Ok(());
         };
-        profile.check_named_dir()?;
         let config_dir = dir.config_dir();
         let linked = share::link_shared_entries(&user.dir, &config_dir, &self.settings.share)?;
         let shared = match &profile.handover.data {
@@ -579,11 +614,12 @@ impl IsolationPlugin {
             MetadataState::Valid(found)
                 if found.owner == owner.server_id && found.pane_id == dir.id() =>
             {
+                let profile = found.recorded_profile();
                 let open = OpenPane {
                     claude_session_id: found.claude_session_id,
                     claim: found.claim,
                     taken_back: true,
-                    profile: found.profile,
+                    profile,
                 };
                 self.panes.insert(dir.id(), open.clone());
                 Ok(open)
@@ -639,9 +675,15 @@ impl IsolationPlugin {
     /// for the value of `CLAUDE_SECURESTORAGE_CONFIG_DIR` that selects it
     /// on Linux and macOS. In profile `default`, a value the user set
     /// themselves (even empty) wins; a named profile always uses its own
-    /// dir's login, or its panes would share another account's.
+    /// dir's login, or its panes would share another account's. With
+    /// `share_credentials = false` a named profile's pane drops an
+    /// inherited value for the same reason: its Claude then keeps its own
+    /// login, in the pane.
     fn share_credentials(&self, profile: &ProfileState, env: &mut SpawnEnv<'_>) {
         if !self.settings.share_credentials {
+            if !profile.profile.is_default() && env.get(CLAUDE_SECURESTORAGE_CONFIG_DIR).is_some() {
+                env.unset(CLAUDE_SECURESTORAGE_CONFIG_DIR);
+            }
             return;
         }
         let Some(user) = &profile.profile.user else {
@@ -676,8 +718,10 @@ impl IsolationPlugin {
     /// that reaches the user's dir through the pane's `projects` link (a
     /// "sensitive file" under `.claude`). `CLAUDE_CODE_REMOTE_MEMORY_DIR`
     /// moves the memory root itself to the user's dir: the same files, at
-    /// a real path the rules accept, and shared by every pane. A value the
-    /// user set themselves wins.
+    /// a real path the rules accept, and shared by every pane. In profile
+    /// `default` a value the user set themselves wins; a named profile's
+    /// pane always gets its own dir (an inherited value is another
+    /// account's, as in a server started inside a default pane).
     fn share_memory(profile: &ProfileState, env: &mut SpawnEnv<'_>) {
         let Some(shared_data) = profile
             .handover
@@ -687,9 +731,10 @@ impl IsolationPlugin {
         else {
             return;
         };
-        if env
-            .get(CLAUDE_CODE_REMOTE_MEMORY_DIR)
-            .is_some_and(|value| !value.is_empty())
+        if profile.profile.is_default()
+            && env
+                .get(CLAUDE_CODE_REMOTE_MEMORY_DIR)
+                .is_some_and(|value| !value.is_empty())
         {
             return;
         }

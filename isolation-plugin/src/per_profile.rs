@@ -14,6 +14,7 @@ use crate::into_pane::seed::{ClaudeJsonSeed, SEED_RECORD};
 use crate::into_pane::user_claude_dir::HostEnvironment;
 use crate::out_of_pane::handover::{ClaudeJsonCarry, Handover};
 use crate::pane_dirs::layout::Layout;
+use crate::pane_dirs::metadata::RecordedProfile;
 use crate::pane_dirs::pane_dir::{BeforeRemoval, MetadataState, PaneDir};
 use crate::profiles::{unknown_profile, Profile, Profiles};
 use crate::user_data::shared_data::SharedData;
@@ -35,13 +36,17 @@ pub(crate) struct ProfileStates {
 }
 
 impl ProfileStates {
-    pub(crate) fn new(settings: &Settings, layout: &Layout, env: &HostEnvironment) -> Self {
-        let profiles = Profiles::discover(settings, env);
+    pub(crate) fn new(
+        settings: &Settings,
+        layout: &Layout,
+        env: &HostEnvironment,
+    ) -> Result<Self, HookError> {
+        let profiles = Profiles::discover(settings, env)?;
         let states = profiles
             .iter()
             .map(|profile| ProfileState::new(settings, layout, profile.clone()))
             .collect();
-        ProfileStates { states }
+        Ok(ProfileStates { states })
     }
 
     /// Profile `default`'s part.
@@ -66,6 +71,14 @@ impl ProfileStates {
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &ProfileState> {
         self.states.iter()
+    }
+
+    /// The part whose Claude dir is `dir` (as recorded in a pane's
+    /// metadata); `None` when no profile has that dir now.
+    fn with_dir(&self, dir: &str) -> Option<&ProfileState> {
+        self.states
+            .iter()
+            .find(|state| state.dir().as_deref() == Some(dir))
     }
 
     fn names(&self) -> Vec<&str> {
@@ -101,34 +114,50 @@ impl ProfileState {
     /// home when it closes. But a missing *parent* is taken for a typo in
     /// plugins.toml: refused with the path, rather than a pane whose
     /// account Claude would make somewhere nobody meant.
-    pub(crate) fn check_named_dir(&self) -> Result<(), HookError> {
+    ///
+    /// `Some(why)` when the pane must be refused (not a failure of the
+    /// plugin's: a person's typo, which must not count towards switching
+    /// the plugin off).
+    pub(crate) fn named_dir_problem(&self) -> Result<Option<String>, HookError> {
         let Some(user) = self
             .profile
             .user
             .as_ref()
             .filter(|_| !self.profile.is_default())
         else {
-            return Ok(());
+            return Ok(None);
         };
         let dir = &user.dir;
         if !matches!(
             entry(dir).map_err(|err| io_error("inspect", dir, &err))?,
             Entry::Missing
         ) {
-            return Ok(());
+            return Ok(None);
         }
-        match dir.parent() {
-            Some(parent) if !parent.is_dir() => Err(HookError::new(
-                HookErrorKind::InvalidInput,
-                format!(
-                    "profile {:?}: its Claude dir {} does not exist, nor does its parent {}; create the parent, or fix `profiles.{}` in [plugins.config] of plugins.toml",
-                    self.profile.name,
-                    dir.display(),
-                    parent.display(),
-                    self.profile.name
-                ),
+        Ok(match dir.parent() {
+            Some(parent) if !parent.is_dir() => Some(format!(
+                "profile {:?}: its Claude dir {} does not exist, nor does its parent {}; create the parent, or fix `profiles.{}` in [plugins.config] of plugins.toml",
+                self.profile.name,
+                dir.display(),
+                parent.display(),
+                self.profile.name
             )),
-            _ => Ok(()),
+            _ => None,
+        })
+    }
+
+    /// The profile's Claude dir as recorded in pane metadata; `None` when
+    /// unknown (no home dir) or not UTF-8.
+    pub(crate) fn dir(&self) -> Option<String> {
+        let user = self.profile.user.as_ref()?;
+        user.dir.to_str().map(str::to_owned)
+    }
+
+    /// What a pane put in this profile records in its metadata.
+    pub(crate) fn record(&self) -> RecordedProfile {
+        RecordedProfile {
+            name: self.profile.name.clone(),
+            dir: self.dir(),
         }
     }
 
@@ -151,7 +180,7 @@ impl ProfileState {
         });
         let claude_json = user
             .filter(|_| settings.carry_back)
-            .map(|user| ClaudeJsonCarry::new(settings, layout, &profile.name, user));
+            .map(|user| ClaudeJsonCarry::new(settings, layout, user));
         ProfileState {
             seed,
             handover: Arc::new(Handover { data, claude_json }),
@@ -160,39 +189,64 @@ impl ProfileState {
     }
 }
 
-/// The profile a pane dir is in, as its metadata says: the name recorded
-/// at its first spawn; `default` for a dir seeded before profiles existed
-/// (metadata without one, a seed record there); `None` for a dir never
-/// spawned (nothing of any profile's in it yet).
-pub(crate) fn recorded_profile(dir: &PaneDir, metadata_profile: Option<&str>) -> Option<String> {
-    match metadata_profile {
-        Some(name) => Some(name.to_string()),
-        None if std::fs::symlink_metadata(dir.root().join(SEED_RECORD)).is_ok() => {
-            Some(DEFAULT_PROFILE.to_string())
-        }
-        None => None,
+/// The profile a pane dir is in: the one recorded at its first spawn;
+/// `default` for a dir filled before profiles existed (no profile in its
+/// metadata, something in its `config/`); `None` for a dir never spawned
+/// (nothing of any profile's in it yet).
+pub(crate) fn recorded_profile(
+    dir: &PaneDir,
+    recorded: Option<&RecordedProfile>,
+) -> Option<RecordedProfile> {
+    if let Some(recorded) = recorded {
+        return Some(recorded.clone());
     }
+    let filled = std::fs::read_dir(dir.config_dir())
+        .is_ok_and(|mut entries| entries.next().is_some())
+        || std::fs::symlink_metadata(dir.root().join(SEED_RECORD)).is_ok();
+    filled.then(|| RecordedProfile {
+        name: DEFAULT_PROFILE.to_string(),
+        dir: None,
+    })
 }
 
-/// A removal hands a pane's dir over to the profile it was in, and to no
-/// other: a profile plugins.toml no longer names keeps the dir.
+/// A removal hands a pane's dir over to the Claude dir it was filled from,
+/// and to no other: when no profile has that dir any more (the config
+/// dropped the profile or pointed it elsewhere), the dir is kept.
 impl BeforeRemoval for ProfileStates {
     fn hand_over(&self, pane: &PaneDir, config: &std::path::Path) -> Result<(), HookError> {
         let recorded = match pane.read_metadata()? {
-            MetadataState::Valid(found) => found.profile,
+            MetadataState::Valid(found) => found.recorded_profile(),
             // The callers remove only what metadata says is theirs, or an
             // unused skeleton, which holds nothing of any profile's.
             MetadataState::Missing | MetadataState::Invalid(_) => None,
         };
-        let name = recorded.as_deref().unwrap_or(DEFAULT_PROFILE);
-        match self.get(name) {
-            Ok(state) => state.handover.run(pane, config),
-            Err(err) => Err(HookError::new(
-                HookErrorKind::Failed,
+        let state = match &recorded {
+            Some(RecordedProfile {
+                name,
+                dir: Some(dir),
+            }) => self.with_dir(dir).ok_or_else(|| {
                 format!(
-                    "pane {} is in profile {name:?}, which plugins.toml no longer names, so what it holds has no account to go to ({}); its dir is kept until that profile is back",
+                    "pane {} was filled from profile {name:?}'s Claude dir {dir}, which no profile of plugins.toml names now",
+                    pane.id()
+                )
+            }),
+            // From before profiles (or a profile without a known dir): by
+            // name, `default` when none.
+            Some(RecordedProfile { name, dir: None }) => self.get(name).map_err(|err| {
+                format!(
+                    "pane {} is in profile {name:?}, which plugins.toml no longer names ({})",
                     pane.id(),
                     err.message
+                )
+            }),
+            None => Ok(self.default_state()),
+        };
+        match state {
+            Ok(state) => state.handover.run(pane, config),
+            Err(why) => Err(HookError::new(
+                HookErrorKind::Failed,
+                format!(
+                    "{why}, so what it holds has no account to go to; its dir is kept until that profile (with that dir) is back in [plugins.config.profiles]"
                 ),
             )),
         }

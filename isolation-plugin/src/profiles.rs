@@ -90,10 +90,13 @@ impl Profiles {
         env: &HostEnvironment,
     ) -> Result<Self, HookError> {
         let settings = config.resolve(config_dir, env.home())?;
-        Ok(Self::discover(&settings, env))
+        Self::discover(&settings, env)
     }
 
-    pub(crate) fn discover(settings: &Settings, env: &HostEnvironment) -> Self {
+    /// The profiles of `settings`; refuses two named profiles with one dir
+    /// and a named dir that holds the base dir or lies in it through a
+    /// link (the lexical cases are refused when the config is read).
+    pub(crate) fn discover(settings: &Settings, env: &HostEnvironment) -> Result<Self, HookError> {
         let base = settings.base_dir.as_path();
         let default_env = env.with_user_config_dir(settings.user_config_dir.as_deref());
         let mut list = vec![Profile {
@@ -109,7 +112,51 @@ impl Profiles {
                 user: UserClaudeDir::discover(&env, base),
             });
         }
-        Profiles { list }
+        let profiles = Profiles { list };
+        profiles.check_distinct(base)?;
+        Ok(profiles)
+    }
+
+    /// Each named profile is its own account: its dir is no other named
+    /// profile's, and neither holds the base dir nor lies in it, even
+    /// through a link. `default` may share a named profile's dir when it
+    /// is the same account (the same `.claude.json`): in a server started
+    /// inside a pane of profile `work`, `default` *is* work's dir (the pane
+    /// said so), and both names reach one account. `work = "~/.claude"`
+    /// beside the usual default (`~/.claude.json`) would be two accounts
+    /// in one dir, sharing a login and conversations: refused.
+    fn check_distinct(&self, base: &Path) -> Result<(), HookError> {
+        let base_real = real(base);
+        let known: Vec<(&Profile, PathBuf)> = self
+            .list
+            .iter()
+            .filter_map(|profile| Some((profile, real(&profile.user.as_ref()?.dir))))
+            .collect();
+        for (i, (profile, dir)) in known.iter().enumerate() {
+            let name = profile.name.as_str();
+            if !profile.is_default() && (dir.starts_with(&base_real) || base_real.starts_with(dir))
+            {
+                return Err(profile_error(format!(
+                    "`profiles.{name}` {} holds the isolation base dir {} or lies in it; name the account's own Claude dir (such as ~/.claude-{name})",
+                    dir.display(),
+                    base.display()
+                )));
+            }
+            let Some((other, _)) = known[..i].iter().find(|(_, seen)| seen == dir) else {
+                continue;
+            };
+            let one_account = other.is_default()
+                && other.user.as_ref().map(|u| &u.claude_json)
+                    == profile.user.as_ref().map(|u| &u.claude_json);
+            if !one_account {
+                return Err(profile_error(format!(
+                    "profiles {:?} and {name:?} have the same Claude dir {}: their panes would share one login and one set of conversations; give each account its own dir",
+                    other.name,
+                    dir.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// `default`, then the named ones by name.
@@ -140,6 +187,33 @@ impl Profiles {
     pub fn names(&self) -> Vec<&str> {
         self.list.iter().map(|p| p.name.as_str()).collect()
     }
+}
+
+/// `path` with every link resolved as far as it exists: the nearest
+/// existing ancestor canonicalized, the rest joined as written. A dir not
+/// made yet is compared by where it will be.
+fn real(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return rest.iter().rev().fold(real, |real, part| real.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+fn profile_error(message: String) -> HookError {
+    HookError::new(
+        HookErrorKind::Config,
+        format!("isolation plugin config: {message} (in [plugins.config] of plugins.toml)"),
+    )
 }
 
 /// The error for a profile name nothing configures.

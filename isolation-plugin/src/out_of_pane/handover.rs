@@ -102,20 +102,19 @@ pub(crate) struct Plan {
 pub(crate) struct NotComparable(pub String);
 
 impl ClaudeJsonCarry {
-    /// The carry-back into `user`'s `.claude.json` (profile `profile`'s),
-    /// as `settings` say.
-    pub(crate) fn new(
-        settings: &Settings,
-        layout: &Layout,
-        profile: &str,
-        user: &UserClaudeDir,
-    ) -> Self {
+    /// The carry-back into `user`'s `.claude.json` (a profile's), as
+    /// `settings` say.
+    pub(crate) fn new(settings: &Settings, layout: &Layout, user: &UserClaudeDir) -> Self {
+        let usual = user.config_dir_var.is_none();
         let user = UserClaudeJson {
             path: user.claude_json.clone(),
             user_dir: user.dir.clone(),
-            backups: layout.claude_json_backups(profile),
+            backups: layout.claude_json_backups(&user.claude_json, usual),
         };
-        let pending = PendingCarryBacks::new(layout.pending_carry_backs(profile));
+        let pending = PendingCarryBacks::new(
+            layout.pending_carry_backs(&user.path, usual),
+            user.path.clone(),
+        );
         ClaudeJsonCarry {
             keys: CarriedKeys {
                 top: settings.seed_keys.iter().cloned().collect(),

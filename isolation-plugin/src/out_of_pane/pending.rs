@@ -6,6 +6,7 @@
 //! {base}/.pending-carry-back/              0700
 //!   {ms:020}-{pane-id}[.n]/                one per pane, in time order by name
 //!     .claude.json  .claude-json.seed
+//!     target                               the user file it goes into (its path)
 //!     held                                 only if held for the user (see below)
 //! ```
 //!
@@ -33,7 +34,9 @@
 //! store itself must be a real dir of this user (a link there is refused),
 //! so nothing outside it is ever touched.
 
+use std::ffi::OsStr;
 use std::fs::{self, File, TryLockError};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -58,6 +61,14 @@ pub(crate) const PANE_FILE_LIMIT: u64 = 64 << 20;
 /// The file that marks an entry held for the user, and says why.
 pub(crate) const HELD: &str = "held";
 
+/// The file that names the user's `.claude.json` an entry goes into: it
+/// goes into no other, whichever store it is found in. Entries kept before
+/// profiles have none, and go into their store's file, as they did then.
+pub(crate) const TARGET: &str = "target";
+
+/// A target is a path; anything longer is not one this plugin wrote.
+const TARGET_LIMIT: u64 = 64 * 1024;
+
 /// Flushes a file just written, so an entry named whole holds its bytes.
 fn sync(path: &Path) -> Result<(), HookError> {
     File::open(path)
@@ -66,11 +77,13 @@ fn sync(path: &Path) -> Result<(), HookError> {
 }
 
 /// The files an entry holds.
-const FILES: [&str; 3] = [CLAUDE_JSON, SEED_RECORD, HELD];
+const FILES: [&str; 4] = [CLAUDE_JSON, SEED_RECORD, HELD, TARGET];
 
 #[derive(Debug, Clone)]
 pub(crate) struct PendingCarryBacks {
     dir: PathBuf,
+    /// The user's `.claude.json` this store's entries go into.
+    target: PathBuf,
 }
 
 /// One kept entry.
@@ -147,8 +160,8 @@ fn read_kept(path: &Path) -> Result<Option<Vec<u8>>, HookError> {
 }
 
 impl PendingCarryBacks {
-    pub(crate) fn new(dir: PathBuf) -> Self {
-        PendingCarryBacks { dir }
+    pub(crate) fn new(dir: PathBuf, target: PathBuf) -> Self {
+        PendingCarryBacks { dir, target }
     }
 
     /// Keeps a pane's two files as a new entry, held for the user if
@@ -180,6 +193,7 @@ impl PendingCarryBacks {
             (CLAUDE_JSON, Some(files.final_file.as_slice())),
             (SEED_RECORD, files.seed.as_deref()),
             (HELD, held.map(str::as_bytes)),
+            (TARGET, Some(self.target.as_os_str().as_bytes())),
         ];
         for (name, bytes) in contents {
             let Some(bytes) = bytes else { continue };
@@ -283,7 +297,10 @@ impl PendingCarryBacks {
     }
 
     /// The entries, oldest first; for a caller holding [`lock`](Self::lock).
-    /// Only real dirs named as this store names them.
+    /// Only real dirs named as this store names them, and that go into this
+    /// store's file: one recorded for another file (a store shared by two
+    /// accounts' files before stores were one per file) is left where it
+    /// is, with a warning, never merged into this one.
     pub(crate) fn list(&self, _lock: &File) -> Vec<Pending> {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return Vec::new();
@@ -294,7 +311,31 @@ impl PendingCarryBacks {
                 let name = dir_entry.file_name().into_string().ok()?;
                 let pane_id = pane_id_of(&name)?;
                 let path = dir_entry.path();
-                matches!(entry(&path), Ok(Entry::Dir(_))).then_some(Pending {
+                if !matches!(entry(&path), Ok(Entry::Dir(_))) {
+                    return None;
+                }
+                match read_bounded(&path.join(TARGET), TARGET_LIMIT, Links::Refuse) {
+                    Ok(target) if Path::new(OsStr::from_bytes(&target)) != self.target => {
+                        tracing::warn!(
+                            entry = %path.display(),
+                            goes_into = %String::from_utf8_lossy(&target),
+                            "a pending carry-back for another user file is in the store of {}: left alone",
+                            self.target.display()
+                        );
+                        return None;
+                    }
+                    Ok(_) => {}
+                    Err(ReadFailure::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(failure) => {
+                        tracing::warn!(
+                            entry = %path.display(),
+                            "a pending carry-back whose target cannot be read ({}): left alone",
+                            describe_read_failure(&failure)
+                        );
+                        return None;
+                    }
+                }
+                Some(Pending {
                     path,
                     pane_id,
                     name,

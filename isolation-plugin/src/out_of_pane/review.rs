@@ -85,14 +85,20 @@ impl CarryBackStore {
     ) -> Result<Vec<Self>, HookError> {
         let settings = config.resolve(config_dir, env.home())?;
         let layout = Layout::new(settings.base_dir.clone());
-        let profiles = Profiles::discover(&settings, env);
+        let profiles = Profiles::discover(&settings, env)?;
+        let mut files = std::collections::HashSet::new();
         Ok(profiles
             .iter()
             .filter_map(|profile| {
                 let user = profile.user.as_ref()?;
+                // Two names of one account (`default` is `work`'s dir in a
+                // server started in a work pane): one store, listed once.
+                if !files.insert(user.claude_json.clone()) {
+                    return None;
+                }
                 Some(CarryBackStore {
                     profile: profile.name.clone(),
-                    carry: ClaudeJsonCarry::new(&settings, &layout, &profile.name, user),
+                    carry: ClaudeJsonCarry::new(&settings, &layout, user),
                 })
             })
             .collect())

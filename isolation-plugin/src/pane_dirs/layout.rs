@@ -6,8 +6,8 @@
 //!   .unowned/{pane-id}-{unix}/    pane dirs without metadata, set aside by the orphan scan
 //!   .claude-json-backups/         the user's .claude.json before each merge
 //!   .pending-carry-back/{ms}-{pane}/  a pane's .claude.json and seed record whose merge failed
-//!   .claude-json-backups.{profile}/   the same two, for each named profile
-//!   .pending-carry-back.{profile}/    (profile `default` uses the two above)
+//!   .pending-carry-back.{key}/      the same two for any other user file (a named
+//!   .claude-json-backups.{key}/       profile's, a CLAUDE_CONFIG_DIR's): key = a hash of its path
 //!   {pane-id}/                    one per pane: see PaneDir
 //! ```
 //!
@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use ccmux_plugin_api::{check_pane_id, HookError};
 
-use crate::config::DEFAULT_PROFILE;
+use std::os::unix::ffi::OsStrExt;
+
 use crate::floor::errors::{invalid_pane_id, io_error};
 use crate::floor::private_fs::{create_private_dir, ensure_private_dir, entry, Entry};
 use crate::pane_dirs::pane_dir::PaneDir;
@@ -53,27 +54,30 @@ impl Layout {
         Ok(PaneDir::new(pane_id, self.base.join(pane_id)))
     }
 
-    /// Merges that failed into `profile`'s `.claude.json`, kept until they
-    /// go in.
-    pub(crate) fn pending_carry_backs(&self, profile: &str) -> PathBuf {
+    /// Merges that failed into the user file `claude_json`, kept until
+    /// they go in. `usual`: it is the user's `~/.claude.json` (no
+    /// `CLAUDE_CONFIG_DIR`), whose store keeps the name from before
+    /// profiles, so what is pending there stays found.
+    pub(crate) fn pending_carry_backs(&self, claude_json: &Path, usual: bool) -> PathBuf {
         self.base
-            .join(Self::of_profile(PENDING_CARRY_BACK_DIR, profile))
+            .join(Self::of_file(PENDING_CARRY_BACK_DIR, claude_json, usual))
     }
 
-    /// Where `profile`'s `.claude.json` is kept before each merge.
-    pub(crate) fn claude_json_backups(&self, profile: &str) -> PathBuf {
+    /// Where the user file `claude_json` is kept before each merge.
+    pub(crate) fn claude_json_backups(&self, claude_json: &Path, usual: bool) -> PathBuf {
         self.base
-            .join(Self::of_profile(CLAUDE_JSON_BACKUPS_DIR, profile))
+            .join(Self::of_file(CLAUDE_JSON_BACKUPS_DIR, claude_json, usual))
     }
 
-    /// `dir` for profile `default` (the names from before profiles, so
-    /// what is pending there stays found), `dir.{profile}` for the others.
-    /// Profile names are checked like pane ids, so this is one name.
-    fn of_profile(dir: &str, profile: &str) -> String {
-        if profile == DEFAULT_PROFILE {
+    /// One store per user file, whatever profile name reaches it (in a
+    /// server started inside a pane of profile `work`, `default` is work's
+    /// dir): `dir` for the usual file, `dir.{key}` for the others, the key
+    /// a stable hash of the file's path.
+    fn of_file(dir: &str, claude_json: &Path, usual: bool) -> String {
+        if usual {
             dir.to_string()
         } else {
-            format!("{dir}.{profile}")
+            format!("{dir}.{:016x}", fnv1a(claude_json.as_os_str().as_bytes()))
         }
     }
 
@@ -124,4 +128,11 @@ impl Layout {
         ensure_private_dir("the owner lock dir", &dir)?;
         Ok(dir)
     }
+}
+/// FNV-1a, 64 bits: a name for a path that stays the same across
+/// versions and machines (std's hashers promise neither).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

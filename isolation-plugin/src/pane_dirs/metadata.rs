@@ -39,13 +39,28 @@ pub struct PaneMetadata {
     /// back meanwhile). Empty in files written before claims existed.
     #[serde(default)]
     pub claim: String,
-    /// The named profile the pane is in, recorded at its first spawn and
-    /// kept for good: a restored pane stays in its account. `None` before
-    /// that spawn, for profile `default` and in files written before
-    /// profiles: a seeded pane without one is in `default` (see
-    /// `per_profile::recorded_profile`).
+    /// The profile the pane is in, recorded at its first spawn (before
+    /// anything of the profile's goes into the dir) and kept for good: a
+    /// restored pane stays in its account. `None` before that spawn, and
+    /// in files written before profiles: such a pane, once anything is in
+    /// its `config/`, is in `default` (see `per_profile::recorded_profile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// That profile's Claude dir at the time: a pane is handed over only
+    /// to the dir it was filled from, and a restore after the profile was
+    /// pointed elsewhere is refused. `None` with `profile` (and when the
+    /// dir is unknown: no home dir, or not UTF-8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_dir: Option<String>,
+}
+
+/// The profile a pane is in, as its metadata records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordedProfile {
+    pub name: String,
+    /// `None` for a pane from before profiles, or a profile without a
+    /// known dir.
+    pub dir: Option<String>,
 }
 
 impl PaneMetadata {
@@ -65,6 +80,15 @@ impl PaneMetadata {
             plugin_version: env!("CARGO_PKG_VERSION").to_string(),
             claim,
             profile: None,
+            profile_dir: None,
+        })
+    }
+
+    /// The profile recorded at the pane's first spawn, if any.
+    pub(crate) fn recorded_profile(&self) -> Option<RecordedProfile> {
+        self.profile.as_ref().map(|name| RecordedProfile {
+            name: name.clone(),
+            dir: self.profile_dir.clone(),
         })
     }
 

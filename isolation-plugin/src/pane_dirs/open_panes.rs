@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::pane_dirs::metadata::RecordedProfile;
+
 /// One open pane, as its `.pane-metadata` was when this instance claimed
 /// (or first read) it.
 #[derive(Debug, Clone)]
@@ -16,7 +18,7 @@ pub(crate) struct OpenPane {
     /// the pane never starts, the dir is kept for the next restore.
     pub taken_back: bool,
     /// The profile in its metadata (`None`: not recorded yet).
-    pub profile: Option<String>,
+    pub profile: Option<RecordedProfile>,
 }
 
 #[derive(Default)]
@@ -38,9 +40,9 @@ impl OpenPanes {
     }
 
     /// Notes the profile just recorded in the pane's metadata.
-    pub(crate) fn set_profile(&self, pane_id: &str, profile: &str) {
+    pub(crate) fn set_profile(&self, pane_id: &str, profile: &RecordedProfile) {
         if let Some(pane) = self.lock().get_mut(pane_id) {
-            pane.profile = Some(profile.to_string());
+            pane.profile = Some(profile.clone());
         }
     }
 

@@ -23,7 +23,9 @@ use crate::floor::private_fs::{
     check_own_dir, ensure_private_dir, entry, is_temp_file_of, read_bounded,
     write_private_file_atomic, Entry, Links, ReadFailure,
 };
-use crate::pane_dirs::metadata::{new_claim, PaneMetadata, METADATA_FILE, METADATA_SIZE_LIMIT};
+use crate::pane_dirs::metadata::{
+    new_claim, PaneMetadata, RecordedProfile, METADATA_FILE, METADATA_SIZE_LIMIT,
+};
 use crate::pane_dirs::pane_lock::{CreatedLock, PaneLock};
 
 pub(crate) const CONFIG_DIR: &str = "config";
@@ -216,14 +218,19 @@ impl PaneDir {
     /// Records in the metadata the profile the pane is in, at its first
     /// spawn, if the dir is still the one `claim` made (under the pane's
     /// lock, like every other change of the metadata).
-    pub(crate) fn record_profile(&self, claim: &str, profile: &str) -> Result<(), HookError> {
+    pub(crate) fn record_profile(
+        &self,
+        claim: &str,
+        profile: &RecordedProfile,
+    ) -> Result<(), HookError> {
         let Some(_lock) = self.lock()? else {
             return Err(self.conflict("it disappeared before its first spawn".to_string()));
         };
         match self.read_metadata()? {
             MetadataState::Valid(found) if found.claim == claim && found.pane_id == self.id => {
                 let recorded = PaneMetadata {
-                    profile: Some(profile.to_string()),
+                    profile: Some(profile.name.clone()),
+                    profile_dir: profile.dir.clone(),
                     ..found
                 };
                 write_private_file_atomic(&self.root, METADATA_FILE, &recorded.to_json()?)

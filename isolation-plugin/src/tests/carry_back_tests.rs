@@ -167,7 +167,14 @@ fn an_invalid_user_file_is_left_alone_and_the_change_merged_once_it_is_fixed() {
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(kept[0].ends_with("-main_0_1"), "{kept:?}");
     let kept_dir = h.base().join(".pending-carry-back").join(&kept[0]);
-    assert_eq!(names(&kept_dir), [".claude-json.seed", ".claude.json"]);
+    assert_eq!(
+        names(&kept_dir),
+        [".claude-json.seed", ".claude.json", "target"]
+    );
+    assert_eq!(
+        fs::read(kept_dir.join("target")).unwrap(),
+        h.user_claude_json().as_os_str().as_encoded_bytes()
+    );
     assert_eq!(mode(&kept_dir), 0o700);
 
     // Still broken at the next start: still kept.

@@ -103,13 +103,14 @@ fn a_pane_in_a_profile_is_that_accounts_pane_and_no_others() {
         fs::read_link(config.join("projects")).unwrap(),
         work.join("projects")
     );
-    assert_eq!(metadata_json(&h.pane_dir("w1"))["profile"], "work");
+    let metadata = metadata_json(&h.pane_dir("w1"));
+    assert_eq!(metadata["profile"], "work");
+    assert_eq!(metadata["profile_dir"], work_str);
 
     // A pane naming none is in `default`, as without profiles.
     let env = spawn_in(&plugin, "p1", &[]).unwrap();
     assert_eq!(env["CCMUX_PROFILE"], "default");
-    // Not written: a seeded pane without one is in `default`.
-    assert!(metadata_json(&h.pane_dir("p1")).get("profile").is_none());
+    assert_eq!(metadata_json(&h.pane_dir("p1"))["profile"], "default");
     let refused = refusal(&plugin, "p1", &[("CCMUX_PROFILE", "work")]).unwrap();
     assert!(refused.contains("\"default\""), "{refused}");
     assert_eq!(env["CLAUDE_SECURESTORAGE_CONFIG_DIR"], "");
@@ -157,9 +158,14 @@ fn a_work_merge_that_fails_is_kept_in_the_work_store_and_merged_there_later() {
     close(&plugin, "w1", exited()).unwrap();
     stop(&plugin, SERVER_A);
 
-    // Kept in work's own store, not in default's.
+    // Kept in the store of work's file, not in default's.
     assert!(pending(&h).is_empty());
-    let store = h.base().join(".pending-carry-back.work");
+    let stores: Vec<String> = names(&h.base())
+        .into_iter()
+        .filter(|name| name.starts_with(".pending-carry-back."))
+        .collect();
+    assert_eq!(stores.len(), 1, "{stores:?}");
+    let store = h.base().join(&stores[0]);
     assert_eq!(names(&store).len(), 1, "{:?}", names(&store));
 
     // Fixed; the next start merges it into work's file, and only there.
@@ -298,12 +304,13 @@ fn a_missing_profile_dir_is_left_to_claude_as_defaults_is_and_a_missing_parent_i
         b"{}\n"
     );
 
-    let err = spawn_in(&plugin, "t1", &[("CCMUX_PROFILE", "typo")]).unwrap_err();
-    assert_eq!(err.kind, HookErrorKind::InvalidInput);
+    // A refusal, not a failure: a typo must not count towards switching
+    // the plugin off for every profile.
+    plugin.on_pane_create(&pane("t1")).unwrap();
+    let refused = refusal(&plugin, "t1", &[("CCMUX_PROFILE", "typo")]).unwrap();
     assert!(
-        err.message.contains("no-such") && err.message.contains("profiles.typo"),
-        "{}",
-        err.message
+        refused.contains("no-such") && refused.contains("profiles.typo"),
+        "{refused}"
     );
     assert!(!h.home().join("no-such").exists());
 }
@@ -377,4 +384,231 @@ fn profile_names_and_dirs_are_checked_when_the_plugin_loads() {
         profiles.get("").unwrap().user.as_ref().unwrap().claude_json,
         h.user_claude_json()
     );
+}
+
+/// The environment a ccmux server started inside pane `outer_env` finds
+/// (`HostEnvironment::inherited` there): the user's dir is the one the
+/// pane recorded, its profile's.
+fn nested_in(
+    h: &Harness,
+    outer_env: &std::collections::BTreeMap<String, String>,
+) -> HostEnvironment {
+    HostEnvironment {
+        home: Some(h.home()),
+        claude_config_dir: crate::into_pane::user_claude_dir::users_config_dir(
+            Some(outer_env["CLAUDE_CONFIG_DIR"].clone().into()),
+            Some(outer_env["CCMUX_USER_CLAUDE_CONFIG_DIR"].clone().into()),
+        ),
+    }
+}
+
+/// Makes `file` unmergeable while `f` runs (a pane closing then keeps its
+/// changes pending), and puts it back after.
+fn while_invalid(file: &std::path::Path, f: impl FnOnce()) {
+    let good = fs::read(file).unwrap();
+    fs::write(file, "{not json").unwrap();
+    f();
+    fs::write(file, good).unwrap();
+}
+
+#[test]
+fn a_server_inside_a_work_pane_never_merges_another_accounts_pending_changes() {
+    let h = Harness::new();
+    two_accounts(&h);
+    let work_json = work_dir(&h).join(".claude.json");
+    let outer = h.started(WORK, SERVER_A);
+    // A personal pane's change waits in the pending store of ~/.claude.json.
+    spawn_in(&outer, "p1", &[]).unwrap();
+    edit_pane(&h, "p1", |f| {
+        f["mcpServers"]["personal-only"] = json!({"command": "p"})
+    });
+    while_invalid(&h.user_claude_json(), || {
+        close(&outer, "p1", exited()).unwrap()
+    });
+    assert_eq!(pending(&h).len(), 1);
+
+    // A server inside a work pane: its `default` is work's dir.
+    let env = spawn_in(&outer, "w1", &[("CCMUX_PROFILE", "work")]).unwrap();
+    let nested = h.plugin_with_env(WORK, &nested_in(&h, &env)).unwrap();
+    start(&nested, SERVER_B, &[]).unwrap();
+    let work = read_json(&work_json);
+    assert!(work["mcpServers"].get("personal-only").is_none(), "{work}");
+    assert_eq!(pending(&h).len(), 1, "still waiting for ~/.claude.json");
+
+    // Its default panes are work's: a change of one that must wait goes
+    // into work's file at the next start, never into ~/.claude.json.
+    let nenv = spawn_in(&nested, "n1", &[]).unwrap();
+    assert_eq!(
+        nenv["CLAUDE_CODE_REMOTE_MEMORY_DIR"],
+        work_dir(&h).to_str().unwrap()
+    );
+    assert_eq!(read_json(&pane_file(&h, "n1"))["userID"], "work-user");
+    edit_pane(&h, "n1", |f| {
+        f["mcpServers"]["work-internal"] = json!({"command": "w"})
+    });
+    while_invalid(&work_json, || close(&nested, "n1", exited()).unwrap());
+    stop(&nested, SERVER_B);
+    drop(nested);
+    stop(&outer, SERVER_A);
+    drop(outer);
+    let plain = h.plugin(WORK);
+    start(&plain, SERVER_A, &[]).unwrap();
+    let personal = read_json(&h.user_claude_json());
+    assert!(
+        personal["mcpServers"].get("work-internal").is_none(),
+        "{personal}"
+    );
+    assert_eq!(
+        personal["mcpServers"]["personal-only"],
+        json!({"command": "p"})
+    );
+    assert_eq!(
+        read_json(&work_json)["mcpServers"]["work-internal"],
+        json!({"command": "w"})
+    );
+}
+
+#[test]
+fn a_named_pane_in_a_server_inside_a_default_pane_gets_its_own_memory_and_login() {
+    let h = Harness::new();
+    two_accounts(&h);
+    let outer = h.started(WORK, SERVER_A);
+    let outer_env = spawn_in(&outer, "p1", &[]).unwrap();
+    // What a server inside that pane passes its panes, asking for work.
+    let base: Vec<(&str, &str)> = outer_env
+        .iter()
+        .filter(|(k, _)| k.as_str() != "CCMUX_PROFILE")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain([("CCMUX_PROFILE", "work")])
+        .collect();
+    let nested = h.plugin_with_env(WORK, &nested_in(&h, &outer_env)).unwrap();
+    start(&nested, SERVER_B, &[]).unwrap();
+    let env = spawn_in(&nested, "n1", &base).unwrap();
+    let work = work_dir(&h);
+    assert_eq!(env["CLAUDE_CODE_REMOTE_MEMORY_DIR"], work.to_str().unwrap());
+    assert_eq!(
+        env["CLAUDE_SECURESTORAGE_CONFIG_DIR"],
+        work.to_str().unwrap()
+    );
+
+    // With share_credentials off, an inherited login of another account is
+    // dropped in a named profile's pane (kept in default's, as before).
+    let off = h.started(&format!("share_credentials = false\n{WORK}"), SERVER_C);
+    let inherited = [("CLAUDE_SECURESTORAGE_CONFIG_DIR", "")];
+    let env = spawn_in(&off, "d1", &inherited).unwrap();
+    assert_eq!(env["CLAUDE_SECURESTORAGE_CONFIG_DIR"], "");
+    let env = spawn_in(&off, "w2", &[inherited[0], ("CCMUX_PROFILE", "work")]).unwrap();
+    assert!(
+        !env.contains_key("CLAUDE_SECURESTORAGE_CONFIG_DIR"),
+        "{env:?}"
+    );
+}
+
+#[test]
+fn a_pane_whose_profile_now_points_elsewhere_is_refused_and_handed_to_no_one() {
+    let h = Harness::new();
+    two_accounts(&h);
+    let plugin = h.started(WORK, SERVER_A);
+    spawn_in(&plugin, "w1", &[("CCMUX_PROFILE", "work")]).unwrap();
+    edit_pane(&h, "w1", |f| {
+        f["mcpServers"]["from-old-account"] = json!({"command": "x"})
+    });
+    stop(&plugin, SERVER_A);
+    drop(plugin);
+
+    let other = h.home().join(".claude-other");
+    fs::create_dir_all(&other).unwrap();
+    fs::write(other.join(".claude.json"), "{\"userID\":\"other-user\"}").unwrap();
+    let other_before = fs::read(other.join(".claude.json")).unwrap();
+    let moved = "grace_period_ms = 0\n[profiles]\nwork = \"~/.claude-other\"\n";
+    // Restored: refused, naming both dirs and the fix.
+    let plugin = h.plugin(moved);
+    start(&plugin, SERVER_A, &["w1"]).unwrap();
+    plugin.on_pane_create(&pane("w1")).unwrap();
+    let refused = refusal(&plugin, "w1", &[]).unwrap();
+    assert!(
+        refused.contains(".claude-work") && refused.contains(".claude-other"),
+        "{refused}"
+    );
+    plugin
+        .on_pane_close(&pane("w1"), &PaneExit::unknown(true))
+        .unwrap();
+    stop(&plugin, SERVER_A);
+    drop(plugin);
+    // Not restored: the orphan scan keeps it rather than hand it to the
+    // account now called work.
+    let plugin = h.plugin(moved);
+    start(&plugin, SERVER_A, &[]).unwrap();
+    assert_eq!(fs::read(other.join(".claude.json")).unwrap(), other_before);
+    assert!(pane_file(&h, "w1").exists());
+}
+
+#[test]
+fn a_pane_filled_in_part_or_without_a_home_stays_in_default() {
+    // A spawn that stopped after its first links (a crash, a failing
+    // link): the profile was recorded before anything went in.
+    let h = Harness::new();
+    two_accounts(&h);
+    let plugin = h.started(WORK, SERVER_A);
+    plugin.on_pane_create(&pane("p1")).unwrap();
+    let config = h.pane_dir("p1").join("config");
+    fs::create_dir_all(h.home().join(".claude/projects")).unwrap();
+    std::os::unix::fs::symlink(h.home().join(".claude/projects"), config.join("projects")).unwrap();
+    // Metadata from before profiles: the filled config/ says `default`.
+    let refused = refusal(&plugin, "p1", &[("CCMUX_PROFILE", "work")]).unwrap();
+    assert!(refused.contains("\"default\""), "{refused}");
+
+    // No home dir: `default` has no dir, but its panes are still its own.
+    let work = h.root().join("work-abs");
+    fs::create_dir_all(&work).unwrap();
+    let toml = format!(
+        "grace_period_ms = 0\n[profiles]\nwork = \"{}\"\n",
+        work.display()
+    );
+    let nohome = HostEnvironment {
+        home: None,
+        claude_config_dir: None,
+    };
+    let plugin = h.plugin_with_env(&toml, &nohome).unwrap();
+    start(&plugin, SERVER_B, &[]).unwrap();
+    assert_eq!(
+        spawn_in(&plugin, "n1", &[]).unwrap()["CCMUX_PROFILE"],
+        "default"
+    );
+    assert!(refusal(&plugin, "n1", &[("CCMUX_PROFILE", "work")]).is_some());
+}
+
+#[test]
+fn two_accounts_in_one_dir_or_a_dir_reaching_the_base_are_refused() {
+    let h = Harness::new();
+    fs::create_dir_all(h.base()).unwrap();
+    std::os::unix::fs::symlink(h.base(), h.home().join("b")).unwrap();
+    let ancestor = format!("[profiles]\nwork = \"{}\"", h.root().display());
+    for (toml, needle) in [
+        (
+            "[profiles]\na = \"~/.claude-x\"\nb = \"~/.claude-x\"",
+            "same Claude dir",
+        ),
+        // Beside the usual ~/.claude.json: two files, one dir and login.
+        ("[profiles]\nwork = \"~/.claude\"", "same Claude dir"),
+        ("[profiles]\nwork = \"~/b/p1/config\"", "base dir"),
+        (ancestor.as_str(), "base dir"),
+        (
+            "[profiles]\nWork = \"~/.a\"\nwork = \"~/.b\"",
+            "only in case",
+        ),
+        (
+            "extra_env = { CLAUDE_CODE_REMOTE_MEMORY_DIR = \"/x\" }\n[profiles]\nw = \"~/.w\"",
+            "CLAUDE_CODE_REMOTE_MEMORY_DIR",
+        ),
+    ] {
+        let Err(err) = h.try_plugin(toml).map(drop) else {
+            panic!("accepted: {toml:?}");
+        };
+        assert_eq!(err.kind, HookErrorKind::Config, "{toml}");
+        assert!(err.message.contains(needle), "{toml}: {}", err.message);
+    }
+    // Without profiles, extra_env may still set them (one account).
+    h.try_plugin("extra_env = { CLAUDE_CODE_REMOTE_MEMORY_DIR = \"/x\" }")
+        .unwrap();
 }
