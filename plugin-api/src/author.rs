@@ -162,16 +162,22 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// Edit `env`, the environment the pane's process will get.
     ///
     /// **When:** once per pane, after every plugin's `on_pane_create`,
-    /// right before the process is spawned; plugins in effective order,
-    /// each seeing (through [`SpawnEnv::get`]) the server's environment
-    /// with the edits of the plugins before it.
+    /// right before the process is spawned (again at a respawn); plugins
+    /// in effective order, each seeing (through [`SpawnEnv::get`]) the
+    /// environment the host starts the pane with (the server's, plus the
+    /// variables it sets for this pane, such as host-shim's
+    /// `CCMUX_PROFILE`) with the edits of the plugins before it. This is
+    /// the one hook that knows the pane's own variables.
     /// **Thread:** the pane's; hooks of other panes run meanwhile.
     /// **May:** [`SpawnEnv::set`] and [`SpawnEnv::unset`] variables;
     /// [`SpawnEnv::refuse`] the pane (plugin-api 1.2; see
     /// [`admit_pane`](Self::admit_pane) for what a refusal does and what
-    /// older hosts make of it). Never `std::env::set_var`.
+    /// older hosts make of it); write the pane's own files (the isolation
+    /// plugin fills the pane's dir here, once the environment says which
+    /// account it is for). Never `std::env::set_var`.
     /// **Discarded:** all of this call's edits when it returns an error or
-    /// refuses.
+    /// refuses; files it wrote are not (make them so that a refused pane
+    /// leaves nothing wrong behind, and a respawn finds them made).
     /// **Error:** `required = true`: the pane fails: later plugins are not
     /// called, the process is not spawned, the server closes the pane (or
     /// keeps a restored one for a later restore).
