@@ -45,6 +45,7 @@ mod carry_back;
 mod cli;
 mod config_file;
 mod doctor;
+mod isolation;
 mod new_plugin;
 mod pane;
 mod plugins;
