@@ -7,7 +7,7 @@
 //! (`profiles`, `review`, `classification`, `config`); the plugin itself
 //! is loaded from plugins.toml like any other.
 
-use ccmux_isolation_plugin::config::DEFAULT_PROFILE;
+use ccmux_isolation_plugin::config::{CCMUX_PROFILE, DEFAULT_PROFILE};
 use ccmux_isolation_plugin::profiles::{Login, Profile, Profiles};
 use ccmux_isolation_plugin::{HostEnvironment, IsolationConfig};
 use ccmux_plugin_api::host::{printable, PluginEntry, PluginsConfig};
@@ -122,16 +122,24 @@ pub fn check_profiles(choice: &ConfigChoice, uses: &[ProfileUse]) -> Result<(), 
         .find(|entry| entry.enabled && is_isolation(entry));
     let Some(entry) = entry else {
         return Err(format!(
-            "profile {:?} (from {}) needs the isolation plugin, which puts each pane in its profile's Claude dir, and {choice} has no enabled entry that loads it ({ISOLATION_LIBRARY}); enable it there, or {}",
-            first.name,
+            "{}: profile {:?} needs the isolation plugin, which puts each pane in its profile's Claude dir, and {choice} has no enabled entry that loads it ({ISOLATION_LIBRARY}); enable it there, or {}",
             first.from,
+            first.name,
             leave_out(first)
         ));
     };
     let (profiles, _) = profiles(choice, &config, entry)?;
     for used in named {
         if let Err(err) = profiles.get(&used.name) {
-            return Err(format!("{} (from {}; {choice})", err.message, used.from));
+            let or_unset = if used.from.starts_with(CCMUX_PROFILE) {
+                ", or unset CCMUX_PROFILE"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "{}: {}{or_unset}\nhost-shim: config: {choice}",
+                used.from, err.message
+            ));
         }
     }
     Ok(())
@@ -139,7 +147,7 @@ pub fn check_profiles(choice: &ConfigChoice, uses: &[ProfileUse]) -> Result<(), 
 
 /// How to do without the profile `used` names.
 fn leave_out(used: &ProfileUse) -> &'static str {
-    if used.from.starts_with("CCMUX_PROFILE") {
+    if used.from.starts_with(CCMUX_PROFILE) {
         "unset CCMUX_PROFILE (`env -u CCMUX_PROFILE host-shim ...`)"
     } else {
         "leave out the profile"
