@@ -497,54 +497,90 @@ fn an_attached_pane_keeps_its_profile_and_refuses_another_losing_nothing() {
 }
 
 #[test]
-fn a_missing_profile_dir_is_made_private_on_first_use_as_the_default_one_is() {
+fn a_missing_profile_dir_is_made_private_at_its_first_pane() {
     let sandbox = Sandbox::new();
     let config = two_profiles(&sandbox);
     let play = sandbox.path().join("play-dir");
     let default = sandbox.home().join(".claude");
     assert!(!play.exists() && !default.exists());
-    // A pane that writes no Claude data makes nothing.
-    let out = run(shim_run(
-        &sandbox,
-        &config,
-        &["--pane-id", "idle@play", "--", "true"],
-    ));
-    assert!(out.status.success(), "{out}");
-    assert!(!play.exists(), "{out}");
-    // A pane of each that keeps a conversation: at its close the data goes
-    // home, into a dir made for it (0700).
-    let write = "mkdir -p \"$CLAUDE_CONFIG_DIR/projects/p\" && echo '{}' > \"$CLAUDE_CONFIG_DIR/projects/p/s.jsonl\"";
-    let out = run(shim_run(
-        &sandbox,
-        &config,
-        &["--pane-id", "p@play", "d", "--", "sh", "-c", write],
-    ));
-    assert!(out.status.success(), "{out}");
-    for dir in [&play, &default] {
-        assert_eq!(
-            std::fs::read_to_string(dir.join("projects/p/s.jsonl"))
-                .ok()
-                .as_deref(),
-            Some("{}\n"),
-            "{}: {out}",
-            dir.display()
-        );
-        assert_eq!(mode(dir), 0o700, "{}", dir.display());
-    }
-    // The next pane of the profile shares it.
+    // The first pane of the profile finds its dir made (0700), and
+    // shares its data there from the start.
     let out = run(shim_run(
         &sandbox,
         &config,
         &[
             "--pane-id",
-            "q@play",
+            "p@play",
             "--",
             "sh",
             "-c",
-            "cat \"$CLAUDE_CONFIG_DIR/projects/p/s.jsonl\"",
+            "test -d \"$CCMUX_USER_CLAUDE_CONFIG_DIR\" && echo '{}' > \"$CLAUDE_CONFIG_DIR/history.jsonl\" && echo made",
         ],
     ));
-    assert_eq!(pane_lines(&out.stdout, "q"), ["{}"], "{out}");
+    assert!(out.status.success(), "{out}");
+    assert_eq!(pane_lines(&out.stdout, "p"), ["made"], "{out}");
+    assert_eq!(mode(&play), 0o700);
+    assert_eq!(
+        std::fs::read_to_string(play.join("history.jsonl"))
+            .ok()
+            .as_deref(),
+        Some(
+            "{}
+"
+        )
+    );
+    // Profile default keeps its rule: `~/.claude` is made (0700 too) only
+    // when a pane keeps Claude data, at its close.
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--pane-id", "idle", "--", "true"],
+    ));
+    assert!(out.status.success(), "{out}");
+    assert!(!default.exists(), "{out}");
+    let write = "mkdir -p \"$CLAUDE_CONFIG_DIR/projects/p\" && echo '{}' > \"$CLAUDE_CONFIG_DIR/projects/p/s.jsonl\"";
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--pane-id", "d", "--", "sh", "-c", write],
+    ));
+    assert!(out.status.success(), "{out}");
+    assert_eq!(mode(&default), 0o700);
+    assert!(default.join("projects/p/s.jsonl").is_file());
+}
+
+#[test]
+fn a_profile_whose_dir_cannot_be_made_is_a_doctor_finding_and_starts_no_pane() {
+    let sandbox = Sandbox::new();
+    let config = profiles_toml(&sandbox, "lost = \"nowhere/deeper/dir\"");
+    let missing = sandbox.path().join("nowhere/deeper");
+    let marker = sandbox.path().join("ran");
+    let out =
+        run(shim_run(&sandbox, &config, &["--pane-id", "l@lost", "--", "touch"]).arg(&marker));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(!marker.exists(), "{out}");
+    assert!(out.stderr.contains(&missing.display().to_string()), "{out}");
+    assert!(!missing.exists());
+
+    let out = run(sandbox
+        .host_shim()
+        .env("PATH", fake_claude(&sandbox))
+        .arg("doctor")
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    let fixes: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FIX"))
+        .collect();
+    assert_eq!(fixes.len(), 1, "{out}");
+    assert!(
+        fixes[0].contains("profile lost:")
+            && fixes[0].contains(&format!("create {}", missing.display()))
+            && fixes[0].contains("profiles.lost"),
+        "{out}"
+    );
 }
 
 /// A `claude` of the newest supported release on PATH, for doctor.

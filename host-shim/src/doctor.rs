@@ -25,7 +25,8 @@ use std::time::{Duration, Instant, SystemTime};
 use ccmux_plugin_api::host::{printable, PluginHost, PluginState, PluginsConfig};
 
 use crate::cli::ConfigArg;
-use crate::{config_file, exit, isolation};
+use crate::isolation::{self, Readiness};
+use crate::{config_file, exit};
 
 /// The isolation plugin's own table of config-dir entries, so doctor and
 /// the plugin agree on what is unknown.
@@ -317,10 +318,10 @@ fn check_config(report: &mut Report, given: Option<&Path>) -> Option<Isolation> 
 }
 
 /// One line per profile, when plugins.toml names some besides `default`:
-/// its dir, its `.claude.json` and its login. A profile that is not ready
-/// (no dir yet, no login) is `info`: its first pane makes the dir, and
-/// `/login` in a pane of it logs it in. A config the plugin refuses is the
-/// plugin's own `FIX` line above.
+/// its dir, its `.claude.json` and its login. One without a login is
+/// `info` (`/login` in a pane of it logs it in; a missing dir is made at
+/// its first pane); one whose dir cannot be made is `FIX`. A config the
+/// plugin refuses is the plugin's own `FIX` line above.
 fn check_profiles(
     report: &mut Report,
     choice: &config_file::ConfigChoice,
@@ -335,8 +336,9 @@ fn check_profiles(
     }
     for profile in profiles.iter() {
         match isolation::describe_profile(profile, settings.share_credentials) {
-            (true, line) => report.ok(line),
-            (false, line) => report.info(line),
+            (Readiness::Ready, line) => report.ok(line),
+            (Readiness::ToDo, line) => report.info(line),
+            (Readiness::Broken(todo), line) => report.fix(line, &todo),
         }
     }
 }

@@ -154,24 +154,51 @@ fn leave_out(used: &ProfileUse) -> &'static str {
     }
 }
 
-/// One line about `profile`: its dir, its `.claude.json` and its login.
-/// True if the profile is ready to use (its dir exists, and it is logged
-/// in or each pane logs in on its own).
-pub fn describe_profile(profile: &Profile, share_credentials: bool) -> (bool, String) {
+/// How ready a profile is, as [`describe_profile`] tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Its dir is there (or made at its first pane) and it is logged in.
+    Ready,
+    /// Usable, with something to do first (`/login`), or not known.
+    ToDo,
+    /// Its first pane cannot start: its dir is missing and so is the dir
+    /// it would be made in. What to do.
+    Broken(String),
+}
+
+/// One line about `profile`: its dir, its `.claude.json` and its login,
+/// and how ready it is.
+pub fn describe_profile(profile: &Profile, share_credentials: bool) -> (Readiness, String) {
     let name = printable(&profile.name).into_owned();
     let Some(user) = &profile.user else {
         return (
-            false,
+            Readiness::ToDo,
             format!("profile {name}: no Claude dir (the home dir is unknown: set HOME)"),
         );
     };
     let dir = printable(&user.dir.to_string_lossy()).into_owned();
     let claude_json = printable(&user.claude_json.to_string_lossy()).into_owned();
     let exists = std::fs::metadata(&user.dir).is_ok_and(|meta| meta.is_dir());
-    let where_ = if exists {
-        format!("{dir}, .claude.json {claude_json}")
-    } else {
-        format!("{dir} (does not exist yet: made, 0700, when a pane of the profile first writes Claude data there), .claude.json {claude_json}")
+    let missing_parent = user.dir.parent().filter(|parent| !parent.is_dir());
+    if let (false, false, Some(parent)) = (exists, profile.is_default(), missing_parent) {
+        // The plugin makes a named profile's dir, never its parents: a
+        // typo in plugins.toml is not turned into a tree of dirs.
+        let parent = printable(&parent.to_string_lossy()).into_owned();
+        return (
+            Readiness::Broken(format!(
+                "create {parent}, or fix `profiles.{name}` in [plugins.config] of plugins.toml"
+            )),
+            format!("profile {name}: {dir} does not exist, nor does {parent}, so no pane can start in it"),
+        );
+    }
+    let where_ = match (exists, profile.is_default()) {
+        (true, _) => format!("{dir}, .claude.json {claude_json}"),
+        (false, false) => format!(
+            "{dir} (does not exist yet: made, 0700, at the first pane in it), .claude.json {claude_json}"
+        ),
+        (false, true) => format!(
+            "{dir} (does not exist yet: made, 0700, when a pane first keeps Claude data), .claude.json {claude_json}"
+        ),
     };
     let (logged_in, login) = if !share_credentials {
         (
@@ -189,10 +216,12 @@ pub fn describe_profile(profile: &Profile, share_credentials: bool) -> (bool, St
             Login::Unknown => (false, "login unknown".to_string()),
         }
     };
-    (
-        exists && logged_in,
-        format!("profile {name}: {where_}; {login}"),
-    )
+    let readiness = if logged_in {
+        Readiness::Ready
+    } else {
+        Readiness::ToDo
+    };
+    (readiness, format!("profile {name}: {where_}; {login}"))
 }
 
 /// What a profile without a login needs.

@@ -8,7 +8,8 @@ use ccmux_plugin_api::host::{HostError, PluginCounts, PluginHost, PluginState, P
 use ccmux_plugin_api::HookErrorKind;
 
 use crate::config_file::ConfigChoice;
-use crate::{exit, isolation};
+use crate::exit;
+use crate::isolation::{self, Readiness};
 
 /// Prints one status line per plugins.toml entry on stdout (an entry that
 /// failed: its error and what it does to panes indented below it; for
@@ -83,7 +84,12 @@ fn profile_lines(choice: &ConfigChoice) -> Option<(String, Vec<String>)> {
     }
     let lines = profiles
         .iter()
-        .map(|profile| isolation::describe_profile(profile, settings.share_credentials).1)
+        .map(
+            |profile| match isolation::describe_profile(profile, settings.share_credentials) {
+                (Readiness::Broken(todo), line) => format!("{line}: {todo}"),
+                (_, line) => line,
+            },
+        )
         .collect();
     Some((entry.name.clone(), lines))
 }
