@@ -194,10 +194,10 @@ pub fn describe_profile(profile: &Profile, share_credentials: bool) -> (Readines
     let where_ = match (exists, profile.is_default()) {
         (true, _) => format!("{dir}, .claude.json {claude_json}"),
         (false, false) => format!(
-            "{dir} (does not exist yet: made, 0700, at the first pane in it), .claude.json {claude_json}"
+            "{dir} (does not exist yet: made at the first pane in it), .claude.json {claude_json}"
         ),
         (false, true) => format!(
-            "{dir} (does not exist yet: made, 0700, when a pane first keeps Claude data), .claude.json {claude_json}"
+            "{dir} (does not exist yet: made when a pane first keeps Claude data), .claude.json {claude_json}"
         ),
     };
     let (logged_in, login) = if !share_credentials {
