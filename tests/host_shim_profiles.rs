@@ -497,60 +497,57 @@ fn an_attached_pane_keeps_its_profile_and_refuses_another_losing_nothing() {
 }
 
 #[test]
-fn a_missing_profile_dir_is_made_at_its_first_pane_as_the_default_one_is() {
+fn a_missing_profile_dir_is_made_when_a_pane_keeps_data_as_the_default_one_is() {
     let sandbox = Sandbox::new();
     let config = two_profiles(&sandbox);
     let play = sandbox.path().join("play-dir");
     let default = sandbox.home().join(".claude");
     assert!(!play.exists() && !default.exists());
-    // The first pane of the profile finds its dir made, and shares its
-    // data there from the start.
+    // A pane that keeps no Claude data makes nothing, in either.
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--pane-id", "idle@play", "idle2", "--", "true"],
+    ));
+    assert!(out.status.success(), "{out}");
+    assert!(!play.exists() && !default.exists(), "{out}");
+    // A pane of each that keeps a conversation: at its close the data
+    // goes home, into a dir made for it, the same way for both.
+    let write = "mkdir -p \"$CLAUDE_CONFIG_DIR/projects/p\" && echo '{}' > \"$CLAUDE_CONFIG_DIR/projects/p/s.jsonl\"";
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--pane-id", "p@play", "d", "--", "sh", "-c", write],
+    ));
+    assert!(out.status.success(), "{out}");
+    for dir in [&play, &default] {
+        assert_eq!(
+            std::fs::read_to_string(dir.join("projects/p/s.jsonl"))
+                .ok()
+                .as_deref(),
+            Some("{}\n"),
+            "{}: {out}",
+            dir.display()
+        );
+    }
+    assert_eq!(
+        format!("{:o}", mode(&play)),
+        format!("{:o}", mode(&default))
+    );
+    // The next pane of the profile shares it.
     let out = run(shim_run(
         &sandbox,
         &config,
         &[
             "--pane-id",
-            "p@play",
+            "q@play",
             "--",
             "sh",
             "-c",
-            "test -d \"$CCMUX_USER_CLAUDE_CONFIG_DIR\" && echo '{}' > \"$CLAUDE_CONFIG_DIR/history.jsonl\" && echo made",
+            "cat \"$CLAUDE_CONFIG_DIR/projects/p/s.jsonl\"",
         ],
     ));
-    assert!(out.status.success(), "{out}");
-    assert_eq!(pane_lines(&out.stdout, "p"), ["made"], "{out}");
-    assert_eq!(
-        std::fs::read_to_string(play.join("history.jsonl"))
-            .ok()
-            .as_deref(),
-        Some(
-            "{}
-"
-        )
-    );
-    // Profile default keeps its rule: `~/.claude` is made only when a pane
-    // keeps Claude data, at its close; with the same modes as the named
-    // profile's (the issue: "created on first use with the same modes as
-    // the default").
-    let out = run(shim_run(
-        &sandbox,
-        &config,
-        &["--pane-id", "idle", "--", "true"],
-    ));
-    assert!(out.status.success(), "{out}");
-    assert!(!default.exists(), "{out}");
-    let write = "mkdir -p \"$CLAUDE_CONFIG_DIR/projects/p\" && echo '{}' > \"$CLAUDE_CONFIG_DIR/projects/p/s.jsonl\"";
-    let out = run(shim_run(
-        &sandbox,
-        &config,
-        &["--pane-id", "d", "--", "sh", "-c", write],
-    ));
-    assert!(out.status.success(), "{out}");
-    assert!(default.join("projects/p/s.jsonl").is_file());
-    assert_eq!(
-        format!("{:o}", mode(&play)),
-        format!("{:o}", mode(&default))
-    );
+    assert_eq!(pane_lines(&out.stdout, "q"), ["{}"], "{out}");
 }
 
 #[test]

@@ -319,8 +319,8 @@ fn check_config(report: &mut Report, given: Option<&Path>) -> Option<Isolation> 
 
 /// One line per profile, when plugins.toml names some besides `default`:
 /// its dir, its `.claude.json` and its login. One without a login is
-/// `info` (`/login` in a pane of it logs it in; a missing dir is made at
-/// its first pane); one whose dir cannot be made is `FIX`. A config the
+/// `info` (`/login` in a pane of it logs it in, and makes a missing dir);
+/// one whose dir cannot be made (its parent is missing) is `FIX`. A config the
 /// plugin refuses is the plugin's own `FIX` line above.
 fn check_profiles(
     report: &mut Report,

@@ -157,7 +157,7 @@ fn leave_out(used: &ProfileUse) -> &'static str {
 /// How ready a profile is, as [`describe_profile`] tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
-    /// Its dir is there (or made at its first pane) and it is logged in.
+    /// Logged in (its dir is there, or made when first written).
     Ready,
     /// Usable, with something to do first (`/login`), or not known.
     ToDo,
@@ -191,14 +191,12 @@ pub fn describe_profile(profile: &Profile, share_credentials: bool) -> (Readines
             format!("profile {name}: {dir} does not exist, nor does {parent}, so no pane can start in it"),
         );
     }
-    let where_ = match (exists, profile.is_default()) {
-        (true, _) => format!("{dir}, .claude.json {claude_json}"),
-        (false, false) => format!(
-            "{dir} (does not exist yet: made at the first pane in it), .claude.json {claude_json}"
-        ),
-        (false, true) => format!(
-            "{dir} (does not exist yet: made when a pane first keeps Claude data), .claude.json {claude_json}"
-        ),
+    let where_ = if exists {
+        format!("{dir}, .claude.json {claude_json}")
+    } else {
+        // As Claude would in a plain terminal: made when it is first
+        // written (a /login, say), or when a pane's data moves home.
+        format!("{dir} (does not exist yet: made when a pane of the profile first keeps Claude data or logs in), .claude.json {claude_json}")
     };
     let (logged_in, login) = if !share_credentials {
         (
