@@ -371,11 +371,22 @@ fn a_restore_keeps_each_panes_profile_and_refuses_another_losing_nothing() {
     assert!(!out.stderr.contains("pane w is"), "{out}");
     assert_eq!(std::fs::read(&panes_json).expect("panes.json"), saved);
 
-    // Without --profile each pane comes back in its own, whatever this
-    // host-shim inherited.
-    let out =
-        run(shim_run(&sandbox, &config, &["--restore", "--keep-panes"])
-            .env("CCMUX_PROFILE", "play"));
+    // An inherited CCMUX_PROFILE asks for a profile as --profile does.
+    let out = run(shim_run(&sandbox, &config, &["--restore", "--", "touch"])
+        .arg(&marker)
+        .env("CCMUX_PROFILE", "play"));
+    assert_eq!(out.status.code(), Some(2), "{out}");
+    assert!(
+        out.stderr.contains("CCMUX_PROFILE (inherited")
+            && out.stderr.contains("pane w is in profile \"work\"")
+            && out.stderr.contains("CCMUX_PROFILE unset"),
+        "{out}"
+    );
+    assert!(!marker.exists());
+    assert_eq!(std::fs::read(&panes_json).expect("panes.json"), saved);
+
+    // Without one, each pane comes back in its own.
+    let out = run(shim_run(&sandbox, &config, &["--restore", "--keep-panes"]));
     assert!(out.status.success(), "{out}");
     let work = sandbox.home().join(".claude-work");
     assert_eq!(
@@ -405,11 +416,26 @@ fn panes_saved_before_profiles_are_restored_in_the_profile_the_plugin_recorded()
     }
     std::fs::write(&panes_json, json.to_string()).expect("write panes.json");
 
-    // An inherited CCMUX_PROFILE does not move them: the plugin's record
-    // of each pane decides.
+    let saved_panes = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&panes_json).expect("panes.json")).expect("JSON")
+    };
+    let before = saved_panes();
+    // Asked for another profile, host-shim cannot tell: the plugin's
+    // record of each pane refuses it, and both stay saved as they were.
     let out =
         run(shim_run(&sandbox, &config, &["--restore", "--keep-panes"])
             .env("CCMUX_PROFILE", "play"));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(
+        out.stderr.contains("is in profile \"work\", not \"play\""),
+        "{out}"
+    );
+    assert!(pane_lines(&out.stdout, "w").is_empty(), "{out}");
+    assert_eq!(saved_panes(), before);
+    assert_eq!(pane_dirs(&sandbox), ["d", "w"]);
+
+    // Without one, the plugin's record of each pane decides.
+    let out = run(shim_run(&sandbox, &config, &["--restore", "--keep-panes"]));
     assert!(out.status.success(), "{out}");
     let work = sandbox.home().join(".claude-work");
     assert_eq!(
@@ -479,9 +505,26 @@ fn an_attached_pane_keeps_its_profile_and_refuses_another_losing_nothing() {
     assert!(!marker.exists());
     assert_eq!(std::fs::read(&panes_json).expect("still kept"), saved);
     assert_eq!(pane_dirs(&sandbox), ["k"]);
+    // So is an inherited CCMUX_PROFILE naming another one.
+    let mut cmd = attach(
+        &sandbox,
+        &config,
+        &["--pane-id", "k", "--", "sh", "-c", &touch],
+    );
+    cmd.env("CCMUX_PROFILE", "play");
+    let mut terminal = OuterTerminal::start(&cmd, 24, 200);
+    let (code, _) = terminal.wait(30);
+    let text = terminal.text();
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("not \"play\" (CCMUX_PROFILE") && text.contains("CCMUX_PROFILE unset"),
+        "{text}"
+    );
+    assert!(!marker.exists());
+    assert_eq!(std::fs::read(&panes_json).expect("still kept"), saved);
 
-    // Without --profile (and whatever it inherited) it comes back in its
-    // own; without --keep it then closes.
+    // Naming its own profile (inherited, here) it comes back; without
+    // --keep it then closes.
     let mut cmd = attach(
         &sandbox,
         &config,

@@ -31,8 +31,8 @@ use crate::pane::{
     signal_process_group, Output, PaneCommand, PaneProcess, SpawnError, DEFAULT_SIZE,
 };
 use crate::run::{
-    check_planned, default_state_dir, inherited_profile, new_session_id, restored_profile,
-    split_pane_id, with_command,
+    asked_profile, check_planned, default_state_dir, new_session_id, restored_profile,
+    split_pane_id, with_command, without,
 };
 use crate::server::{
     open_state, usage_error, Opened, Outcome, PlannedPane, Server, ServerConfig, StartedPane,
@@ -264,10 +264,14 @@ fn plan_pane(
         Some(pane) => {
             // A kept pane stays in its profile; nothing of it changes when
             // another is asked for.
-            let profile = restored_profile(pane, args.profile.as_deref(), &file).map_err(|recorded| {
+            let asked = asked_profile(args.profile.as_deref());
+            let profile = restored_profile(pane, asked.as_ref(), &file).map_err(|recorded| {
+                let (name, from, fix) = asked
+                    .as_ref()
+                    .map(|asked| (asked.name.as_str(), asked.from.as_str(), without(asked)))
+                    .unwrap_or_default();
                 format!(
-                    "pane {pane_id:?} is in profile {recorded:?}, not {asked:?} (--profile {asked}): a pane keeps the Claude account it was made in, and it stays kept as it was (saved in {file}); attach it without --profile or with --profile {recorded}, or open a new pane in {asked:?} with another --pane-id",
-                    asked = args.profile.as_deref().unwrap_or_default(),
+                    "pane {pane_id:?} is in profile {recorded:?}, not {name:?} ({from}): a pane keeps the Claude account it was made in, and it stays kept as it was (saved in {file}); attach it {fix} or with --profile {recorded}, or open a new pane in {name:?} with another --pane-id",
                     file = file.display(),
                 )
             })?;
@@ -290,13 +294,7 @@ fn plan_pane(
                 Some((session, window, index)) => (session.to_string(), window.to_string(), index),
                 None => (new_session_id(), "0".to_string(), 0),
             };
-            let profile = match &args.profile {
-                Some(name) => Some(ProfileUse {
-                    name: name.clone(),
-                    from: "--profile".to_string(),
-                }),
-                None => inherited_profile(),
-            };
+            let profile = asked_profile(args.profile.as_deref());
             let planned = PlannedPane {
                 pane: SavedPane {
                     pane_id: pane_id.to_string(),

@@ -142,8 +142,8 @@ pub struct RunArgs {
     /// `[plugins.config.profiles]`, or `default`) of every new pane not
     /// given one with ID@NAME: the pane gets CCMUX_PROFILE=NAME [default:
     /// the CCMUX_PROFILE this host-shim inherited, else `default`]. With
-    /// --restore, each pane stays in the profile it was saved in, and NAME
-    /// must be that one.
+    /// --restore, each pane stays in the profile it was saved in: NAME (or
+    /// the inherited CCMUX_PROFILE) must be that one.
     #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub profile: Option<String>,
 
@@ -188,7 +188,7 @@ pub struct AttachArgs {
     /// `[plugins.config.profiles]`, or `default`) of a new pane: it gets
     /// CCMUX_PROFILE=NAME [default: the CCMUX_PROFILE this host-shim
     /// inherited, else `default`]. A kept pane stays in the profile it was
-    /// made in, and NAME must be that one.
+    /// made in: NAME (or the inherited CCMUX_PROFILE) must be that one.
     #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub profile: Option<String>,
 

@@ -194,12 +194,15 @@ fn plan_panes(args: &RunArgs, state: &StateDir, cwd: &Path) -> Result<Planned, S
                 file.display()
             ));
         }
-        // Each pane stays in its own profile: a --profile that is not
-        // every pane's is refused before anything runs, naming them all.
+        // Each pane stays in its own profile: a profile asked for (by
+        // --profile, or the CCMUX_PROFILE inherited, which the panes would
+        // otherwise carry to the plugin) that is not every pane's is
+        // refused before anything runs, naming them all.
+        let asked = asked_profile(args.profile.as_deref());
         let mut planned = Vec::new();
         let mut elsewhere = Vec::new();
         for pane in &saved {
-            match restored_profile(pane, args.profile.as_deref(), &file) {
+            match restored_profile(pane, asked.as_ref(), &file) {
                 Ok(profile) => {
                     let mut pane = with_command(pane.clone(), &args.command, cwd);
                     if let Some(profile) = profile {
@@ -216,11 +219,14 @@ fn plan_panes(args: &RunArgs, state: &StateDir, cwd: &Path) -> Result<Planned, S
                 }
             }
         }
-        if let (Some(asked), false) = (&args.profile, elsewhere.is_empty()) {
+        if let (Some(asked), false) = (&asked, elsewhere.is_empty()) {
             return Err(format!(
-                "--restore --profile {asked}: {} (saved in {}); nothing was started and nothing changed. A pane keeps the Claude account it was made in: restore without --profile (each pane in its own profile), or with the profile every saved pane is in",
+                "--restore: {} names profile {:?}, but {} (saved in {}); nothing was started and nothing changed. A pane keeps the Claude account it was made in: restore {} (each pane in its own profile), or naming the profile every saved pane is in",
+                asked.from,
+                asked.name,
                 elsewhere.join(", "),
-                file.display()
+                file.display(),
+                without(asked),
             ));
         }
         (saved, planned)
@@ -229,14 +235,7 @@ fn plan_panes(args: &RunArgs, state: &StateDir, cwd: &Path) -> Result<Planned, S
         let Some((program, program_args)) = args.command.split_first() else {
             return Err("no command given; put it after `--`".to_string());
         };
-        let inherited = inherited_profile();
-        let default_profile = match &args.profile {
-            Some(name) => Some(ProfileUse {
-                name: name.clone(),
-                from: "--profile".to_string(),
-            }),
-            None => inherited,
-        };
+        let default_profile = asked_profile(args.profile.as_deref());
         let mut new_pane = |pane_id: String,
                             session_id: String,
                             window_id: String,
@@ -345,26 +344,43 @@ pub fn inherited_profile() -> Option<ProfileUse> {
     })
 }
 
-/// A restored pane's profile: the one it was saved in, which `asked`
-/// (--profile), if given, must be; `asked` for a pane saved before
-/// profiles, whose own record in the isolation plugin then decides. The
-/// profile it was saved in if `asked` is another one.
+/// The profile a pane is asked to be in: `--profile`, else the inherited
+/// `CCMUX_PROFILE`.
+pub fn asked_profile(flag: Option<&str>) -> Option<ProfileUse> {
+    match flag {
+        Some(name) => Some(ProfileUse {
+            name: name.to_string(),
+            from: "--profile".to_string(),
+        }),
+        None => inherited_profile(),
+    }
+}
+
+/// How to ask for no profile, given where `asked` came from.
+pub fn without(asked: &ProfileUse) -> &'static str {
+    if asked.from == "--profile" {
+        "without --profile"
+    } else {
+        "with CCMUX_PROFILE unset (`env -u CCMUX_PROFILE host-shim ...`)"
+    }
+}
+
+/// A restored pane's profile: the one it was saved in, which `asked`, if
+/// any, must be; `asked` for a pane saved before profiles, whose own
+/// record in the isolation plugin then decides. The profile it was saved
+/// in, as the error, if `asked` is another one.
 pub fn restored_profile(
     pane: &SavedPane,
-    asked: Option<&str>,
+    asked: Option<&ProfileUse>,
     panes_file: &Path,
 ) -> Result<Option<ProfileUse>, String> {
     match (&pane.profile, asked) {
-        (Some(recorded), Some(asked)) if recorded != asked => Err(recorded.clone()),
+        (Some(recorded), Some(asked)) if *recorded != asked.name => Err(recorded.clone()),
         (Some(recorded), _) => Ok(Some(ProfileUse {
             name: recorded.clone(),
             from: format!("pane {} saved in {}", pane.pane_id, panes_file.display()),
         })),
-        (None, Some(asked)) => Ok(Some(ProfileUse {
-            name: asked.to_string(),
-            from: "--profile".to_string(),
-        })),
-        (None, None) => Ok(None),
+        (None, asked) => Ok(asked.cloned()),
     }
 }
 

@@ -220,12 +220,10 @@ impl Server {
             return PaneEnd::without_process(Outcome::Interrupted);
         }
         let mut env = current_env();
-        match (&pane.profile, planned.restored) {
-            (Some(profile), _) => set_var(&mut env, CCMUX_PROFILE, profile),
-            // Saved before profiles: the isolation plugin's own record of
-            // the pane decides, not a profile this host-shim inherited.
-            (None, true) => env.retain(|var| var.key.as_str() != CCMUX_PROFILE),
-            (None, false) => {}
+        // Without one (no profile asked for, a pane saved before
+        // profiles), the isolation plugin's own record of the pane decides.
+        if let Some(profile) = &pane.profile {
+            set_var(&mut env, CCMUX_PROFILE, profile);
         }
         if let Err(err) = self.host.pre_spawn(&info, &mut env) {
             return self.not_started(planned, &info, &err);
