@@ -522,6 +522,50 @@ fn exit_codes_follow_the_documented_table() {
         Some(2),
         "a state dir that is a file"
     );
+    // A profile: unknown to plugins.toml, or with no isolation plugin to
+    // put the pane in it; a restore into another profile than the pane's.
+    let iso = sandbox.write(
+        "iso.toml",
+        &std::fs::read_to_string(repo_root().join("plugins.toml")).expect("root plugins.toml"),
+    );
+    let out = run(shim_run(
+        &sandbox,
+        &iso,
+        &["--profile", "nope", "--", "true"],
+    ));
+    assert_eq!(out.status.code(), Some(2), "unknown profile: {out}");
+    assert!(out.stderr.contains("the known ones are default"), "{out}");
+    let out = run(shim_run(
+        &sandbox,
+        &good,
+        &["--profile", "work", "--", "true"],
+    ));
+    assert_eq!(out.status.code(), Some(2), "no isolation plugin: {out}");
+    assert!(out.stderr.contains("needs the isolation plugin"), "{out}");
+    let profile_state = sandbox.path().join("profile-state");
+    let keep = run(sandbox
+        .host_shim()
+        .arg("run")
+        .arg("--config")
+        .arg(&iso)
+        .arg("--state-dir")
+        .arg(&profile_state)
+        .args(["--profile", "default", "--keep-panes", "--", "true"]));
+    assert_eq!(keep.status.code(), Some(0), "{keep}");
+    assert_eq!(
+        code(
+            sandbox
+                .host_shim()
+                .arg("run")
+                .arg("--config")
+                .arg(&iso)
+                .arg("--state-dir")
+                .arg(&profile_state)
+                .args(["--restore", "--profile", "other"])
+        ),
+        Some(2),
+        "a restore into another profile"
+    );
     // attach without a terminal.
     assert_eq!(
         code(

@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use ccmux_plugin_api::host::printable;
 use ccmux_plugin_api::{ExitKind, PaneExit};
 use portable_pty::PtySize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
@@ -25,10 +26,14 @@ use uuid::Uuid;
 use crate::cli::AttachArgs;
 use crate::config_file;
 use crate::exit;
+use crate::isolation::{self, ProfileUse};
 use crate::pane::{
     signal_process_group, Output, PaneCommand, PaneProcess, SpawnError, DEFAULT_SIZE,
 };
-use crate::run::{check_planned, default_state_dir, new_session_id, split_pane_id, with_command};
+use crate::run::{
+    asked_profile, check_planned, default_state_dir, new_session_id, restored_profile,
+    split_pane_id, with_command, without,
+};
 use crate::server::{
     open_state, usage_error, Opened, Outcome, PlannedPane, Server, ServerConfig, StartedPane,
     StateOptions,
@@ -123,10 +128,13 @@ fn attach_pane(
         Ok(opened) => opened,
         Err(code) => return code,
     };
-    let (saved, planned) = match plan_pane(pane_id, args, &state, &cwd) {
+    let (saved, planned, profile) = match plan_pane(pane_id, args, &state, &cwd) {
         Ok(planned) => planned,
-        Err(err) => return usage_error(err),
+        Err(err) => return usage_error(printable(&err)),
     };
+    if let Err(err) = isolation::check_profiles(&plugins_toml, &Vec::from_iter(profile)) {
+        return usage_error(printable(&err));
+    }
     let server = match Server::start(
         ServerConfig {
             config: &plugins_toml,
@@ -232,13 +240,14 @@ fn prune_one(dir: &Path, root: &Path, pane_id: &str) {
     }
 }
 
-/// The pane this attach opens, and its saved record if it is a restore.
+/// The pane this attach opens, its saved record if it is a restore, and
+/// the profile it is to be in.
 fn plan_pane(
     pane_id: &str,
     args: &AttachArgs,
     state: &StateDir,
     cwd: &std::path::Path,
-) -> Result<(Option<SavedPane>, PlannedPane), String> {
+) -> Result<(Option<SavedPane>, PlannedPane, Option<ProfileUse>), String> {
     let file = state.panes_file();
     let saved = load_panes(&file).map_err(|err| err.to_string())?;
     // Only this pane's record is ever here; anything else would be
@@ -251,11 +260,29 @@ fn plan_pane(
         ));
     }
     let saved = saved.into_iter().next();
-    let planned = match &saved {
-        Some(pane) => PlannedPane {
-            pane: with_command(pane.clone(), &args.command, cwd),
-            restored: true,
-        },
+    let (planned, profile) = match &saved {
+        Some(pane) => {
+            // A kept pane stays in its profile; nothing of it changes when
+            // another is asked for.
+            let asked = asked_profile(args.profile.as_deref());
+            let profile = restored_profile(pane, asked.as_ref(), &file).map_err(|recorded| {
+                let (name, from, fix) = asked
+                    .as_ref()
+                    .map(|asked| (asked.name.as_str(), asked.from.as_str(), without(asked)))
+                    .unwrap_or_default();
+                format!(
+                    "pane {pane_id:?} is in profile {recorded:?}, not {name:?} ({from}): a pane keeps the Claude account it was made in, and it stays kept as it was (saved in {file}); attach it {fix} or with --profile {recorded}, or open a new pane in {name:?} with another --pane-id",
+                    file = file.display(),
+                )
+            })?;
+            let mut pane = with_command(pane.clone(), &args.command, cwd);
+            pane.profile = profile.as_ref().map(|used| used.name.clone());
+            let planned = PlannedPane {
+                pane,
+                restored: true,
+            };
+            (planned, profile)
+        }
         None => {
             let Some((program, program_args)) = args.command.split_first() else {
                 return Err(format!(
@@ -267,7 +294,8 @@ fn plan_pane(
                 Some((session, window, index)) => (session.to_string(), window.to_string(), index),
                 None => (new_session_id(), "0".to_string(), 0),
             };
-            PlannedPane {
+            let profile = asked_profile(args.profile.as_deref());
+            let planned = PlannedPane {
                 pane: SavedPane {
                     pane_id: pane_id.to_string(),
                     session_id,
@@ -276,13 +304,15 @@ fn plan_pane(
                     command: program.clone(),
                     args: program_args.to_vec(),
                     cwd: cwd.to_path_buf(),
+                    profile: profile.as_ref().map(|used| used.name.clone()),
                 },
                 restored: false,
-            }
+            };
+            (planned, profile)
         }
     };
     check_planned(&planned.pane, &file)?;
-    Ok((saved, planned))
+    Ok((saved, planned, profile))
 }
 
 /// The status a shell would report for the pane's process.

@@ -2,24 +2,23 @@
 //! `.claude.json` changes the isolation plugin kept pending (held back by
 //! its guard rails, or not merged yet). The plugin's own `review` module
 //! does the work; this finds its configuration in plugins.toml and prints.
+//! Each profile has its own entries (they go into its own `.claude.json`):
+//! `list` shows them all, the others find an entry in whichever holds it.
 
 use std::io::Write;
 
 use ccmux_isolation_plugin::review::{CarryBackStore, ItemChange, PendingEntry};
-use ccmux_isolation_plugin::{HostEnvironment, IsolationConfig};
-use ccmux_plugin_api::host::{printable, PluginEntry, PluginsConfig};
-use ccmux_plugin_api::HookErrorKind;
+use ccmux_isolation_plugin::HostEnvironment;
+use ccmux_plugin_api::host::{printable, PluginsConfig};
+use ccmux_plugin_api::{HookError, HookErrorKind};
 use serde_json::Value;
 
 use crate::cli::{CarryBackAction, CarryBackArgs};
-use crate::{config_file, exit};
-
-/// The library name of the isolation plugin.
-const ISOLATION_LIBRARY: &str = "ccmux_isolation_plugin";
+use crate::{config_file, exit, isolation};
 
 pub fn carry_back(args: &CarryBackArgs) -> u8 {
-    let store = match open(args) {
-        Ok(store) => store,
+    let stores = match open(args) {
+        Ok(stores) => stores,
         Err(err) => {
             say!("host-shim carry-back: {}", clean(&err));
             return exit::USAGE;
@@ -28,50 +27,47 @@ pub fn carry_back(args: &CarryBackArgs) -> u8 {
     let action = args.action.as_ref().unwrap_or(&CarryBackAction::List);
     let mut out = std::io::stdout().lock();
     match action {
-        CarryBackAction::List | CarryBackAction::Show { .. } => {
-            let entries = match store.list() {
-                Ok(entries) => entries,
-                Err(err) => {
-                    say!("host-shim carry-back: {}", clean(&err.message));
-                    return exit::FAILURE;
-                }
-            };
-            let (entries, whole): (Vec<&PendingEntry>, bool) = match action {
-                CarryBackAction::Show { name } => {
-                    match entries.iter().find(|entry| &entry.name == name) {
-                        Some(entry) => (vec![entry], true),
-                        None => {
-                            say!("host-shim carry-back: no pending carry-back is called {name:?}; `host-shim carry-back list` names them");
-                            return exit::USAGE;
-                        }
+        CarryBackAction::List => {
+            // One profile: its entries as they are. Several: each under a
+            // header naming the profile and the file its entries go into.
+            let grouped = stores.len() > 1;
+            for store in &stores {
+                let entries = match store.list() {
+                    Ok(entries) => entries,
+                    Err(err) => {
+                        say!("host-shim carry-back: {}", clean(&err.message));
+                        return exit::FAILURE;
                     }
+                };
+                if grouped {
+                    let _ = writeln!(
+                        out,
+                        "profile {} ({})",
+                        clean(store.profile()),
+                        clean(&store.user_claude_json().to_string_lossy())
+                    );
                 }
-                _ => (entries.iter().collect(), false),
-            };
-            if entries.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "no pending carry-backs: every pane's changes are in {}",
-                    store.user_claude_json().display()
-                );
-            }
-            for entry in entries {
-                let _ = print_entry(&mut out, entry, whole);
+                if entries.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "{}no pending carry-backs: every pane's changes are in {}",
+                        if grouped { "  " } else { "" },
+                        store.user_claude_json().display()
+                    );
+                }
+                for entry in &entries {
+                    let _ = print_entry(&mut out, entry, false);
+                }
             }
             exit::SUCCESS
         }
-        CarryBackAction::Apply { name } => match store.apply(name) {
-            Ok(written) => {
-                let _ = writeln!(
-                    out,
-                    "applied {name}: {written} item(s) written into {}",
-                    store.user_claude_json().display()
-                );
+        CarryBackAction::Show { name } => match find(&stores, name) {
+            Ok(Some((_, entry))) => {
+                let _ = print_entry(&mut out, &entry, true);
                 exit::SUCCESS
             }
-            // No such entry: a bad argument, nothing ran.
-            Err(err) if err.kind == HookErrorKind::InvalidInput => {
-                say!("host-shim carry-back: {}", clean(&err.message));
+            Ok(None) => {
+                say!("host-shim carry-back: no pending carry-back is called {name:?}; `host-shim carry-back list` names them");
                 exit::USAGE
             }
             Err(err) => {
@@ -79,67 +75,95 @@ pub fn carry_back(args: &CarryBackArgs) -> u8 {
                 exit::FAILURE
             }
         },
-        CarryBackAction::Drop { name } => match store.drop_entry(name) {
-            Ok(()) => {
-                let _ = writeln!(out, "dropped {name}: nothing of it was merged");
-                exit::SUCCESS
+        CarryBackAction::Apply { name } => {
+            let store = match holder(&stores, name) {
+                Ok(store) => store,
+                Err(code) => return code,
+            };
+            match store.apply(name) {
+                Ok(written) => {
+                    let _ = writeln!(
+                        out,
+                        "applied {name}: {written} item(s) written into {}",
+                        store.user_claude_json().display()
+                    );
+                    exit::SUCCESS
+                }
+                // No such entry: a bad argument, nothing ran.
+                Err(err) if err.kind == HookErrorKind::InvalidInput => {
+                    say!("host-shim carry-back: {}", clean(&err.message));
+                    exit::USAGE
+                }
+                Err(err) => {
+                    say!("host-shim carry-back: {}", clean(&err.message));
+                    exit::FAILURE
+                }
             }
-            Err(err) => {
-                say!("host-shim carry-back: {}", clean(&err.message));
-                exit::USAGE
+        }
+        CarryBackAction::Drop { name } => {
+            let store = match holder(&stores, name) {
+                Ok(store) => store,
+                Err(code) => return code,
+            };
+            match store.drop_entry(name) {
+                Ok(()) => {
+                    let _ = writeln!(out, "dropped {name}: nothing of it was merged");
+                    exit::SUCCESS
+                }
+                Err(err) => {
+                    say!("host-shim carry-back: {}", clean(&err.message));
+                    exit::USAGE
+                }
             }
-        },
+        }
     }
 }
 
-/// The isolation plugin's store, as plugins.toml configures it.
-fn open(args: &CarryBackArgs) -> Result<CarryBackStore, String> {
+/// The entry called `name` and the store (the profile) that holds it.
+fn find<'a>(
+    stores: &'a [CarryBackStore],
+    name: &str,
+) -> Result<Option<(&'a CarryBackStore, PendingEntry)>, HookError> {
+    for store in stores {
+        if let Some(entry) = store.list()?.into_iter().find(|entry| entry.name == name) {
+            return Ok(Some((store, entry)));
+        }
+    }
+    Ok(None)
+}
+
+/// The store to apply or drop `name` in: the one that holds it; with one
+/// profile, or when none holds it, the first, whose own error then says
+/// so (an exit status on failure).
+fn holder<'a>(stores: &'a [CarryBackStore], name: &str) -> Result<&'a CarryBackStore, u8> {
+    let first = stores.first().ok_or(exit::USAGE)?;
+    if stores.len() == 1 {
+        return Ok(first);
+    }
+    match find(stores, name) {
+        Ok(Some((store, _))) => Ok(store),
+        Ok(None) => Ok(first),
+        Err(err) => {
+            say!("host-shim carry-back: {}", clean(&err.message));
+            Err(exit::FAILURE)
+        }
+    }
+}
+
+/// The isolation plugin's stores, one per profile (`default` first), as
+/// plugins.toml configures them.
+fn open(args: &CarryBackArgs) -> Result<Vec<CarryBackStore>, String> {
     let choice = config_file::resolve(args.config.config.as_deref())?;
     let config =
         PluginsConfig::load(&choice.file).map_err(|err| format!("{err} ({})", choice.source))?;
-    let entry = isolation_entry(&config, args.plugin.as_deref())?;
-    let isolation: IsolationConfig = toml::Value::Table(entry.config.clone())
-        .try_into()
-        .map_err(|err| {
-            format!(
-                "{choice}: the [plugins.config] of plugin {:?} is not the isolation plugin's: {err}",
-                entry.name
-            )
-        })?;
-    CarryBackStore::open(isolation, &config.dir, &HostEnvironment::inherited())
-        .map_err(|err| clean(&err.message))
-}
-
-fn isolation_entry<'a>(
-    config: &'a PluginsConfig,
-    name: Option<&str>,
-) -> Result<&'a PluginEntry, String> {
-    let found = match name {
-        Some(name) => config.plugins.iter().find(|entry| entry.name == name),
-        None => config.plugins.iter().find(|entry| {
-            entry.library.as_deref() == Some(ISOLATION_LIBRARY)
-                || entry.path.as_ref().is_some_and(|path| {
-                    path.file_stem()
-                        .is_some_and(|stem| stem.to_string_lossy().contains(ISOLATION_LIBRARY))
-                })
-        }),
-    };
-    found.ok_or_else(|| match name {
-        Some(name) => format!(
-            "{}: no plugin is called {name:?}; the names are: {}",
-            config.file.display(),
-            config
-                .plugins
-                .iter()
-                .map(|entry| entry.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        None => format!(
-            "{}: no entry loads the isolation plugin ({ISOLATION_LIBRARY}); name its entry with --plugin NAME",
-            config.file.display()
-        ),
-    })
+    let entry = isolation::find_entry(&config, args.plugin.as_deref())?;
+    let isolation = isolation::plugin_config(&choice, entry)?;
+    let stores = CarryBackStore::open_all(isolation, &config.dir, &HostEnvironment::inherited())
+        .map_err(|err| clean(&err.message))?;
+    if stores.is_empty() {
+        return Err("the user's Claude dir is unknown (no home dir): there is no .claude.json to carry back into; set HOME".to_string());
+    }
+    Ok(stores)
 }
 
 fn print_entry(out: &mut impl Write, entry: &PendingEntry, whole: bool) -> std::io::Result<()> {

@@ -118,10 +118,11 @@ pub struct RunArgs {
     )]
     pub panes: Option<u32>,
 
-    /// Open panes with these ids instead of generated ones.
+    /// Open panes with these ids instead of generated ones. `ID@NAME`
+    /// puts that pane in profile NAME (pane ids never contain `@`).
     #[arg(
         long = "pane-id",
-        value_name = "ID",
+        value_name = "ID[@NAME]",
         num_args = 1..,
         action = clap::ArgAction::Append,
         conflicts_with = "restore",
@@ -136,6 +137,15 @@ pub struct RunArgs {
     /// Reopen the panes the last run saved (same ids), instead of new ones.
     #[arg(long)]
     pub restore: bool,
+
+    /// The profile (a Claude account, one of the isolation plugin's
+    /// `[plugins.config.profiles]`, or `default`) of every new pane not
+    /// given one with ID@NAME: the pane gets CCMUX_PROFILE=NAME [default:
+    /// the CCMUX_PROFILE this host-shim inherited, else `default`]. With
+    /// --restore, each pane stays in the profile it was saved in: NAME (or
+    /// the inherited CCMUX_PROFILE) must be that one.
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub profile: Option<String>,
 
     /// At the end of the run, print each plugin's calls, failures,
     /// refusals and last error on stderr.
@@ -173,6 +183,14 @@ pub struct AttachArgs {
     /// same --pane-id. (A signal or a closed terminal always keeps it.)
     #[arg(long)]
     pub keep: bool,
+
+    /// The profile (a Claude account, one of the isolation plugin's
+    /// `[plugins.config.profiles]`, or `default`) of a new pane: it gets
+    /// CCMUX_PROFILE=NAME [default: the CCMUX_PROFILE this host-shim
+    /// inherited, else `default`]. A kept pane stays in the profile it was
+    /// made in: NAME (or the inherited CCMUX_PROFILE) must be that one.
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub profile: Option<String>,
 
     /// The command the pane runs, after `--`. It may be left out when the
     /// pane id is kept: the pane then runs what it ran before.
@@ -229,5 +247,42 @@ mod tests {
         assert_eq!(attach.command, ["claude"]);
         assert!(parse(&["attach", "--pane-id", "w1"]).is_ok());
         assert!(parse(&["attach", "--pane-id", "a", "b", "--", "true"]).is_err());
+        assert_eq!(attach.profile, None);
+    }
+
+    #[test]
+    fn a_profile_is_taken_by_run_and_attach_and_per_pane_in_the_id() {
+        let cli = parse(&[
+            "run",
+            "--profile",
+            "work",
+            "--pane-id",
+            "a@play",
+            "b",
+            "--",
+            "true",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.profile.as_deref(), Some("work"));
+        // Split from the id when the panes are planned.
+        assert_eq!(run.pane_ids, ["a@play", "b"]);
+        let cli = parse(&["run", "--restore", "--profile", "work"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert!(run.restore);
+        assert_eq!(run.profile.as_deref(), Some("work"));
+        let cli = parse(&["attach", "--profile", "work", "--", "claude"]).unwrap();
+        let Command::Attach(attach) = cli.command else {
+            panic!("not attach")
+        };
+        assert_eq!(attach.profile.as_deref(), Some("work"));
+        // A name is needed; one profile per pane.
+        assert!(parse(&["run", "--profile", "", "--", "true"]).is_err());
+        assert!(parse(&["attach", "--profile", "", "--", "true"]).is_err());
+        assert!(parse(&["attach", "--profile", "a", "--profile", "b", "--", "true"]).is_err());
     }
 }

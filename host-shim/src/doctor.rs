@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use ccmux_plugin_api::host::{PluginHost, PluginState, PluginsConfig};
+use ccmux_plugin_api::host::{printable, PluginHost, PluginState, PluginsConfig};
 
 use crate::cli::ConfigArg;
+use crate::isolation::{self, Readiness};
 use crate::{config_file, exit};
 
 /// The isolation plugin's own table of config-dir entries, so doctor and
@@ -42,6 +43,9 @@ const VERSION_WAIT: Duration = Duration::from_secs(30);
 const CLAUDE_JSON_CAP: u64 = 1 << 30;
 /// The isolation plugin's default base dir, below the home dir.
 const DEFAULT_BASE: &str = ".ccmux/claude";
+/// The pending carry-backs in the base dir: profile `default`'s; each
+/// named profile's is this name, a dot and the profile's name.
+const PENDING_DIR: &str = ".pending-carry-back";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
@@ -292,10 +296,7 @@ fn check_config(report: &mut Report, given: Option<&Path>) -> Option<Isolation> 
             "fix plugins.toml (`host-shim check`)",
         ),
     }
-    let entry = config
-        .plugins
-        .iter()
-        .find(|p| p.name == "isolation" || p.library.as_deref() == Some("ccmux_isolation_plugin"));
+    let entry = config.plugins.iter().find(|p| isolation::is_isolation(p));
     let Some(entry) = entry else {
         report.info("isolation: no isolation plugin in plugins.toml: panes share ~/.claude.json");
         return None;
@@ -303,6 +304,7 @@ fn check_config(report: &mut Report, given: Option<&Path>) -> Option<Isolation> 
     if !entry.enabled {
         report.info("isolation: disabled: panes share ~/.claude.json; run one Claude at a time");
     }
+    check_profiles(report, &choice, &config, entry);
     let text = |key: &str| entry.config.get(key).and_then(|v| v.as_str());
     Some(Isolation {
         base_dir: text("base_dir").and_then(|v| config_path(v, &config.dir)),
@@ -313,6 +315,32 @@ fn check_config(report: &mut Report, given: Option<&Path>) -> Option<Isolation> 
             .and_then(|v| v.as_bool())
             .unwrap_or(true),
     })
+}
+
+/// One line per profile, when plugins.toml names some besides `default`:
+/// its dir, its `.claude.json` and its login. One without a login is
+/// `info` (`/login` in a pane of it logs it in, and makes a missing dir);
+/// one whose dir cannot be made (its parent is missing) is `FIX`. A config the
+/// plugin refuses is the plugin's own `FIX` line above.
+fn check_profiles(
+    report: &mut Report,
+    choice: &config_file::ConfigChoice,
+    config: &PluginsConfig,
+    entry: &ccmux_plugin_api::host::PluginEntry,
+) {
+    let Ok((profiles, settings)) = isolation::profiles(choice, config, entry) else {
+        return;
+    };
+    if profiles.iter().count() < 2 {
+        return;
+    }
+    for profile in profiles.iter() {
+        match isolation::describe_profile(profile, settings.share_credentials) {
+            (Readiness::Ready, line) => report.ok(line),
+            (Readiness::ToDo, line) => report.info(line),
+            (Readiness::Broken(todo), line) => report.fix(line, &todo),
+        }
+    }
 }
 
 /// The user's Claude dir and `.claude.json`, found as the plugin finds
@@ -526,23 +554,39 @@ fn check_base(report: &mut Report, base: &Path) {
         ));
         return;
     }
-    let pending_dir = base.join(".pending-carry-back");
-    let pending: Vec<String> = names_in(&pending_dir)
+    // Profile `default`'s store, then each named profile's
+    // (`.pending-carry-back.NAME`): a finding for each that holds any.
+    let stores: Vec<String> = names_in(base)
         .into_iter()
-        .filter(|n| !n.starts_with('.'))
+        .filter(|n| n == PENDING_DIR || n.starts_with(&format!("{PENDING_DIR}.")))
         .collect();
-    if pending.is_empty() {
-        report.ok("pending carry-backs: none");
-    } else {
+    let mut none_pending = true;
+    for store in stores {
+        let pending_dir = base.join(&store);
+        let pending: Vec<String> = names_in(&pending_dir)
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        none_pending = false;
+        let profile = store
+            .strip_prefix(&format!("{PENDING_DIR}."))
+            .map(|name| format!(" of profile {}", printable(name)))
+            .unwrap_or_default();
         report.fix(
             format!(
-                "pending carry-backs: {} in {} ({})",
+                "pending carry-backs{profile}: {} in {} ({})",
                 pending.len(),
-                pending_dir.display(),
-                pending.join(", ")
+                printable(&pending_dir.to_string_lossy()),
+                printable(&pending.join(", "))
             ),
-            "what those panes set up (MCP servers, trust, settings) is not in the user's .claude.json yet: fix the .claude.json line above if it has one, then start any host-shim (`host-shim run --config FILE -- true`) to merge them; `rm -rf` one to drop its changes",
+            "what those panes set up (MCP servers, trust, settings) is not in the user's .claude.json yet: fix the .claude.json line above if it has one, then start any host-shim (`host-shim run --config FILE -- true`) to merge them; `host-shim carry-back` lists, applies or drops them",
         );
+    }
+    if none_pending {
+        report.ok("pending carry-backs: none");
     }
     let unowned = names_in(&base.join(".unowned"));
     if !unowned.is_empty() {
@@ -570,14 +614,19 @@ fn check_base(report: &mut Report, base: &Path) {
 
 fn check_pane(report: &mut Report, dir: &Path, pane: &str) {
     let metadata = dir.join(".pane-metadata");
-    let owner = std::fs::read(&metadata)
+    let json = std::fs::read(&metadata)
         .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|json| {
-            json.get("owner")
-                .and_then(|o| o.as_str())
-                .map(str::to_owned)
-        });
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+    let field = |key: &str| {
+        json.as_ref()
+            .and_then(|json| json.get(key))
+            .and_then(|value| value.as_str())
+            .map(str::to_owned)
+    };
+    let owner = field("owner");
+    // Recorded at the pane's first spawn; absent before it, and in dirs
+    // made before profiles.
+    let profile = field("profile");
     let Some(owner) = owner else {
         report.fix(
             format!("pane {pane}: {} is missing or unreadable", metadata.display()),
@@ -599,6 +648,9 @@ fn check_pane(report: &mut Report, dir: &Path, pane: &str) {
         .filter(|n| !known(n))
         .collect();
     let mut line = format!("pane {pane}: server {short}…, last used {age}");
+    if let Some(profile) = profile {
+        line.push_str(&format!(", profile {}", printable(&profile)));
+    }
     if !unknown.is_empty() {
         line.push_str(&format!(
             "; holds entries ccmux does not classify (kept at its removal, moved into the user's Claude dir): {}",

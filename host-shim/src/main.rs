@@ -20,7 +20,7 @@
 //! |---|---|
 //! | 0 | success: every pane's command exited 0 and every hook agreed; `check`: every enabled plugin loaded; `plugins`: the list was printed |
 //! | 1 | something ran and failed: a pane's command exited non-zero, a pane could not start, a required plugin failed; `check`: a plugin did not load; `doctor`: a finding needs action; `carry-back apply`: the user's `.claude.json` could not take the entry |
-//! | 2 | nothing ran: bad arguments (`--panes 0`, no command, an invalid pane id, an empty command), no or a bad plugins.toml (also a plugin's invalid `[plugins.config]`), `--restore` with nothing saved, `attach` of a pane not kept without a command, a bad or busy state dir (a pane attached right now), stdin not a terminal for `attach`, a `carry-back` entry that does not exist |
+//! | 2 | nothing ran: bad arguments (`--panes 0`, no command, an invalid pane id, an empty command), no or a bad plugins.toml (also a plugin's invalid `[plugins.config]`), `--restore` with nothing saved, `attach` of a pane not kept without a command, a bad or busy state dir (a pane attached right now), stdin not a terminal for `attach`, a `carry-back` entry that does not exist, a profile (`--profile`, `--pane-id ID@NAME`, an inherited `CCMUX_PROFILE`) that plugins.toml does not name or that has no enabled isolation plugin to put the pane in, a restore or attach of a kept pane asking for another profile than the one it is in |
 //! | 128+N | ended by signal N (SIGINT, SIGTERM; SIGHUP for `attach`) |
 //!
 //! `attach` exits with the pane's own status instead when its command ran:
@@ -45,6 +45,7 @@ mod carry_back;
 mod cli;
 mod config_file;
 mod doctor;
+mod isolation;
 mod new_plugin;
 mod pane;
 mod plugins;

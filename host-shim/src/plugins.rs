@@ -4,14 +4,16 @@
 
 use std::io::{self, Write};
 
-use ccmux_plugin_api::host::{HostError, PluginCounts, PluginHost, PluginState};
+use ccmux_plugin_api::host::{HostError, PluginCounts, PluginHost, PluginState, PluginsConfig};
 use ccmux_plugin_api::HookErrorKind;
 
 use crate::config_file::ConfigChoice;
 use crate::exit;
+use crate::isolation::{self, Readiness};
 
 /// Prints one status line per plugins.toml entry on stdout (an entry that
-/// failed: its error and what it does to panes indented below it). With `strict`
+/// failed: its error and what it does to panes indented below it; for
+/// `plugins`, the isolation plugin's profiles indented below its line). With `strict`
 /// (`check`) the result is a failure if any enabled plugin did not load,
 /// and a usage error if one did not because its `[plugins.config]` is
 /// invalid (a bad plugins.toml).
@@ -27,10 +29,18 @@ pub fn list(config: &ConfigChoice, strict: bool) -> u8 {
         }
     };
     let statuses = host.statuses();
+    let profiles = if strict { None } else { profile_lines(config) };
     let mut stdout = io::stdout().lock();
     for status in &statuses {
         // Best effort: nothing useful to do if stdout is closed.
         let _ = writeln!(stdout, "{}", table_line(&status.line()));
+        if let Some((entry, lines)) = &profiles {
+            if *entry == status.name {
+                for line in lines {
+                    let _ = writeln!(stdout, "    {line}");
+                }
+            }
+        }
     }
     let _ = stdout.flush();
 
@@ -60,6 +70,28 @@ pub fn list(config: &ConfigChoice, strict: bool) -> u8 {
     } else {
         exit::SUCCESS
     }
+}
+
+/// `plugins`: the isolation plugin's entry name and one line per profile
+/// (dir, `.claude.json`, login), when plugins.toml names profiles besides
+/// `default`; listed under the entry's line.
+fn profile_lines(choice: &ConfigChoice) -> Option<(String, Vec<String>)> {
+    let config = PluginsConfig::load(&choice.file).ok()?;
+    let entry = isolation::find_entry(&config, None).ok()?;
+    let (profiles, settings) = isolation::profiles(choice, &config, entry).ok()?;
+    if profiles.iter().count() < 2 {
+        return None;
+    }
+    let lines = profiles
+        .iter()
+        .map(
+            |profile| match isolation::describe_profile(profile, settings.share_credentials) {
+                (Readiness::Broken(todo), line) => format!("{line}: {todo}"),
+                (_, line) => line,
+            },
+        )
+        .collect();
+    Some((entry.name.clone(), lines))
 }
 
 /// Whether a plugin failed to start because its `[plugins.config]` table

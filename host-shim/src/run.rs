@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::thread;
 
+use ccmux_isolation_plugin::config::CCMUX_PROFILE;
 use ccmux_plugin_api::check_pane_id;
+use ccmux_plugin_api::host::printable;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use uuid::Uuid;
@@ -16,6 +18,7 @@ use uuid::Uuid;
 use crate::cli::RunArgs;
 use crate::config_file;
 use crate::exit;
+use crate::isolation::{self, ProfileUse};
 use crate::pane::{Output, PaneProcess, DEFAULT_SIZE};
 use crate::server::{
     open_state, usage_error, Opened, Outcome, PlannedPane, Server, ServerConfig, StartedPane,
@@ -64,11 +67,19 @@ pub fn run(args: &RunArgs) -> u8 {
         Ok(opened) => opened,
         Err(code) => return code,
     };
-    // Before the plugins load: a bad pane id must reach no plugin at all.
-    let (restored, panes) = match plan_panes(args, &state, &cwd) {
+    // Before the plugins load: a bad pane id or profile must reach no
+    // plugin at all.
+    let Planned {
+        saved: restored,
+        panes,
+        profiles,
+    } = match plan_panes(args, &state, &cwd) {
         Ok(planned) => planned,
-        Err(err) => return usage_error(err),
+        Err(err) => return usage_error(printable(&err)),
     };
+    if let Err(err) = isolation::check_profiles(&plugins_toml, &profiles) {
+        return usage_error(printable(&err));
+    }
     let server = match Server::start(
         ServerConfig {
             config: &plugins_toml,
@@ -158,38 +169,82 @@ pub fn default_state_dir() -> Option<PathBuf> {
         .map(|dir| dir.join("ccmux").join("host-shim"))
 }
 
+/// What a run opens, once checked.
+struct Planned {
+    /// For --restore, the panes as panes.json saved them.
+    saved: Vec<SavedPane>,
+    panes: Vec<PlannedPane>,
+    /// Every profile a pane is to be put in, and why, to check against
+    /// plugins.toml.
+    profiles: Vec<ProfileUse>,
+}
+
 /// The panes this run opens: the saved ones, the named ones, or N new
-/// ones; and, for --restore, the panes as panes.json saved them.
-fn plan_panes(
-    args: &RunArgs,
-    state: &StateDir,
-    cwd: &Path,
-) -> Result<(Vec<SavedPane>, Vec<PlannedPane>), String> {
+/// ones; each in its profile.
+fn plan_panes(args: &RunArgs, state: &StateDir, cwd: &Path) -> Result<Planned, String> {
+    let mut profiles = Vec::new();
     let (saved, panes): (Vec<SavedPane>, Vec<PlannedPane>) = if args.restore {
-        let saved = load_panes(&state.panes_file()).map_err(|err| err.to_string())?;
+        let file = state.panes_file();
+        let saved = load_panes(&file).map_err(|err| err.to_string())?;
         if saved.is_empty() {
             // Nothing ran: starting a server with no panes would only tell
             // the plugins that every pane they keep is gone.
             return Err(format!(
                 "--restore: no saved panes in {}, nothing to restore; panes are saved by `run --keep-panes` or a run ended by SIGINT or SIGTERM (is this the --state-dir they ran with?)",
-                state.panes_file().display()
+                file.display()
             ));
         }
-        let panes = saved
-            .iter()
-            .map(|pane| PlannedPane {
-                pane: with_command(pane.clone(), &args.command, cwd),
-                restored: true,
-            })
-            .collect();
-        (saved, panes)
+        // Each pane stays in its own profile: a profile asked for (by
+        // --profile, or the CCMUX_PROFILE inherited, which the panes would
+        // otherwise carry to the plugin) that is not every pane's is
+        // refused before anything runs, naming them all.
+        let asked = asked_profile(args.profile.as_deref());
+        let mut planned = Vec::new();
+        let mut elsewhere = Vec::new();
+        for pane in &saved {
+            match restored_profile(pane, asked.as_ref(), &file) {
+                Ok(profile) => {
+                    let mut pane = with_command(pane.clone(), &args.command, cwd);
+                    if let Some(profile) = profile {
+                        pane.profile = Some(profile.name.clone());
+                        profiles.push(profile);
+                    }
+                    planned.push(PlannedPane {
+                        pane,
+                        restored: true,
+                    });
+                }
+                Err(recorded) => {
+                    elsewhere.push(format!("pane {} is in profile {recorded:?}", pane.pane_id))
+                }
+            }
+        }
+        if let (Some(asked), false) = (&asked, elsewhere.is_empty()) {
+            return Err(format!(
+                "--restore: {} names profile {:?}, but {} (saved in {}); nothing was started and nothing changed. A pane keeps the Claude account it was made in: restore {} (each pane in its own profile), or naming the profile every saved pane is in",
+                asked.from,
+                asked.name,
+                elsewhere.join(", "),
+                file.display(),
+                without(asked),
+            ));
+        }
+        (saved, planned)
     } else {
         // Clap requires a command unless --restore.
         let Some((program, program_args)) = args.command.split_first() else {
             return Err("no command given; put it after `--`".to_string());
         };
-        let new_pane =
-            |pane_id: String, session_id: String, window_id: String, pane_index| PlannedPane {
+        let default_profile = asked_profile(args.profile.as_deref());
+        let mut new_pane = |pane_id: String,
+                            session_id: String,
+                            window_id: String,
+                            pane_index,
+                            profile: Option<ProfileUse>| {
+            let profile = profile.or_else(|| default_profile.clone());
+            let name = profile.as_ref().map(|used| used.name.clone());
+            profiles.extend(profile);
+            PlannedPane {
                 pane: SavedPane {
                     pane_id,
                     session_id,
@@ -198,9 +253,11 @@ fn plan_panes(
                     command: program.clone(),
                     args: program_args.to_vec(),
                     cwd: cwd.to_path_buf(),
+                    profile: name,
                 },
                 restored: false,
-            };
+            }
+        };
         // A fresh session per run: servers sharing a plugin base dir never
         // hand plugins the same pane id.
         let session = new_session_id();
@@ -212,22 +269,38 @@ fn plan_panes(
                         session.clone(),
                         "0".into(),
                         index,
+                        None,
                     )
                 })
                 .collect()
         } else {
-            args.pane_ids
-                .iter()
-                .zip(0u32..)
-                .map(|(id, position)| match split_pane_id(id) {
-                    Some((session, window, index)) => {
-                        new_pane(id.clone(), session.into(), window.into(), index)
-                    }
+            let mut panes = Vec::new();
+            for (given, position) in args.pane_ids.iter().zip(0u32..) {
+                let (id, profile) = split_profile(given)?;
+                let profile = profile.map(|name| ProfileUse {
+                    name: name.to_string(),
+                    from: format!("--pane-id {given}"),
+                });
+                panes.push(match split_pane_id(id) {
+                    Some((session, window, index)) => new_pane(
+                        id.to_string(),
+                        session.into(),
+                        window.into(),
+                        index,
+                        profile,
+                    ),
                     // A UUID or another free-form id: it joins this run's
                     // session, in the order given.
-                    None => new_pane(id.clone(), session.clone(), "0".into(), position),
-                })
-                .collect()
+                    None => new_pane(
+                        id.to_string(),
+                        session.clone(),
+                        "0".into(),
+                        position,
+                        profile,
+                    ),
+                });
+            }
+            panes
         };
         (Vec::new(), panes)
     };
@@ -241,7 +314,74 @@ fn plan_panes(
             ));
         }
     }
-    Ok((saved, panes))
+    Ok(Planned {
+        saved,
+        panes,
+        profiles,
+    })
+}
+
+/// `ID@NAME`: the pane id, and the profile named after its `@` (pane ids
+/// never contain one).
+pub fn split_profile(given: &str) -> Result<(&str, Option<&str>), String> {
+    match given.split_once('@') {
+        None => Ok((given, None)),
+        Some((id, name)) if !id.is_empty() && !name.is_empty() => Ok((id, Some(name))),
+        Some(_) => Err(format!(
+            "--pane-id {given:?}: write ID@NAME, a pane id, `@` and a profile name, or the id alone"
+        )),
+    }
+}
+
+/// The profile this host-shim's environment names (`CCMUX_PROFILE`, set
+/// in a ccmux pane, or by the user): a new pane's unless it is given one.
+pub fn inherited_profile() -> Option<ProfileUse> {
+    let name = std::env::var_os(CCMUX_PROFILE).filter(|name| !name.is_empty())?;
+    Some(ProfileUse {
+        // Not UTF-8: never a profile name, so refused as unknown.
+        name: name.to_string_lossy().into_owned(),
+        from: format!("{CCMUX_PROFILE} (inherited from this environment)"),
+    })
+}
+
+/// The profile a pane is asked to be in: `--profile`, else the inherited
+/// `CCMUX_PROFILE`.
+pub fn asked_profile(flag: Option<&str>) -> Option<ProfileUse> {
+    match flag {
+        Some(name) => Some(ProfileUse {
+            name: name.to_string(),
+            from: "--profile".to_string(),
+        }),
+        None => inherited_profile(),
+    }
+}
+
+/// How to ask for no profile, given where `asked` came from.
+pub fn without(asked: &ProfileUse) -> &'static str {
+    if asked.from == "--profile" {
+        "without --profile"
+    } else {
+        "with CCMUX_PROFILE unset (`env -u CCMUX_PROFILE host-shim ...`)"
+    }
+}
+
+/// A restored pane's profile: the one it was saved in, which `asked`, if
+/// any, must be; `asked` for a pane saved before profiles, whose own
+/// record in the isolation plugin then decides. The profile it was saved
+/// in, as the error, if `asked` is another one.
+pub fn restored_profile(
+    pane: &SavedPane,
+    asked: Option<&ProfileUse>,
+    panes_file: &Path,
+) -> Result<Option<ProfileUse>, String> {
+    match (&pane.profile, asked) {
+        (Some(recorded), Some(asked)) if *recorded != asked.name => Err(recorded.clone()),
+        (Some(recorded), _) => Ok(Some(ProfileUse {
+            name: recorded.clone(),
+            from: format!("pane {} saved in {}", pane.pane_id, panes_file.display()),
+        })),
+        (None, asked) => Ok(asked.cloned()),
+    }
 }
 
 /// `pane` with `command` (if one was given) replacing its saved one, run

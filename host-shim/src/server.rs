@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ccmux_isolation_plugin::config::CCMUX_PROFILE;
 use ccmux_plugin_api::host::{current_env, PluginHost, StartError};
 use ccmux_plugin_api::{
     EnvVar, ExitKind, PaneExit, PaneInfo, RString, RVec, ServerStart, ServerStop,
@@ -219,8 +220,28 @@ impl Server {
             return PaneEnd::without_process(Outcome::Interrupted);
         }
         let mut env = current_env();
+        // Without one (no profile asked for, a pane saved before
+        // profiles), the isolation plugin's own record of the pane decides.
+        if let Some(profile) = &pane.profile {
+            set_var(&mut env, CCMUX_PROFILE, profile);
+        }
         if let Err(err) = self.host.pre_spawn(&info, &mut env) {
             return self.not_started(planned, &info, &err);
+        }
+        // The profile the isolation plugin put the pane in (it sets
+        // CCMUX_PROFILE to it): what a restore puts the pane in again.
+        let in_profile = SavedPane {
+            profile: env
+                .iter()
+                .find(|var| var.key.as_str() == CCMUX_PROFILE)
+                .map(|var| var.value.to_string())
+                .filter(|name| !name.is_empty())
+                .or_else(|| pane.profile.clone()),
+            ..pane.clone()
+        };
+        let pane = &in_profile;
+        if !planned.restored {
+            consistent &= self.record(|store| store.upsert(pane));
         }
         let cwd = start_dir(pane, &env);
         let command = PaneCommand {
@@ -380,6 +401,15 @@ fn start_dir(pane: &SavedPane, env: &[EnvVar]) -> PathBuf {
         home.display()
     );
     home
+}
+
+/// Sets `key` to `value` in `env`, replacing any value it had.
+fn set_var(env: &mut Vec<EnvVar>, key: &str, value: &str) {
+    env.retain(|var| var.key.as_str() != key);
+    env.push(EnvVar {
+        key: RString::from(key),
+        value: RString::from(value),
+    });
 }
 
 fn pane_info(pane: &SavedPane) -> PaneInfo {

@@ -346,6 +346,12 @@ pub struct SavedPane {
     #[serde(default)]
     pub args: Vec<String>,
     pub cwd: PathBuf,
+    /// The profile (Claude account) the pane is in, as the isolation
+    /// plugin put it there at its last spawn, or as asked before that; a
+    /// restore keeps it. `None` in files written before profiles, and
+    /// without the plugin: the plugin's own record of the pane decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl SavedPane {
@@ -481,6 +487,7 @@ mod tests {
             command: "sh".to_string(),
             args: vec!["-c".to_string(), "echo hi".to_string()],
             cwd: PathBuf::from("/tmp"),
+            profile: None,
         }
     }
 
@@ -584,6 +591,29 @@ mod tests {
 
         PaneStore::create(file.clone(), Vec::new()).unwrap();
         assert_eq!(load_panes(&file).unwrap(), []);
+    }
+
+    #[test]
+    fn a_panes_profile_is_saved_and_a_file_from_before_profiles_still_loads() {
+        let temp = tempfile::tempdir().unwrap();
+        let file = temp.path().join(PANES_FILE);
+        // As host-shim wrote it before profiles: no `profile` key.
+        fs::write(
+            &file,
+            r#"{"format": 1, "panes": [{"pane_id": "s_0_0", "session_id": "abcd1234", "window_id": "0", "pane_index": 0, "command": "sh", "args": ["-c", "echo hi"], "cwd": "/tmp"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(load_panes(&file).unwrap(), [pane("s_0_0", 0)]);
+        // A pane without a profile is written as before; one with it, with it.
+        PaneStore::create(file.clone(), vec![pane("s_0_0", 0)]).unwrap();
+        assert!(!fs::read_to_string(&file).unwrap().contains("profile"));
+        let mut work = pane("s_0_1", 1);
+        work.profile = Some("work".to_string());
+        PaneStore::create(file.clone(), vec![pane("s_0_0", 0), work.clone()]).unwrap();
+        assert_eq!(load_panes(&file).unwrap(), [pane("s_0_0", 0), work]);
+        assert!(fs::read_to_string(&file)
+            .unwrap()
+            .contains(r#""profile": "work""#));
     }
 
     #[test]

@@ -203,6 +203,7 @@ impl Sandbox {
             .env_remove("CCMUX_PROFILE")
             .env_remove("CCMUX_CLAUDE_SESSION_ID")
             .env_remove("CCMUX_USER_CLAUDE_CONFIG_DIR")
+            .env_remove("CCMUX_PROFILE")
             .env_remove("CCMUX_PLUGINS_CONFIG")
             .env_remove("ANTHROPIC_API_KEY")
             .env_remove("RUST_LOG");
