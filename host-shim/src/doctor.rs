@@ -554,8 +554,8 @@ fn check_base(report: &mut Report, base: &Path) {
         ));
         return;
     }
-    // Profile `default`'s store, then each named profile's
-    // (`.pending-carry-back.NAME`): a finding for each that holds any.
+    // The store of ~/.claude.json, then one per other user file
+    // (`.pending-carry-back.KEY`): a finding for each that holds any.
     let stores: Vec<String> = names_in(base)
         .into_iter()
         .filter(|n| n == PENDING_DIR || n.starts_with(&format!("{PENDING_DIR}.")))
@@ -571,13 +571,20 @@ fn check_base(report: &mut Report, base: &Path) {
             continue;
         }
         none_pending = false;
-        let profile = store
-            .strip_prefix(&format!("{PENDING_DIR}."))
-            .map(|name| format!(" of profile {}", printable(name)))
+        // One store per user file; each entry names the file it goes into
+        // (entries from before profiles do not: the usual ~/.claude.json).
+        let into = pending
+            .iter()
+            .find_map(|entry| {
+                crate::state_file::read(&pending_dir.join(entry).join("target"), 64 * 1024)
+                    .ok()
+                    .flatten()
+            })
+            .map(|target| format!(" into {}", printable(&String::from_utf8_lossy(&target))))
             .unwrap_or_default();
         report.fix(
             format!(
-                "pending carry-backs{profile}: {} in {} ({})",
+                "pending carry-backs{into}: {} in {} ({})",
                 pending.len(),
                 printable(&pending_dir.to_string_lossy()),
                 printable(&pending.join(", "))
