@@ -2,9 +2,10 @@
 //! (`CLAUDE_BIN`): one fake HOME with three accounts, `default` (`~/.claude`
 //! and `~/.claude.json`), `work` (`~/.claude-work`) and `personal`
 //! (`~/.claude-personal`), the named two as `CLAUDE_CONFIG_DIR=DIR claude`
-//! uses them (`.claude.json` inside DIR). A pane chooses its profile through
-//! `CCMUX_PROFILE` in host-shim's environment, which host-shim passes to
-//! every pane of that run.
+//! uses them (`.claude.json` inside DIR). A pane chooses its profile with
+//! host-shim's `--profile NAME` (which sets `CCMUX_PROFILE` in its
+//! environment); the unknown-name test also names it by `ID@NAME` and by
+//! an inherited `CCMUX_PROFILE`.
 //!
 //! Offline facts these tests stand on (both supported releases):
 //! - a fake login (`.credentials.json` in the dir Claude reads it from,
@@ -88,7 +89,7 @@ fn host_shim_run(sandbox: &Sandbox, config: &Path, state: &str, profile: Option<
         .arg("--state-dir")
         .arg(sandbox.path().join(state));
     if let Some(profile) = profile {
-        cmd.env("CCMUX_PROFILE", profile);
+        cmd.args(["--profile", profile]);
     }
     cmd
 }
@@ -663,7 +664,8 @@ fn a_restore_in_another_profile_is_refused_and_loses_nothing() {
         "-c",
         "echo started",
     ]));
-    assert!(!refused.status.success(), "{refused}");
+    // Refused before anything runs: a bad argument.
+    assert_eq!(refused.status.code(), Some(2), "{refused}");
     assert!(
         !refused.stdout.contains("[kept_1] started"),
         "the pane ran: {refused}"
@@ -845,29 +847,29 @@ fn a_login_lands_in_its_profile_for_every_later_pane_of_it() {
 fn an_unknown_profile_is_refused_naming_the_known_ones() {
     let sandbox = Sandbox::new();
     let config = profiles_config(&sandbox);
-    let out = run(
-        host_shim_run(&sandbox, &config, "state", Some("wrok")).args([
-            "--pane-id",
-            "typo_1",
-            "--",
-            "sh",
-            "-c",
-            "echo started",
-        ]),
-    );
-    // A refusal at spawn is a pane that could not start: 1 (the issue asks
-    // for 2 for an unknown name; host-shim cannot tell before the plugin
-    // answers when the name comes from the environment).
-    assert!(!out.status.success(), "{out}");
-    assert!(!out.stdout.contains("started"), "the pane ran: {out}");
-    assert!(
-        out.stderr.contains("unknown profile \"wrok\"")
-            && out.stderr.contains("default, personal, work"),
-        "{out}"
-    );
-    // Nothing was made for the name, and the refused pane left no dir.
-    assert!(!sandbox.home().join(".claude-wrok").exists());
-    assert!(!base_dir(&sandbox).join("typo_1").exists());
+    // Named by --profile, by `ID@NAME`, or inherited in CCMUX_PROFILE (a
+    // multiplexer's pane environment): host-shim checks the name before
+    // anything runs (2); the plugin would refuse it at spawn anyway.
+    let by_flag = host_shim_run(&sandbox, &config, "state", Some("wrok"));
+    let mut by_pane = host_shim_run(&sandbox, &config, "state", None);
+    by_pane.args(["--pane-id", "typo_1@wrok"]);
+    let mut by_env = host_shim_run(&sandbox, &config, "state", None);
+    by_env.env("CCMUX_PROFILE", "wrok");
+    for mut cmd in [by_flag, by_pane, by_env] {
+        if !cmd.get_args().any(|arg| arg == "--pane-id") {
+            cmd.args(["--pane-id", "typo_1"]);
+        }
+        let out = run(cmd.args(["--", "sh", "-c", "echo started"]));
+        assert_eq!(out.status.code(), Some(2), "{out}");
+        assert!(!out.stdout.contains("started"), "the pane ran: {out}");
+        assert!(
+            out.stderr.contains("wrok") && out.stderr.contains("default, personal, work"),
+            "{out}"
+        );
+        // Nothing was made for the name, and no pane dir.
+        assert!(!sandbox.home().join(".claude-wrok").exists());
+        assert!(!base_dir(&sandbox).join("typo_1").exists());
+    }
 }
 
 #[test]
