@@ -234,6 +234,14 @@ fn plain_lifecycle(base: &Path, pane_id: &str, user_dir: &Path, template: &PaneT
     let config = root.join("config");
     dirs.create(&config).expect("mkdir config");
     dirs.create(root.join("sessions")).expect("mkdir sessions");
+    // The plugin writes the metadata again at the first spawn, with the
+    // pane's profile (only the spawn environment names it), before
+    // anything of the profile's goes in: as durably as the claim.
+    write_atomic(
+        &root,
+        ".pane-metadata",
+        &template.metadata_for(pane_id, None),
+    );
     for name in &template.shared {
         let target = user_dir.join(name);
         if target.exists() {
