@@ -800,3 +800,47 @@ fn carry_back_lists_and_decides_every_profiles_entries() {
     assert_eq!(unknown.status.code(), Some(2), "{unknown}");
     assert!(unknown.stderr.contains("carry-back list"), "{unknown}");
 }
+
+#[test]
+fn a_named_profile_pane_does_not_start_when_the_isolation_plugin_does_not_run() {
+    // An optional isolation entry whose library is missing, set to let
+    // panes through (`on_fault = "admit"`): a pane of the default account
+    // may run without it, one asking for `work` may not.
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.home().join(".claude-work")).expect("work dir");
+    let config = sandbox.write(
+        "plugins.toml",
+        "[[plugins]]\nname = \"isolation\"\nlibrary = \"ccmux_isolation_plugin_missing\"\nrequired = false\non_fault = \"admit\"\n\n[plugins.config.profiles]\nwork = \"~/.claude-work\"\n",
+    );
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &[
+            "--profile",
+            "work",
+            "--keep-panes",
+            "--pane-id",
+            "w",
+            "--",
+            "sh",
+            "-c",
+            "echo started",
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    assert!(!out.stdout.contains("started"), "the pane ran: {out}");
+    assert!(
+        out.stderr.contains("did not put it there") && out.stderr.contains("work"),
+        "{out}"
+    );
+    // Not saved as if it were in work.
+    let saved = std::fs::read_to_string(state(&sandbox).join("panes.json")).unwrap_or_default();
+    assert!(!saved.contains("\"w\""), "{saved}");
+
+    let out = run(shim_run(
+        &sandbox,
+        &config,
+        &["--", "sh", "-c", "echo started"],
+    ));
+    assert!(out.stdout.contains("started"), "{out}");
+}

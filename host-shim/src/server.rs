@@ -13,7 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ccmux_isolation_plugin::config::CCMUX_PROFILE;
+use ccmux_isolation_plugin::config::{CCMUX_PANE_ID, CCMUX_PROFILE, DEFAULT_PROFILE};
+use ccmux_plugin_api::host::printable;
 use ccmux_plugin_api::host::{current_env, PluginHost, StartError};
 use ccmux_plugin_api::{
     EnvVar, ExitKind, PaneExit, PaneInfo, RString, RVec, ServerStart, ServerStop,
@@ -222,11 +223,39 @@ impl Server {
         let mut env = current_env();
         // Without one (no profile asked for, a pane saved before
         // profiles), the isolation plugin's own record of the pane decides.
+        let named = pane
+            .profile
+            .as_deref()
+            .filter(|profile| *profile != DEFAULT_PROFILE);
         if let Some(profile) = &pane.profile {
             set_var(&mut env, CCMUX_PROFILE, profile);
         }
+        if named.is_some() {
+            // The isolation plugin sets it to this pane's id: whether it
+            // ran for the pane is told by that, not by a value inherited
+            // from an outer pane.
+            env.retain(|var| var.key.as_str() != CCMUX_PANE_ID);
+        }
         if let Err(err) = self.host.pre_spawn(&info, &mut env) {
             return self.not_started(planned, &info, &err);
+        }
+        if let Some(profile) = named {
+            let isolated = env
+                .iter()
+                .any(|var| var.key.as_str() == CCMUX_PANE_ID && var.value.as_str() == id);
+            if !isolated {
+                // An optional isolation plugin that did not load or failed
+                // (`on_fault = "admit"`): the pane would run in the
+                // server's own account, not the one it asked for.
+                return self.not_started(
+                    planned,
+                    &info,
+                    &format!(
+                        "host-shim: pane {id} asks for profile {}, but the isolation plugin did not put it there (it did not run for this pane: see the warnings above); not started, rather than run in the server's own account",
+                        printable(profile)
+                    ),
+                );
+            }
         }
         // The profile the isolation plugin put the pane in (it sets
         // CCMUX_PROFILE to it): what a restore puts the pane in again.
