@@ -803,14 +803,14 @@ fn carry_back_lists_and_decides_every_profiles_entries() {
 
 #[test]
 fn a_named_profile_pane_does_not_start_when_the_isolation_plugin_does_not_run() {
-    // An optional isolation entry whose library is missing, set to let
-    // panes through (`on_fault = "admit"`): a pane of the default account
-    // may run without it, one asking for `work` may not.
+    // An optional isolation entry whose library file is missing, set to
+    // let panes through (`on_fault = "admit"`): a pane of the default
+    // account may run without it, one asking for `work` may not.
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(sandbox.home().join(".claude-work")).expect("work dir");
     let config = sandbox.write(
         "plugins.toml",
-        "[[plugins]]\nname = \"isolation\"\nlibrary = \"ccmux_isolation_plugin_missing\"\nrequired = false\non_fault = \"admit\"\n\n[plugins.config.profiles]\nwork = \"~/.claude-work\"\n",
+        "[[plugins]]\nname = \"isolation\"\npath = \"missing/libccmux_isolation_plugin.so\"\nrequired = false\non_fault = \"admit\"\n\n[plugins.config.profiles]\nwork = \"~/.claude-work\"\n",
     );
     let out = run(shim_run(
         &sandbox,

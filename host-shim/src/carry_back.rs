@@ -124,12 +124,24 @@ fn find<'a>(
     stores: &'a [CarryBackStore],
     name: &str,
 ) -> Result<Option<(&'a CarryBackStore, PendingEntry)>, HookError> {
+    // A store that cannot be read (a server merging it, a broken dir)
+    // does not hide an entry of another: its error counts only when the
+    // entry is found nowhere.
+    let mut unreadable = None;
     for store in stores {
-        if let Some(entry) = store.list()?.into_iter().find(|entry| entry.name == name) {
-            return Ok(Some((store, entry)));
+        match store.list() {
+            Ok(entries) => {
+                if let Some(entry) = entries.into_iter().find(|entry| entry.name == name) {
+                    return Ok(Some((store, entry)));
+                }
+            }
+            Err(err) => unreadable = unreadable.or(Some(err)),
         }
     }
-    Ok(None)
+    match unreadable {
+        Some(err) => Err(err),
+        None => Ok(None),
+    }
 }
 
 /// The store to apply or drop `name` in: the one that holds it; with one

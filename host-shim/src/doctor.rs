@@ -43,8 +43,9 @@ const VERSION_WAIT: Duration = Duration::from_secs(30);
 const CLAUDE_JSON_CAP: u64 = 1 << 30;
 /// The isolation plugin's default base dir, below the home dir.
 const DEFAULT_BASE: &str = ".ccmux/claude";
-/// The pending carry-backs in the base dir: profile `default`'s; each
-/// named profile's is this name, a dot and the profile's name.
+/// The pending carry-backs in the base dir: those of the usual
+/// `~/.claude.json`; every other user file's (a named profile's, a
+/// `CLAUDE_CONFIG_DIR`'s) is this name, a dot and a key made from its path.
 const PENDING_DIR: &str = ".pending-carry-back";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -621,8 +622,11 @@ fn check_base(report: &mut Report, base: &Path) {
 
 fn check_pane(report: &mut Report, dir: &Path, pane: &str) {
     let metadata = dir.join(".pane-metadata");
-    let json = std::fs::read(&metadata)
+    // A pane's files are the pane's: bounded, never through a link, never
+    // blocking on a FIFO.
+    let json = crate::state_file::read(&metadata, 64 * 1024)
         .ok()
+        .flatten()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
     let field = |key: &str| {
         json.as_ref()
@@ -636,7 +640,11 @@ fn check_pane(report: &mut Report, dir: &Path, pane: &str) {
     let profile = field("profile");
     let Some(owner) = owner else {
         report.fix(
-            format!("pane {pane}: {} is missing or unreadable", metadata.display()),
+            format!(
+                "pane {}: {} is missing or unreadable",
+                printable(pane),
+                printable(&metadata.to_string_lossy())
+            ),
             "its owner is unknown, so no server removes it: look inside config/, keep what you need, then `rm -rf` the dir",
         );
         return;
@@ -654,14 +662,22 @@ fn check_pane(report: &mut Report, dir: &Path, pane: &str) {
         .into_iter()
         .filter(|n| !known(n))
         .collect();
-    let mut line = format!("pane {pane}: server {short}…, last used {age}");
-    if let Some(profile) = profile {
-        line.push_str(&format!(", profile {}", printable(&profile)));
+    let mut line = format!(
+        "pane {}: server {}…, last used {age}",
+        printable(pane),
+        printable(&short)
+    );
+    if let Some(profile) = &profile {
+        line.push_str(&format!(", profile {}", printable(profile)));
     }
     if !unknown.is_empty() {
+        let home = match field("profile_dir") {
+            Some(dir) => format!("its profile's Claude dir {}", printable(&dir)),
+            None => "the user's Claude dir".to_string(),
+        };
         line.push_str(&format!(
-            "; holds entries ccmux does not classify (kept at its removal, moved into the user's Claude dir): {}",
-            unknown.join(", ")
+            "; holds entries ccmux does not classify (kept at its removal, moved into {home}): {}",
+            printable(&unknown.join(", "))
         ));
     }
     report.info(line);

@@ -16,18 +16,17 @@ use crate::config_file::ConfigChoice;
 
 /// The library name of the isolation plugin.
 pub const ISOLATION_LIBRARY: &str = "ccmux_isolation_plugin";
-/// The name the default plugins.toml gives its entry.
-const ISOLATION_NAME: &str = "isolation";
 
-/// Whether `entry` loads the isolation plugin: by its library name, a
-/// path to that library, or the name the default plugins.toml gives it.
+/// Whether `entry` loads the isolation plugin: by its library name or a
+/// path to that library. Not by its name alone: an entry called
+/// `isolation` may load anything, and a profile checked against another
+/// plugin's table would be a pane started in the server's own account.
 pub fn is_isolation(entry: &PluginEntry) -> bool {
     entry.library.as_deref() == Some(ISOLATION_LIBRARY)
         || entry.path.as_ref().is_some_and(|path| {
             path.file_stem()
                 .is_some_and(|stem| stem.to_string_lossy().contains(ISOLATION_LIBRARY))
         })
-        || entry.name == ISOLATION_NAME
 }
 
 /// The isolation plugin's entry, enabled or not: the one called `name` if
@@ -36,9 +35,14 @@ pub fn find_entry<'a>(
     config: &'a PluginsConfig,
     name: Option<&str>,
 ) -> Result<&'a PluginEntry, String> {
+    // The enabled one first: what a server started now would load.
     let found = match name {
         Some(name) => config.plugins.iter().find(|entry| entry.name == name),
-        None => config.plugins.iter().find(|entry| is_isolation(entry)),
+        None => config
+            .plugins
+            .iter()
+            .find(|entry| entry.enabled && is_isolation(entry))
+            .or_else(|| config.plugins.iter().find(|entry| is_isolation(entry))),
     };
     found.ok_or_else(|| match name {
         Some(name) => format!(
@@ -97,7 +101,7 @@ pub fn profiles(
 pub struct ProfileUse {
     pub name: String,
     /// `--profile`, `--pane-id ID@NAME`, `CCMUX_PROFILE (inherited from this
-    /// environment)`, `the saved pane ID`.
+    /// environment)`, `pane ID saved in FILE`.
     pub from: String,
 }
 
@@ -149,6 +153,8 @@ pub fn check_profiles(choice: &ConfigChoice, uses: &[ProfileUse]) -> Result<(), 
 fn leave_out(used: &ProfileUse) -> &'static str {
     if used.from.starts_with(CCMUX_PROFILE) {
         "unset CCMUX_PROFILE (`env -u CCMUX_PROFILE host-shim ...`)"
+    } else if used.from.starts_with("pane ") {
+        "add the profile back: a saved pane stays in its account"
     } else {
         "leave out the profile"
     }
@@ -254,14 +260,15 @@ mod tests {
     }
 
     #[test]
-    fn the_isolation_plugin_is_found_by_library_path_or_name() {
+    fn the_isolation_plugin_is_found_by_its_library_or_path_never_its_name_alone() {
         assert!(is_isolation(&entry("iso", Some(ISOLATION_LIBRARY), None)));
         assert!(is_isolation(&entry(
             "iso",
             None,
             Some(Path::new("lib/libccmux_isolation_plugin.so"))
         )));
-        assert!(is_isolation(&entry("isolation", Some("other"), None)));
+        // Named `isolation`, loading something else: not it.
+        assert!(!is_isolation(&entry("isolation", Some("other"), None)));
         assert!(!is_isolation(&entry(
             "probe",
             Some("ccmux_probe_plugin"),
