@@ -54,8 +54,8 @@
 //! releases write in a config dir, and [`profiles`], the accounts a pane
 //! can be in (a name and a Claude dir each; `default` without one). What
 //! the plugin holds for each profile (its seed, its handover) is
-//! `per_profile`, which a removal reaches by the profile in the pane's
-//! metadata.
+//! `per_profile`, which a removal reaches by the Claude dir recorded in
+//! the pane's metadata.
 //!
 //! Imports go one way: `per_profile` uses every other module;
 //! `out_of_pane` uses every folder and `profiles`; `profiles` uses

@@ -1,7 +1,8 @@
 //! What the plugin holds for each profile: its user dir, the seed made
 //! from its `.claude.json`, and the handover into it (shared data, the
 //! carry-back, its own pending entries and backups). Built once, at
-//! construction; a pane reaches its profile's by the name in its metadata.
+//! construction. A pane is filled from its profile's part at spawn, and a
+//! removal hands it to the part whose dir its metadata records.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use crate::out_of_pane::handover::{ClaudeJsonCarry, Handover};
 use crate::pane_dirs::layout::Layout;
 use crate::pane_dirs::metadata::RecordedProfile;
 use crate::pane_dirs::pane_dir::{BeforeRemoval, MetadataState, PaneDir};
-use crate::profiles::{unknown_profile, Profile, Profiles};
+use crate::profiles::{or_default, unknown_profile, Profile, Profiles};
 use crate::user_data::shared_data::SharedData;
 
 /// One profile's part of the plugin.
@@ -58,11 +59,7 @@ impl ProfileStates {
     /// Profile `name`'s part (`""` is `default`), or an error listing the
     /// known ones.
     pub(crate) fn get(&self, name: &str) -> Result<&ProfileState, HookError> {
-        let name = if name.is_empty() {
-            DEFAULT_PROFILE
-        } else {
-            name
-        };
+        let name = or_default(name);
         self.states
             .iter()
             .find(|state| state.profile.name == name)

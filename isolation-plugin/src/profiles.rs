@@ -172,11 +172,7 @@ impl Profiles {
     /// The profile called `name` (`""` is `default`), or an error that
     /// lists the known ones.
     pub fn get(&self, name: &str) -> Result<&Profile, HookError> {
-        let name = if name.is_empty() {
-            DEFAULT_PROFILE
-        } else {
-            name
-        };
+        let name = or_default(name);
         self.list
             .iter()
             .find(|profile| profile.name == name)
@@ -214,6 +210,15 @@ fn profile_error(message: String) -> HookError {
         HookErrorKind::Config,
         format!("isolation plugin config: {message} (in [plugins.config] of plugins.toml)"),
     )
+}
+
+/// `name`, `""` being `default`.
+pub(crate) fn or_default(name: &str) -> &str {
+    if name.is_empty() {
+        DEFAULT_PROFILE
+    } else {
+        name
+    }
 }
 
 /// The error for a profile name nothing configures.

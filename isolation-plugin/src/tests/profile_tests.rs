@@ -248,7 +248,9 @@ fn a_pane_from_before_profiles_is_in_default() {
     // What a plugin without profiles wrote: no `profile` in the metadata.
     let path = h.pane_dir("old").join(".pane-metadata");
     let mut metadata = metadata_json(&h.pane_dir("old"));
-    metadata.as_object_mut().unwrap().remove("profile");
+    let fields = metadata.as_object_mut().unwrap();
+    fields.remove("profile");
+    fields.remove("profile_dir");
     fs::write(&path, serde_json::to_vec(&metadata).unwrap()).unwrap();
 
     let plugin = h.plugin(WORK);
